@@ -1,0 +1,130 @@
+//! `olap-cli`: the command-line shell of the `olap` engine.
+//!
+//! ```text
+//! olap-cli [--db DIR] [--threads N] [--format table|csv|json] query "SQL; SQL; ..."
+//! olap-cli [--db DIR] query -f file.sql        (`-f -` reads standard input)
+//! olap-cli [--db DIR]                          (the interactive shell)
+//! ```
+//!
+//! Every error is one line, `Error: <message>`, on stderr, and exit code 1.
+
+#[path = "olap_cli/failure.rs"]
+mod failure;
+#[path = "olap_cli/output.rs"]
+mod output;
+#[path = "olap_cli/repl.rs"]
+mod repl;
+#[path = "olap_cli/statements.rs"]
+mod statements;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use olap::Database;
+
+use failure::{guarded, Failure};
+use output::Format;
+
+/// The database directory used when `--db` is not given.
+const DEFAULT_DB: &str = "olap.db";
+
+/// An embedded columnar OLAP engine: query a database directory with SQL.
+#[derive(Debug, Parser)]
+#[command(name = "olap-cli", version)]
+struct Cli {
+    /// The database directory (created on first use).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DB, global = true)]
+    db: PathBuf,
+
+    /// The number of worker threads for queries.
+    #[arg(long, value_name = "N", global = true,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+
+    /// How results are printed.
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
+    format: Format,
+
+    /// What to do; without a command, start the interactive shell.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run SQL statements and print the result of the last one.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct QueryArgs {
+    /// The SQL text: one or more statements separated by `;`.
+    sql: Option<String>,
+
+    /// Read the SQL from FILE (`-` for standard input).
+    #[arg(short, long, value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    failure::install_panic_hook();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(failure @ Failure::Message(_)) => {
+            failure.report();
+            ExitCode::FAILURE
+        }
+        Err(Failure::OutputClosed) => ExitCode::SUCCESS,
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, Failure> {
+    match &cli.command {
+        Some(Command::Query(args)) => {
+            let sql = read_sql(args)?;
+            let db = open(cli)?;
+            run_query(&db, &sql, cli.format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => repl::run(&open(cli)?, &cli.db, cli.format),
+    }
+}
+
+/// Opens the database of `--db` and applies `--threads`.
+fn open(cli: &Cli) -> Result<Database, Failure> {
+    let db = guarded(|| Database::open(&cli.db))?;
+    if let Some(threads) = cli.threads {
+        guarded(|| db.set_threads(threads.into()))?;
+    }
+    Ok(db)
+}
+
+/// The SQL of `query`: the argument, or the contents of `-f FILE`.
+fn read_sql(args: &QueryArgs) -> Result<String, Failure> {
+    match (&args.sql, &args.file) {
+        (Some(sql), _) => Ok(sql.clone()),
+        (None, Some(path)) if path == Path::new("-") => {
+            let mut sql = String::new();
+            std::io::stdin()
+                .read_to_string(&mut sql)
+                .map_err(|e| Failure::new(format!("reading standard input: {e}")))?;
+            Ok(sql)
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| Failure::new(format!("reading {}: {e}", path.display()))),
+        (None, None) => Err(Failure::new(
+            "no SQL given; pass it as an argument or with -f FILE",
+        )),
+    }
+}
+
+/// Runs `sql` and prints the result of its last statement.
+fn run_query(db: &Database, sql: &str, format: Format) -> Result<(), Failure> {
+    let result = guarded(|| db.execute(sql))?;
+    output::print_result(&result, format)?;
+    Ok(())
+}

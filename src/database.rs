@@ -1,0 +1,497 @@
+//! The embedded API: `Database::open`, `execute`, `query`.
+//!
+//! Every statement takes the same path: parse, bind against the catalog, then
+//! either optimize and execute a query plan, or apply a catalog change. A change
+//! writes its new column files first and then commits a new manifest atomically,
+//! so a statement that fails (or a process that dies) leaves the database as it was.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::catalog::{self, Catalog, ColumnDef, DirLock, TableMeta};
+use crate::error::{Error, Result};
+use crate::etl::{self, FileFormat};
+use crate::exec::{self, expr::cast, ExecContext};
+use crate::optimizer::optimize;
+use crate::plan::{ExternalSource, LogicalPlan};
+use crate::sql::{self, Command};
+use crate::storage::{FileStore, TableData, TableWriter, SEGMENT_ROWS};
+use crate::types::SqlType;
+
+/// An open database directory.
+pub struct Database {
+    dir: PathBuf,
+    store: Arc<FileStore>,
+    state: Mutex<State>,
+    _lock: DirLock,
+}
+
+struct State {
+    catalog: Catalog,
+    threads: usize,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+/// The result of a statement: an Arrow schema and the record batches that hold the rows.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    /// A result with no columns and no rows (what DDL statements return).
+    pub fn empty() -> QueryResult {
+        QueryResult {
+            schema: Arc::new(Schema::empty()),
+            batches: vec![],
+        }
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Every row as text, one string per column (NULL as `NULL`).
+    pub fn to_string_rows(&self) -> Vec<Vec<String>> {
+        let mut rows = Vec::with_capacity(self.num_rows());
+        for batch in &self.batches {
+            for row in 0..batch.num_rows() {
+                rows.push(
+                    batch
+                        .columns()
+                        .iter()
+                        .map(|c| {
+                            crate::format::value_to_string(c, row).unwrap_or_else(|| "NULL".into())
+                        })
+                        .collect(),
+                );
+            }
+        }
+        rows
+    }
+
+    /// A one-column result of strings.
+    fn strings(name: &str, values: Vec<String>) -> Result<QueryResult> {
+        Self::columns(vec![(
+            name,
+            Arc::new(StringArray::from(values)) as ArrayRef,
+        )])
+    }
+
+    fn columns(columns: Vec<(&str, ArrayRef)>) -> Result<QueryResult> {
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            columns.into_iter().map(|(_, a)| a).collect(),
+        )?;
+        Ok(QueryResult {
+            schema,
+            batches: vec![batch],
+        })
+    }
+
+    /// The `Count` result of a statement that changed `rows` rows.
+    fn count(rows: u64) -> Result<QueryResult> {
+        Self::columns(vec![(
+            "Count",
+            Arc::new(arrow::array::Int64Array::from(vec![rows as i64])),
+        )])
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) the database in directory `path`. Only one
+    /// `Database` at a time may have a directory open.
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        let dir = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let lock = DirLock::acquire(&dir)?;
+        let catalog = Catalog::load(&dir)?;
+        catalog::remove_unreferenced_files(&dir, &catalog)?;
+        let threads = rayon::current_num_threads().max(1);
+        Ok(Database {
+            store: Arc::new(FileStore::new(dir.join("data"))),
+            state: Mutex::new(State {
+                catalog,
+                threads,
+                pool: build_pool(threads)?,
+            }),
+            dir,
+            _lock: lock,
+        })
+    }
+
+    /// Runs one or more `;`-separated statements and returns the result of the last.
+    pub fn execute(&self, sql: &str) -> Result<QueryResult> {
+        let mut last = QueryResult::empty();
+        for statement in sql::parse(sql)? {
+            let mut state = self.lock();
+            let command = sql::bind_statement(&state.catalog, &statement)?;
+            last = self.run(&mut state, command)?;
+        }
+        Ok(last)
+    }
+
+    /// Runs one or more statements and returns the result of the last (same as `execute`).
+    pub fn query(&self, sql: &str) -> Result<QueryResult> {
+        self.execute(sql)
+    }
+
+    /// Sets the number of worker threads used by queries (`SET threads = N`).
+    pub fn set_threads(&self, threads: usize) -> Result<()> {
+        if threads == 0 {
+            return Err(Error::Bind("threads must be at least 1".into()));
+        }
+        let mut state = self.lock();
+        state.pool = build_pool(threads)?;
+        state.threads = threads;
+        Ok(())
+    }
+
+    /// The number of worker threads queries use.
+    pub fn threads(&self) -> usize {
+        self.lock().threads
+    }
+
+    /// The directory of this database.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn context(&self, state: &State) -> ExecContext {
+        ExecContext {
+            store: self.store.clone(),
+            pool: state.pool.clone(),
+        }
+    }
+
+    /// Optimizes and runs a query plan.
+    fn run_query(&self, state: &State, plan: LogicalPlan) -> Result<QueryResult> {
+        let plan = optimize(plan)?;
+        let schema = plan.schema();
+        let batches = exec::execute(&plan, &self.context(state))?;
+        Ok(QueryResult { schema, batches })
+    }
+
+    fn run(&self, state: &mut State, command: Command) -> Result<QueryResult> {
+        match command {
+            Command::Query(plan) => self.run_query(state, plan),
+            Command::Explain(plan) => {
+                let text = optimize(plan)?.display_tree();
+                QueryResult::strings("plan", text.lines().map(str::to_string).collect())
+            }
+            Command::CreateTable {
+                name,
+                columns,
+                if_not_exists,
+                or_replace,
+            } => {
+                if !self.check_new_table(state, &name, if_not_exists, or_replace)? {
+                    return Ok(QueryResult::empty());
+                }
+                self.commit_table(
+                    state,
+                    TableMeta {
+                        name,
+                        columns,
+                        data: TableData::default(),
+                    },
+                    None,
+                )?;
+                Ok(QueryResult::empty())
+            }
+            Command::CreateTableAs {
+                name,
+                query,
+                if_not_exists,
+                or_replace,
+            } => {
+                if !self.check_new_table(state, &name, if_not_exists, or_replace)? {
+                    return Ok(QueryResult::empty());
+                }
+                let result = self.run_query(state, query)?;
+                let columns = result
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        Ok(ColumnDef {
+                            name: f.name().clone(),
+                            sql_type: SqlType::from_arrow(f.data_type())?,
+                            nullable: true,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let mut table = TableMeta {
+                    name,
+                    columns,
+                    data: TableData::default(),
+                };
+                let rows = self.append(state, &mut table, result.batches.into_iter().map(Ok))?;
+                self.commit_table(state, table, None)?;
+                QueryResult::count(rows)
+            }
+            Command::Insert { table, query } => {
+                let batches = self.run_query(state, query)?.batches;
+                self.append_and_commit(state, &table, batches.into_iter().map(Ok))
+            }
+            Command::CopyFrom { table, source } => self.copy_from(state, &table, &source),
+            Command::CopyTo {
+                query,
+                path,
+                format,
+                csv,
+            } => {
+                let result = self.run_query(state, query)?;
+                let rows = match format {
+                    FileFormat::Csv => {
+                        etl::write_csv(&path, &result.schema, &result.batches, &csv)?
+                    }
+                    FileFormat::Parquet => {
+                        etl::write_parquet(&path, &result.schema, &result.batches)?
+                    }
+                };
+                QueryResult::count(rows)
+            }
+            Command::DropTable { names, if_exists } => {
+                let mut catalog = state.catalog.clone();
+                let mut dropped = vec![];
+                for name in &names {
+                    match catalog.tables.remove(&name.to_lowercase()) {
+                        Some(t) => dropped.push(t),
+                        None if if_exists => {}
+                        None => {
+                            return Err(Error::Catalog(format!(
+                                "Table with name {name} does not exist"
+                            )));
+                        }
+                    }
+                }
+                catalog.commit(&self.dir)?;
+                state.catalog = catalog;
+                let files: Vec<String> = dropped
+                    .iter()
+                    .flat_map(|t| t.data.files.iter().map(|f| f.name.clone()))
+                    .collect();
+                self.store.forget(&files);
+                // The drop is committed; leftover files are only garbage, removed next time.
+                let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+                Ok(QueryResult::empty())
+            }
+            Command::ShowTables => {
+                let names = state
+                    .catalog
+                    .tables
+                    .values()
+                    .map(|t| t.name.clone())
+                    .collect();
+                QueryResult::strings("name", names)
+            }
+            Command::Describe { table } => {
+                let t = state.catalog.table(&table).ok_or_else(|| {
+                    Error::Catalog(format!("Table with name {table} does not exist"))
+                })?;
+                let col = |f: &dyn Fn(&ColumnDef) -> String| -> ArrayRef {
+                    Arc::new(StringArray::from(
+                        t.columns.iter().map(f).collect::<Vec<_>>(),
+                    ))
+                };
+                QueryResult::columns(vec![
+                    ("column_name", col(&|c| c.name.clone())),
+                    ("column_type", col(&|c| c.sql_type.to_string())),
+                    (
+                        "null",
+                        col(&|c| if c.nullable { "YES" } else { "NO" }.to_string()),
+                    ),
+                ])
+            }
+            Command::Set { name, value } => match name.as_str() {
+                "threads" | "worker_threads" => {
+                    let n: usize = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        Error::Bind(format!("threads must be a positive integer, not {value}"))
+                    })?;
+                    state.pool = build_pool(n)?;
+                    state.threads = n;
+                    Ok(QueryResult::empty())
+                }
+                other => Err(Error::Bind(format!(
+                    "unknown setting {other} (known: threads)"
+                ))),
+            },
+        }
+    }
+
+    /// Whether to go on creating table `name`: false for IF NOT EXISTS on an
+    /// existing table, an error if it exists otherwise (unless OR REPLACE).
+    fn check_new_table(
+        &self,
+        state: &State,
+        name: &str,
+        if_not_exists: bool,
+        or_replace: bool,
+    ) -> Result<bool> {
+        match state.catalog.table(name) {
+            None => Ok(true),
+            Some(_) if or_replace => Ok(true),
+            Some(_) if if_not_exists => Ok(false),
+            Some(t) => Err(Error::Catalog(format!(
+                "Table with name \"{}\" already exists",
+                t.name
+            ))),
+        }
+    }
+
+    /// Commits `table` (new or replacing one of the same name) in a new manifest.
+    fn commit_table(
+        &self,
+        state: &mut State,
+        table: TableMeta,
+        _old: Option<&TableMeta>,
+    ) -> Result<()> {
+        let mut catalog = state.catalog.clone();
+        catalog.tables.insert(table.name.to_lowercase(), table);
+        if let Err(e) = catalog.commit(&self.dir) {
+            let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+            return Err(e);
+        }
+        state.catalog = catalog;
+        // Files of a replaced table are now unreferenced.
+        let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+        Ok(())
+    }
+
+    /// Writes `batches` as new segments of `table` (in memory only until committed).
+    fn append(
+        &self,
+        state: &mut State,
+        table: &mut TableMeta,
+        batches: impl Iterator<Item = Result<RecordBatch>>,
+    ) -> Result<u64> {
+        let schema = table.schema();
+        let prefix = state.catalog.allocate_file_prefix();
+        let mut writer = TableWriter::new(
+            &self.dir.join("data"),
+            &prefix,
+            schema.clone(),
+            SEGMENT_ROWS,
+        )?;
+        let mut rows = 0u64;
+        for batch in batches {
+            let batch = conform(&batch?, &schema, &table.columns, &table.name)?;
+            rows += batch.num_rows() as u64;
+            writer.push(&batch)?;
+        }
+        let data: TableData = writer.finish()?;
+        table.data.append(data);
+        Ok(rows)
+    }
+
+    fn append_and_commit(
+        &self,
+        state: &mut State,
+        table: &str,
+        batches: impl Iterator<Item = Result<RecordBatch>>,
+    ) -> Result<QueryResult> {
+        let mut meta = state
+            .catalog
+            .table(table)
+            .cloned()
+            .ok_or_else(|| Error::Catalog(format!("Table with name {table} does not exist")))?;
+        let rows = self.append(state, &mut meta, batches)?;
+        self.commit_table(state, meta, None)?;
+        QueryResult::count(rows)
+    }
+
+    fn copy_from(
+        &self,
+        state: &mut State,
+        table: &str,
+        source: &ExternalSource,
+    ) -> Result<QueryResult> {
+        let meta = state
+            .catalog
+            .table(table)
+            .ok_or_else(|| Error::Catalog(format!("Table with name {table} does not exist")))?;
+        let target = meta.schema();
+        let (file_schema, stream) = match source.format {
+            FileFormat::Csv => etl::scan_csv(&source.path, &source.csv, Some(target.clone()))?,
+            FileFormat::Parquet => etl::scan_parquet(&source.path)?,
+        };
+        if file_schema.fields().len() != target.fields().len() {
+            return Err(Error::Load(format!(
+                "{} has {} columns but table {} has {}",
+                source.path.display(),
+                file_schema.fields().len(),
+                meta.name,
+                target.fields().len()
+            )));
+        }
+        let path = source.path.display().to_string();
+        let batches = stream.map(move |b| {
+            b.and_then(|b| {
+                // Columns match by position; cast to the table's types.
+                let columns = b
+                    .columns()
+                    .iter()
+                    .zip(target.fields())
+                    .map(|(c, f)| {
+                        cast(c, f.data_type())
+                            .map_err(|e| Error::Load(format!("{path}: column {}: {e}", f.name())))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(RecordBatch::try_new(target.clone(), columns)?)
+            })
+        });
+        self.append_and_commit(state, table, batches)
+    }
+}
+
+/// Casts a batch to the table's schema and checks NOT NULL constraints.
+fn conform(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    columns: &[ColumnDef],
+    table: &str,
+) -> Result<RecordBatch> {
+    let mut arrays = Vec::with_capacity(columns.len());
+    for ((array, field), def) in batch.columns().iter().zip(schema.fields()).zip(columns) {
+        if !def.nullable && array.null_count() > 0 {
+            return Err(Error::Execute(format!(
+                "Constraint Error: NOT NULL constraint failed: {table}.{}",
+                def.name
+            )));
+        }
+        let array = if array.data_type() == &DataType::Null {
+            arrow::array::new_null_array(field.data_type(), array.len())
+        } else {
+            cast(array, field.data_type())?
+        };
+        arrays.push(array);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+}
+
+fn build_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("olap-worker-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::Execute(format!("cannot start {threads} worker threads: {e}")))
+}

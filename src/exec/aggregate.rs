@@ -1,0 +1,746 @@
+//! γ hash aggregation with per-worker partial states.
+//!
+//! Each worker keeps its own hash table from group key to group number and one
+//! accumulator per aggregate, a vector indexed by group number. Group keys of any
+//! types are encoded with Arrow's row format into byte strings that hash and compare
+//! as a whole. When two workers' states meet, the smaller table's groups are looked
+//! up in the larger one and its accumulators are merged through that mapping. A
+//! global aggregate (no GROUP BY) has exactly one group, even over no rows.
+//!
+//! Memory: one entry per distinct group per worker, plus, for DISTINCT aggregates,
+//! the set of distinct argument values per group.
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::*;
+use arrow::datatypes::*;
+use arrow::row::{RowConverter, SortField};
+
+use super::expr::evaluate;
+use super::pipeline::Sink;
+use crate::error::{Error, Result};
+use crate::plan::{AggExpr, AggFunc, Expr};
+use crate::types::type_name;
+
+pub struct AggregateSink {
+    group: Vec<Expr>,
+    aggs: Vec<AggExpr>,
+    schema: SchemaRef,
+    /// Encodes group keys; shared so that every worker's keys are comparable.
+    converter: Option<RowConverter>,
+}
+
+pub struct AggState {
+    groups: HashMap<Box<[u8]>, u32>,
+    accumulators: Vec<Box<dyn Accumulator>>,
+}
+
+impl AggregateSink {
+    pub fn new(group: Vec<Expr>, aggs: Vec<AggExpr>, schema: SchemaRef) -> Result<AggregateSink> {
+        let converter = if group.is_empty() {
+            None
+        } else {
+            let fields = group
+                .iter()
+                .map(|g| SortField::new(g.data_type()))
+                .collect();
+            Some(RowConverter::new(fields)?)
+        };
+        // Fail now, not in a worker, if an aggregate has no implementation.
+        for a in &aggs {
+            new_accumulator(a)?;
+        }
+        Ok(AggregateSink {
+            group,
+            aggs,
+            schema,
+            converter,
+        })
+    }
+
+    fn num_groups(&self, state: &AggState) -> usize {
+        if self.converter.is_some() {
+            state.groups.len()
+        } else {
+            1
+        }
+    }
+}
+
+impl Sink for AggregateSink {
+    type State = AggState;
+
+    fn init(&self) -> AggState {
+        AggState {
+            groups: HashMap::new(),
+            accumulators: self
+                .aggs
+                .iter()
+                .map(|a| new_accumulator(a).expect("checked in AggregateSink::new"))
+                .collect(),
+        }
+    }
+
+    fn consume(&self, state: &mut AggState, _morsel: usize, batch: RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
+        let group_ids: Vec<u32> = match &self.converter {
+            None => vec![0; n],
+            Some(converter) => {
+                let keys = self
+                    .group
+                    .iter()
+                    .map(|g| evaluate(g, &batch))
+                    .collect::<Result<Vec<_>>>()?;
+                let rows = converter.convert_columns(&keys)?;
+                let mut ids = Vec::with_capacity(n);
+                for row in rows.iter() {
+                    let next = state.groups.len() as u32;
+                    let id = match state.groups.get(row.as_ref()) {
+                        Some(id) => *id,
+                        None => {
+                            state.groups.insert(row.as_ref().into(), next);
+                            next
+                        }
+                    };
+                    ids.push(id);
+                }
+                ids
+            }
+        };
+        let num_groups = self.num_groups(state);
+        for (acc, agg) in state.accumulators.iter_mut().zip(&self.aggs) {
+            let values = agg.arg.as_ref().map(|e| evaluate(e, &batch)).transpose()?;
+            acc.update(values.as_ref(), &group_ids, num_groups)?;
+        }
+        Ok(())
+    }
+
+    fn merge(&self, a: AggState, b: AggState) -> Result<AggState> {
+        let (mut big, small) = if a.groups.len() >= b.groups.len() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let mut mapping = vec![0u32; small.groups.len().max(1)];
+        for (key, id) in small.groups {
+            let next = big.groups.len() as u32;
+            mapping[id as usize] = *big.groups.entry(key).or_insert(next);
+        }
+        let num_groups = self.num_groups(&big);
+        for (acc, other) in big.accumulators.iter_mut().zip(small.accumulators) {
+            acc.merge(other, &mapping, num_groups)?;
+        }
+        Ok(big)
+    }
+
+    fn finish(&self, mut state: AggState) -> Result<Vec<RecordBatch>> {
+        let num_groups = self.num_groups(&state);
+        let mut columns: Vec<ArrayRef> = vec![];
+        if let Some(converter) = &self.converter {
+            let mut keys: Vec<(u32, Box<[u8]>)> =
+                state.groups.drain().map(|(k, id)| (id, k)).collect();
+            keys.sort_unstable_by_key(|(id, _)| *id);
+            let parser = converter.parser();
+            columns = converter.convert_rows(keys.iter().map(|(_, k)| parser.parse(k)))?;
+        }
+        for acc in state.accumulators.iter_mut() {
+            columns.push(acc.finish(num_groups)?);
+        }
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| super::expr::cast(&c, f.data_type()))
+            .collect::<Result<Vec<_>>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(num_groups));
+        Ok(vec![RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?])
+    }
+}
+
+/// The per-group state of one aggregate function.
+trait Accumulator: Send {
+    /// Adds `values[i]` to group `groups[i]`; there are now `num_groups` groups.
+    fn update(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[u32],
+        num_groups: usize,
+    ) -> Result<()>;
+    /// Adds `other`'s group `g` into this one's group `mapping[g]`.
+    fn merge(
+        &mut self,
+        other: Box<dyn Accumulator>,
+        mapping: &[u32],
+        num_groups: usize,
+    ) -> Result<()>;
+    fn finish(&mut self, num_groups: usize) -> Result<ArrayRef>;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+fn new_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
+    let arg_type = agg.arg.as_ref().map(|a| a.data_type());
+    let make = move || -> Result<Box<dyn Accumulator>> {
+        plain_accumulator(agg.func, arg_type.as_ref(), &agg.data_type)
+    };
+    if agg.distinct {
+        let arg_type = agg
+            .arg
+            .as_ref()
+            .map(|a| a.data_type())
+            .unwrap_or(DataType::Null);
+        let agg = agg.clone();
+        let arg_type2 = arg_type.clone();
+        return Ok(Box::new(DistinctAcc {
+            converter: RowConverter::new(vec![SortField::new(arg_type)])?,
+            sets: vec![],
+            make_inner: Box::new(move || {
+                plain_accumulator(agg.func, Some(&arg_type2), &agg.data_type)
+            }),
+        }));
+    }
+    make()
+}
+
+fn plain_accumulator(
+    func: AggFunc,
+    arg: Option<&DataType>,
+    out: &DataType,
+) -> Result<Box<dyn Accumulator>> {
+    let unsupported = || {
+        Err(Error::Execute(format!(
+            "no {func:?} aggregate for {}",
+            arg.map(type_name).unwrap_or_default()
+        )))
+    };
+    Ok(match (func, arg) {
+        (AggFunc::CountStar, _) | (AggFunc::Count, _) => Box::new(CountAcc { counts: vec![] }),
+        (AggFunc::Sum, Some(DataType::Int64)) => Box::new(SumAcc::<Int64Type>::new(out)),
+        (AggFunc::Sum, Some(DataType::Float64)) => Box::new(SumAcc::<Float64Type>::new(out)),
+        (AggFunc::Sum, Some(DataType::Decimal128(..))) => {
+            Box::new(SumAcc::<Decimal128Type>::new(out))
+        }
+        (
+            AggFunc::Avg,
+            Some(
+                t @ (DataType::Int32
+                | DataType::Int64
+                | DataType::Decimal128(..)
+                | DataType::Float64),
+            ),
+        ) => Box::new(AvgAcc {
+            input: t.clone(),
+            exact: vec![],
+            float: vec![],
+            counts: vec![],
+        }),
+        (AggFunc::Min | AggFunc::Max, Some(t)) => {
+            let min = func == AggFunc::Min;
+            match t {
+                DataType::Int32 => Box::new(MinMaxAcc::<Int32Type>::new(min, out)),
+                DataType::Int64 => Box::new(MinMaxAcc::<Int64Type>::new(min, out)),
+                DataType::Float64 => Box::new(MinMaxAcc::<Float64Type>::new(min, out)),
+                DataType::Decimal128(..) => Box::new(MinMaxAcc::<Decimal128Type>::new(min, out)),
+                DataType::Date32 => Box::new(MinMaxAcc::<Date32Type>::new(min, out)),
+                DataType::Utf8 | DataType::Boolean => Box::new(MinMaxGeneric {
+                    min,
+                    values: vec![],
+                    data_type: t.clone(),
+                }),
+                _ => return unsupported(),
+            }
+        }
+        _ => return unsupported(),
+    })
+}
+
+fn downcast<T: 'static>(other: Box<dyn Accumulator>) -> Result<Box<T>> {
+    other
+        .into_any()
+        .downcast::<T>()
+        .map_err(|_| Error::Execute("internal error: merging different accumulators".into()))
+}
+
+struct CountAcc {
+    counts: Vec<i64>,
+}
+
+impl Accumulator for CountAcc {
+    fn update(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.counts.resize(num_groups, 0);
+        match values.filter(|v| v.null_count() > 0) {
+            None => groups.iter().for_each(|&g| self.counts[g as usize] += 1),
+            Some(v) => {
+                for (i, &g) in groups.iter().enumerate() {
+                    if v.is_valid(i) {
+                        self.counts[g as usize] += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn Accumulator>,
+        mapping: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<CountAcc>(other)?;
+        self.counts.resize(num_groups, 0);
+        for (g, c) in other.counts.iter().enumerate() {
+            self.counts[mapping[g] as usize] += c;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.counts.resize(num_groups, 0);
+        Ok(Arc::new(Int64Array::from(std::mem::take(&mut self.counts))))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// SUM with overflow checks for integers and decimals; NULL for groups with no values.
+struct SumAcc<T: ArrowPrimitiveType> {
+    sums: Vec<T::Native>,
+    seen: Vec<bool>,
+    out: DataType,
+}
+
+impl<T: ArrowPrimitiveType> SumAcc<T> {
+    fn new(out: &DataType) -> Self {
+        SumAcc {
+            sums: vec![],
+            seen: vec![],
+            out: out.clone(),
+        }
+    }
+
+    fn add(&mut self, g: usize, v: T::Native) -> Result<()> {
+        self.sums[g] = self.sums[g]
+            .add_checked(v)
+            .map_err(|_| Error::Execute("Out of Range Error: overflow in SUM".into()))?;
+        self.seen[g] = true;
+        Ok(())
+    }
+
+    fn resize(&mut self, n: usize) {
+        self.sums.resize(n, T::Native::default());
+        self.seen.resize(n, false);
+    }
+}
+
+impl<T: ArrowPrimitiveType> Accumulator for SumAcc<T> {
+    fn update(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.resize(num_groups);
+        let Some(values) = values else { return Ok(()) };
+        let values = values.as_primitive::<T>();
+        if values.null_count() == 0 {
+            for (&g, &v) in groups.iter().zip(values.values().iter()) {
+                self.add(g as usize, v)?;
+            }
+        } else {
+            for (&g, v) in groups.iter().zip(values.iter()) {
+                if let Some(v) = v {
+                    self.add(g as usize, v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn Accumulator>,
+        mapping: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<SumAcc<T>>(other)?;
+        self.resize(num_groups);
+        for (g, (&s, &seen)) in other.sums.iter().zip(&other.seen).enumerate() {
+            if seen {
+                self.add(mapping[g] as usize, s)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.resize(num_groups);
+        let array: PrimitiveArray<T> = self
+            .sums
+            .iter()
+            .zip(&self.seen)
+            .map(|(&s, &seen)| seen.then_some(s))
+            .collect();
+        Ok(Arc::new(array.with_data_type(self.out.clone())))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// AVG: integer and decimal sums are kept exactly (i128), then divided as DOUBLE.
+struct AvgAcc {
+    input: DataType,
+    exact: Vec<i128>,
+    float: Vec<f64>,
+    counts: Vec<i64>,
+}
+
+impl AvgAcc {
+    fn resize(&mut self, n: usize) {
+        self.exact.resize(n, 0);
+        self.float.resize(n, 0.0);
+        self.counts.resize(n, 0);
+    }
+
+    fn add_exact(&mut self, g: usize, v: i128) -> Result<()> {
+        self.exact[g] = self.exact[g]
+            .checked_add(v)
+            .ok_or_else(|| Error::Execute("Out of Range Error: overflow in AVG".into()))?;
+        self.counts[g] += 1;
+        Ok(())
+    }
+}
+
+impl Accumulator for AvgAcc {
+    fn update(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.resize(num_groups);
+        let Some(values) = values else { return Ok(()) };
+        match &self.input {
+            DataType::Float64 => {
+                for (&g, v) in groups
+                    .iter()
+                    .zip(values.as_primitive::<Float64Type>().iter())
+                {
+                    if let Some(v) = v {
+                        self.float[g as usize] += v;
+                        self.counts[g as usize] += 1;
+                    }
+                }
+            }
+            DataType::Int32 => {
+                for (&g, v) in groups.iter().zip(values.as_primitive::<Int32Type>().iter()) {
+                    if let Some(v) = v {
+                        self.add_exact(g as usize, v as i128)?;
+                    }
+                }
+            }
+            DataType::Int64 => {
+                for (&g, v) in groups.iter().zip(values.as_primitive::<Int64Type>().iter()) {
+                    if let Some(v) = v {
+                        self.add_exact(g as usize, v as i128)?;
+                    }
+                }
+            }
+            _ => {
+                for (&g, v) in groups
+                    .iter()
+                    .zip(values.as_primitive::<Decimal128Type>().iter())
+                {
+                    if let Some(v) = v {
+                        self.add_exact(g as usize, v)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn Accumulator>,
+        mapping: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<AvgAcc>(other)?;
+        self.resize(num_groups);
+        for g in 0..other.counts.len() {
+            let t = mapping[g] as usize;
+            self.exact[t] = self.exact[t]
+                .checked_add(other.exact[g])
+                .ok_or_else(|| Error::Execute("Out of Range Error: overflow in AVG".into()))?;
+            self.float[t] += other.float[g];
+            self.counts[t] += other.counts[g];
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.resize(num_groups);
+        let scale = match self.input {
+            DataType::Decimal128(_, s) => 10f64.powi(s as i32),
+            _ => 1.0,
+        };
+        let float_input = self.input == DataType::Float64;
+        let result: Float64Array = (0..num_groups)
+            .map(|g| {
+                let n = self.counts[g];
+                (n > 0).then(|| {
+                    if float_input {
+                        self.float[g] / n as f64
+                    } else {
+                        // One rounding, like DuckDB: sum / (count * 10^scale).
+                        self.exact[g] as f64 / (n as f64 * scale)
+                    }
+                })
+            })
+            .collect();
+        Ok(Arc::new(result))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// MIN / MAX over a primitive type, by the type's total order.
+struct MinMaxAcc<T: ArrowPrimitiveType> {
+    min: bool,
+    values: Vec<Option<T::Native>>,
+    out: DataType,
+}
+
+impl<T: ArrowPrimitiveType> MinMaxAcc<T> {
+    fn new(min: bool, out: &DataType) -> Self {
+        MinMaxAcc {
+            min,
+            values: vec![],
+            out: out.clone(),
+        }
+    }
+
+    fn offer(&mut self, g: usize, v: T::Native) {
+        let better = match self.values[g] {
+            None => true,
+            Some(cur) => {
+                let ord = v.compare(cur);
+                if self.min {
+                    ord.is_lt()
+                } else {
+                    ord.is_gt()
+                }
+            }
+        };
+        if better {
+            self.values[g] = Some(v);
+        }
+    }
+}
+
+impl<T: ArrowPrimitiveType> Accumulator for MinMaxAcc<T> {
+    fn update(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.values.resize(num_groups, None);
+        let Some(values) = values else { return Ok(()) };
+        for (&g, v) in groups.iter().zip(values.as_primitive::<T>().iter()) {
+            if let Some(v) = v {
+                self.offer(g as usize, v);
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn Accumulator>,
+        mapping: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<MinMaxAcc<T>>(other)?;
+        self.values.resize(num_groups, None);
+        for (g, v) in other.values.iter().enumerate() {
+            if let Some(v) = v {
+                self.offer(mapping[g] as usize, *v);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.values.resize(num_groups, None);
+        let array: PrimitiveArray<T> = self.values.iter().copied().collect();
+        Ok(Arc::new(array.with_data_type(self.out.clone())))
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// MIN / MAX over strings and booleans, one owned value per group.
+struct MinMaxGeneric {
+    min: bool,
+    values: Vec<Option<crate::types::ScalarValue>>,
+    data_type: DataType,
+}
+
+impl MinMaxGeneric {
+    fn offer(&mut self, g: usize, v: crate::types::ScalarValue) {
+        let better = match &self.values[g] {
+            None => true,
+            Some(cur) => match v.partial_cmp_value(cur) {
+                Some(ord) if self.min => ord.is_lt(),
+                Some(ord) => ord.is_gt(),
+                None => false,
+            },
+        };
+        if better {
+            self.values[g] = Some(v);
+        }
+    }
+}
+
+impl Accumulator for MinMaxGeneric {
+    fn update(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.values.resize(num_groups, None);
+        let Some(values) = values else { return Ok(()) };
+        for (i, &g) in groups.iter().enumerate() {
+            if values.is_valid(i) {
+                // Compare in place before allocating a value.
+                let candidate = crate::types::ScalarValue::try_from_array(values, i)?;
+                self.offer(g as usize, candidate);
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn Accumulator>,
+        mapping: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<MinMaxGeneric>(other)?;
+        self.values.resize(num_groups, None);
+        for (g, v) in other.values.into_iter().enumerate() {
+            if let Some(v) = v {
+                self.offer(mapping[g] as usize, v);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.values.resize(num_groups, None);
+        let arrays = self
+            .values
+            .iter()
+            .map(|v| match v {
+                Some(v) => v.to_array(1),
+                None => new_null_array(&self.data_type, 1),
+            })
+            .collect::<Vec<_>>();
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        if refs.is_empty() {
+            return Ok(new_empty_array(&self.data_type));
+        }
+        Ok(arrow::compute::concat(&refs)?)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// `agg(DISTINCT x)`: the set of distinct values per group (row-encoded), fed to a
+/// plain accumulator at the end.
+struct DistinctAcc {
+    converter: RowConverter,
+    sets: Vec<HashSet<Box<[u8]>>>,
+    make_inner: Box<dyn Fn() -> Result<Box<dyn Accumulator>> + Send>,
+}
+
+impl Accumulator for DistinctAcc {
+    fn update(
+        &mut self,
+        values: Option<&ArrayRef>,
+        groups: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        self.sets.resize_with(num_groups, HashSet::new);
+        let Some(values) = values else { return Ok(()) };
+        let rows = self
+            .converter
+            .convert_columns(std::slice::from_ref(values))?;
+        for (i, &g) in groups.iter().enumerate() {
+            if values.is_valid(i) {
+                let row = rows.row(i);
+                if !self.sets[g as usize].contains(row.as_ref()) {
+                    self.sets[g as usize].insert(row.as_ref().into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &mut self,
+        other: Box<dyn Accumulator>,
+        mapping: &[u32],
+        num_groups: usize,
+    ) -> Result<()> {
+        let other = downcast::<DistinctAcc>(other)?;
+        self.sets.resize_with(num_groups, HashSet::new);
+        for (g, set) in other.sets.into_iter().enumerate() {
+            self.sets[mapping[g] as usize].extend(set);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
+        self.sets.resize_with(num_groups, HashSet::new);
+        let parser = self.converter.parser();
+        let mut groups = vec![];
+        let mut rows = vec![];
+        for (g, set) in self.sets.iter().enumerate() {
+            for value in set {
+                groups.push(g as u32);
+                rows.push(parser.parse(value));
+            }
+        }
+        let values = self.converter.convert_rows(rows)?;
+        let mut inner = (self.make_inner)()?;
+        inner.update(values.first(), &groups, num_groups)?;
+        inner.finish(num_groups)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}

@@ -1,0 +1,533 @@
+//! Vectorized evaluation of bound expressions over a record batch.
+//!
+//! Each node evaluates to a whole column (or a constant that is kept as one value
+//! until an array is needed), using Arrow's compute kernels: `cmp` for comparisons,
+//! `numeric` for checked arithmetic, `boolean` for three-valued AND/OR/NOT, `like`,
+//! `zip` for CASE. Division by zero gives NULL and integer overflow an error, as in
+//! DuckDB.
+
+use std::sync::Arc;
+
+use arrow::array::*;
+use arrow::compute::kernels::{boolean, cmp, numeric, zip::zip};
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::*;
+use arrow::error::ArrowError;
+
+use crate::error::{Error, Result};
+use crate::plan::{BinaryOp, DatePart, Expr, ScalarFunc};
+use crate::types::{type_name, ScalarValue};
+
+/// The value of an expression over a batch: a column, or one constant.
+#[derive(Debug, Clone)]
+pub enum ColumnarValue {
+    Array(ArrayRef),
+    Scalar(ScalarValue),
+}
+
+impl ColumnarValue {
+    pub fn into_array(self, len: usize) -> ArrayRef {
+        match self {
+            ColumnarValue::Array(a) => a,
+            ColumnarValue::Scalar(s) => s.to_array(len),
+        }
+    }
+
+    fn datum(&self) -> Box<dyn Datum + '_> {
+        match self {
+            ColumnarValue::Array(a) => Box::new(a),
+            ColumnarValue::Scalar(s) => Box::new(Scalar::new(s.to_array(1))),
+        }
+    }
+}
+
+/// Evaluates `expr` over `batch` into a column of `batch.num_rows()` values.
+pub fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<ArrayRef> {
+    Ok(eval(expr, batch)?.into_array(batch.num_rows()))
+}
+
+/// Evaluates a predicate into a boolean mask where NULL counts as false.
+pub fn evaluate_predicate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray> {
+    let array = evaluate(expr, batch)?;
+    let mask = array
+        .as_boolean_opt()
+        .ok_or_else(|| Error::Execute(format!("predicate {expr} is not boolean")))?;
+    Ok(match mask.nulls() {
+        Some(_) => arrow::compute::prep_null_mask_filter(mask),
+        None => mask.clone(),
+    })
+}
+
+/// Keeps the rows of `batch` for which `predicate` is true.
+pub fn filter_batch(batch: &RecordBatch, predicate: &Expr) -> Result<RecordBatch> {
+    let mask = evaluate_predicate(predicate, batch)?;
+    if mask.true_count() == batch.num_rows() {
+        return Ok(batch.clone());
+    }
+    Ok(arrow::compute::filter_record_batch(batch, &mask)?)
+}
+
+/// Evaluates an expression that has no column references.
+pub fn evaluate_constant(expr: &Expr) -> Result<ScalarValue> {
+    let batch = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    match eval(expr, &batch)? {
+        ColumnarValue::Scalar(s) => Ok(s),
+        ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0),
+    }
+}
+
+fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
+    let n = batch.num_rows();
+    Ok(match expr {
+        Expr::Column { index, name, .. } => {
+            let column = batch.columns().get(*index).ok_or_else(|| {
+                Error::Execute(format!(
+                    "column {name} (#{index}) is missing from the input"
+                ))
+            })?;
+            ColumnarValue::Array(column.clone())
+        }
+        Expr::Literal(v) => ColumnarValue::Scalar(v.clone()),
+        Expr::Binary {
+            op,
+            left,
+            right,
+            data_type,
+        } => {
+            let (l, r) = (eval(left, batch)?, eval(right, batch)?);
+            let result = binary(*op, &l, &r, n)?;
+            match result {
+                ColumnarValue::Array(a) if a.data_type() != data_type => {
+                    ColumnarValue::Array(cast(&a, data_type)?)
+                }
+                other => other,
+            }
+        }
+        Expr::Not(e) => {
+            let v = eval(e, batch)?.into_array(n);
+            ColumnarValue::Array(Arc::new(boolean::not(as_bool(&v)?)?))
+        }
+        Expr::Negate(e) => {
+            let v = eval(e, batch)?.into_array(n);
+            ColumnarValue::Array(numeric::neg(&v).map_err(overflow)?)
+        }
+        Expr::IsNull(e) => {
+            let v = eval(e, batch)?.into_array(n);
+            ColumnarValue::Array(Arc::new(arrow::compute::is_null(&v)?))
+        }
+        Expr::IsNotNull(e) => {
+            let v = eval(e, batch)?.into_array(n);
+            ColumnarValue::Array(Arc::new(arrow::compute::is_not_null(&v)?))
+        }
+        Expr::Cast { expr, to } => match eval(expr, batch)? {
+            ColumnarValue::Scalar(s) => {
+                let a = cast(&s.to_array(1), to)?;
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&a, 0)?)
+            }
+            ColumnarValue::Array(a) => ColumnarValue::Array(cast(&a, to)?),
+        },
+        Expr::Case {
+            branches,
+            otherwise,
+            data_type,
+        } => {
+            let mut result = match otherwise {
+                Some(e) => eval(e, batch)?.into_array(n),
+                None => new_null_array(data_type, n),
+            };
+            for (cond, value) in branches.iter().rev() {
+                let mask = evaluate_predicate(cond, batch)?;
+                let value = eval(value, batch)?.into_array(n);
+                result = zip(&mask, &value, &result)?;
+            }
+            ColumnarValue::Array(result)
+        }
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => {
+            let (e, p) = (eval(expr, batch)?, eval(pattern, batch)?);
+            let (e, p) = (e.datum(), p.datum());
+            let result = match (negated, case_insensitive) {
+                (false, false) => arrow::compute::kernels::comparison::like(&*e, &*p)?,
+                (true, false) => arrow::compute::kernels::comparison::nlike(&*e, &*p)?,
+                (false, true) => arrow::compute::kernels::comparison::ilike(&*e, &*p)?,
+                (true, true) => arrow::compute::kernels::comparison::nilike(&*e, &*p)?,
+            };
+            ColumnarValue::Array(Arc::new(result))
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let e = eval(expr, batch)?;
+            let mut result: Option<BooleanArray> = None;
+            for item in list {
+                let item = eval(item, batch)?;
+                let eq = cmp::eq(&*e.datum(), &*item.datum())?;
+                let eq = broadcast_bool(eq, n);
+                result = Some(match result {
+                    None => eq,
+                    Some(acc) => boolean::or_kleene(&acc, &eq)?,
+                });
+            }
+            let result = result.unwrap_or_else(|| BooleanArray::from(vec![false; n]));
+            let result = if *negated {
+                boolean::not(&result)?
+            } else {
+                result
+            };
+            ColumnarValue::Array(Arc::new(result))
+        }
+        Expr::Function {
+            func,
+            args,
+            data_type,
+        } => {
+            let args = args
+                .iter()
+                .map(|a| Ok(eval(a, batch)?.into_array(n)))
+                .collect::<Result<Vec<_>>>()?;
+            ColumnarValue::Array(function(func, &args, data_type, expr)?)
+        }
+    })
+}
+
+fn as_bool(a: &ArrayRef) -> Result<&BooleanArray> {
+    a.as_boolean_opt().ok_or_else(|| {
+        Error::Execute(format!(
+            "expected BOOLEAN, got {}",
+            type_name(a.data_type())
+        ))
+    })
+}
+
+/// A 1-row boolean result (from two scalars) repeated to `n` rows.
+fn broadcast_bool(b: BooleanArray, n: usize) -> BooleanArray {
+    if b.len() == n || b.len() != 1 {
+        return b;
+    }
+    let v = if b.is_null(0) { None } else { Some(b.value(0)) };
+    BooleanArray::from(vec![v; n])
+}
+
+/// Casts with errors instead of silent NULLs (`CAST('abc' AS INTEGER)` fails).
+pub fn cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if a.data_type() == to {
+        return Ok(a.clone());
+    }
+    // DuckDB rounds when a cast drops digits; Arrow truncates: round first.
+    let rounded;
+    let a = match (a.data_type(), to) {
+        (DataType::Decimal128(_, s), DataType::Int32 | DataType::Int64) if *s > 0 => {
+            rounded = round_decimal_to_integer(a.as_primitive::<Decimal128Type>(), *s);
+            &rounded
+        }
+        (DataType::Float64, DataType::Int32 | DataType::Int64) => {
+            rounded = Arc::new(
+                a.as_primitive::<Float64Type>()
+                    .unary::<_, Float64Type>(f64::round_ties_even),
+            ) as ArrayRef;
+            &rounded
+        }
+        _ => a,
+    };
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_with_options(a, to, &options).map_err(|e| {
+        Error::Execute(format!(
+            "Conversion Error: could not cast {} to {}: {e}",
+            type_name(a.data_type()),
+            type_name(to)
+        ))
+    })
+}
+
+/// Decimal values rounded half away from zero to whole numbers, as DECIMAL(38,0).
+fn round_decimal_to_integer(a: &Decimal128Array, scale: i8) -> ArrayRef {
+    let unit = 10i128.pow(scale as u32);
+    let rounded = a.unary::<_, Decimal128Type>(|v| div_round_half_away(v, unit));
+    Arc::new(rounded.with_data_type(DataType::Decimal128(38, 0)))
+}
+
+/// `v / unit` rounded half away from zero.
+fn div_round_half_away(v: i128, unit: i128) -> i128 {
+    let (q, r) = (v / unit, v % unit);
+    if r.abs() * 2 >= unit {
+        q + r.signum()
+    } else {
+        q
+    }
+}
+
+fn overflow(e: ArrowError) -> Error {
+    match e {
+        ArrowError::ArithmeticOverflow(msg) => {
+            Error::Execute(format!("Out of Range Error: overflow: {msg}"))
+        }
+        ArrowError::ComputeError(msg) if msg.contains("verflow") => {
+            Error::Execute(format!("Out of Range Error: {msg}"))
+        }
+        other => Error::Arrow(other),
+    }
+}
+
+fn binary(op: BinaryOp, l: &ColumnarValue, r: &ColumnarValue, n: usize) -> Result<ColumnarValue> {
+    if let (ColumnarValue::Scalar(a), ColumnarValue::Scalar(b)) = (l, r) {
+        // Both constant: compute on one row and keep the result a constant.
+        let one = binary(
+            op,
+            &ColumnarValue::Array(a.to_array(1)),
+            &ColumnarValue::Array(b.to_array(1)),
+            1,
+        )?
+        .into_array(1);
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&one, 0)?));
+    }
+    let (ld, rd) = (l.datum(), r.datum());
+    let array: ArrayRef = match op {
+        BinaryOp::Eq => Arc::new(cmp::eq(&*ld, &*rd)?),
+        BinaryOp::NotEq => Arc::new(cmp::neq(&*ld, &*rd)?),
+        BinaryOp::Lt => Arc::new(cmp::lt(&*ld, &*rd)?),
+        BinaryOp::LtEq => Arc::new(cmp::lt_eq(&*ld, &*rd)?),
+        BinaryOp::Gt => Arc::new(cmp::gt(&*ld, &*rd)?),
+        BinaryOp::GtEq => Arc::new(cmp::gt_eq(&*ld, &*rd)?),
+        BinaryOp::And | BinaryOp::Or => {
+            let (la, ra) = (l.clone().into_array(n), r.clone().into_array(n));
+            let (la, ra) = (as_bool(&la)?, as_bool(&ra)?);
+            Arc::new(if op == BinaryOp::And {
+                boolean::and_kleene(la, ra)?
+            } else {
+                boolean::or_kleene(la, ra)?
+            })
+        }
+        BinaryOp::Concat => {
+            let (la, ra) = (l.clone().into_array(n), r.clone().into_array(n));
+            Arc::new(
+                arrow::compute::kernels::concat_elements::concat_elements_utf8(
+                    la.as_string::<i32>(),
+                    ra.as_string::<i32>(),
+                )?,
+            )
+        }
+        BinaryOp::Plus | BinaryOp::Minus => date_or_numeric(op, l, r, n)?,
+        BinaryOp::Multiply => numeric::mul(&*ld, &*rd).map_err(overflow)?,
+        // DOUBLE division follows IEEE 754 (1/0 is inf), as in DuckDB.
+        BinaryOp::Divide => numeric::div(&*ld, &*rd).map_err(overflow)?,
+        BinaryOp::IntegerDivide | BinaryOp::Modulo => {
+            // x // 0 and x % 0 are NULL: null out zero divisors first.
+            let ra = r.clone().into_array(n);
+            let zero = ScalarValue::Int32(Some(0)).to_array(1);
+            let zero = cast(&zero, ra.data_type())?;
+            let is_zero = cmp::eq(&ra, &Scalar::new(zero))?;
+            let divisor = arrow::compute::nullif(&ra, &is_zero)?;
+            let result = match op {
+                BinaryOp::Modulo => numeric::rem(&*ld, &divisor),
+                _ => numeric::div(&*ld, &divisor),
+            };
+            result.map_err(overflow)?
+        }
+    };
+    Ok(ColumnarValue::Array(array))
+}
+
+/// `+` and `-`, including DATE ± INTERVAL, DATE ± days and DATE - DATE.
+fn date_or_numeric(
+    op: BinaryOp,
+    l: &ColumnarValue,
+    r: &ColumnarValue,
+    n: usize,
+) -> Result<ArrayRef> {
+    let lt = match l {
+        ColumnarValue::Array(a) => a.data_type().clone(),
+        ColumnarValue::Scalar(s) => s.data_type(),
+    };
+    let rt = match r {
+        ColumnarValue::Array(a) => a.data_type().clone(),
+        ColumnarValue::Scalar(s) => s.data_type(),
+    };
+    let arith = |a: &dyn Datum, b: &dyn Datum| -> Result<ArrayRef> {
+        let result = if op == BinaryOp::Plus {
+            numeric::add(a, b)
+        } else {
+            numeric::sub(a, b)
+        };
+        result.map_err(overflow)
+    };
+    match (&lt, &rt) {
+        (DataType::Date32, DataType::Int32) | (DataType::Date32, DataType::Date32) => {
+            let la = cast(&l.clone().into_array(n), &DataType::Int32)?;
+            let ra = cast(&r.clone().into_array(n), &DataType::Int32)?;
+            let days = arith(&la, &ra)?;
+            if rt == DataType::Date32 {
+                cast(&days, &DataType::Int64)
+            } else {
+                cast(&days, &DataType::Date32)
+            }
+        }
+        _ => arith(&*l.datum(), &*r.datum()),
+    }
+}
+
+fn function(
+    func: &ScalarFunc,
+    args: &[ArrayRef],
+    data_type: &DataType,
+    expr: &Expr,
+) -> Result<ArrayRef> {
+    let strings = |i: usize| -> Result<&StringArray> {
+        args[i]
+            .as_string_opt::<i32>()
+            .ok_or_else(|| Error::Execute(format!("{expr}: expected VARCHAR argument")))
+    };
+    Ok(match func {
+        ScalarFunc::Extract(part) => {
+            use arrow::compute::kernels::temporal::{date_part, DatePart as P};
+            let p = match part {
+                DatePart::Year => P::Year,
+                DatePart::Quarter => P::Quarter,
+                DatePart::Month => P::Month,
+                DatePart::Day => P::Day,
+                DatePart::DayOfWeek => P::DayOfWeekSunday0,
+                DatePart::DayOfYear => P::DayOfYear,
+                DatePart::Week => P::WeekISO,
+            };
+            cast(&date_part(&args[0], p)?, &DataType::Int64)?
+        }
+        ScalarFunc::Substring => substring(strings(0)?, &args[1..])?,
+        ScalarFunc::Upper => map_strings(strings(0)?, |s| s.to_uppercase()),
+        ScalarFunc::Lower => map_strings(strings(0)?, |s| s.to_lowercase()),
+        ScalarFunc::Trim => map_strings(strings(0)?, |s| s.trim().to_string()),
+        ScalarFunc::Length => Arc::new(
+            strings(0)?
+                .iter()
+                .map(|s| s.map(|s| s.chars().count() as i64))
+                .collect::<Int64Array>(),
+        ),
+        ScalarFunc::Abs => abs(&args[0])?,
+        ScalarFunc::Round => round(&args[0], args.get(1))?,
+        ScalarFunc::Coalesce => {
+            let mut result = args[0].clone();
+            for next in &args[1..] {
+                let present = arrow::compute::is_not_null(&result)?;
+                result = zip(&present, &result, next)?;
+            }
+            result
+        }
+        ScalarFunc::NullIf => {
+            let equal = cmp::eq(&args[0], &args[1])?;
+            let equal = arrow::compute::prep_null_mask_filter(&equal);
+            arrow::compute::nullif(&args[0], &equal)?
+        }
+    })
+    .and_then(|a| {
+        if a.data_type() == data_type {
+            Ok(a)
+        } else {
+            cast(&a, data_type)
+        }
+    })
+}
+
+fn map_strings(a: &StringArray, f: impl Fn(&str) -> String) -> ArrayRef {
+    Arc::new(a.iter().map(|s| s.map(&f)).collect::<StringArray>())
+}
+
+/// SQL SUBSTRING: 1-based start; the characters at positions [start, start+len).
+fn substring(s: &StringArray, positions: &[ArrayRef]) -> Result<ArrayRef> {
+    let start = positions[0].as_primitive::<Int64Type>();
+    let len = positions.get(1).map(|l| l.as_primitive::<Int64Type>());
+    let mut out = StringBuilder::with_capacity(s.len(), s.value_data().len());
+    for i in 0..s.len() {
+        if s.is_null(i) || start.is_null(i) || len.is_some_and(|l| l.is_null(i)) {
+            out.append_null();
+            continue;
+        }
+        let text = s.value(i);
+        let from = start.value(i);
+        let to = match len {
+            Some(l) if l.value(i) < 0 => {
+                return Err(Error::Execute(
+                    "SUBSTRING length must not be negative".into(),
+                ))
+            }
+            Some(l) => from.saturating_add(l.value(i)),
+            None => i64::MAX,
+        };
+        let skip = (from.max(1) - 1) as usize;
+        let take = (to.saturating_sub(from.max(1))).max(0) as usize;
+        let piece: String = text.chars().skip(skip).take(take).collect();
+        out.append_value(piece);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn abs(a: &ArrayRef) -> Result<ArrayRef> {
+    Ok(match a.data_type() {
+        DataType::Int32 => Arc::new(
+            a.as_primitive::<Int32Type>()
+                .try_unary::<_, Int32Type, _>(|v| {
+                    v.checked_abs()
+                        .ok_or_else(|| ArrowError::ArithmeticOverflow(format!("abs({v})")))
+                })
+                .map_err(overflow)?,
+        ),
+        DataType::Int64 => Arc::new(
+            a.as_primitive::<Int64Type>()
+                .try_unary::<_, Int64Type, _>(|v| {
+                    v.checked_abs()
+                        .ok_or_else(|| ArrowError::ArithmeticOverflow(format!("abs({v})")))
+                })
+                .map_err(overflow)?,
+        ),
+        DataType::Float64 => Arc::new(
+            a.as_primitive::<Float64Type>()
+                .unary::<_, Float64Type>(f64::abs),
+        ),
+        DataType::Decimal128(p, s) => Arc::new(
+            a.as_primitive::<Decimal128Type>()
+                .unary::<_, Decimal128Type>(i128::abs)
+                .with_precision_and_scale(*p, *s)?,
+        ),
+        other => return Err(Error::Execute(format!("abs of {}", type_name(other)))),
+    })
+}
+
+fn round(a: &ArrayRef, digits: Option<&ArrayRef>) -> Result<ArrayRef> {
+    let digits = match digits {
+        Some(d) if d.is_valid(0) => d.as_primitive::<Int64Type>().value(0),
+        Some(_) => return Ok(new_null_array(a.data_type(), a.len())),
+        None => 0,
+    };
+    Ok(match a.data_type() {
+        DataType::Float64 => {
+            let factor = 10f64.powi(digits.clamp(-300, 300) as i32);
+            Arc::new(
+                a.as_primitive::<Float64Type>()
+                    .unary::<_, Float64Type>(|v| (v * factor).round() / factor),
+            )
+        }
+        DataType::Decimal128(p, s) => {
+            let drop = (*s as i64 - digits).clamp(0, 38) as u32;
+            if drop == 0 {
+                return Ok(a.clone());
+            }
+            let unit = 10i128.pow(drop);
+            Arc::new(
+                a.as_primitive::<Decimal128Type>()
+                    .unary::<_, Decimal128Type>(|v| div_round_half_away(v, unit) * unit)
+                    .with_precision_and_scale(*p, *s)?,
+            )
+        }
+        _ => a.clone(),
+    })
+}

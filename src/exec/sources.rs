@@ -1,0 +1,158 @@
+//! Pipeline sources: table scans over segments, and batches already in memory.
+//!
+//! A table scan's morsel is one segment. Before reading it, the scan checks each
+//! pushed-down predicate of the form `column <op> constant` against the segment's
+//! zone map (min, max, null count) and skips the segment when no row can match;
+//! otherwise it maps the needed columns (zero-copy) and applies the predicates.
+
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::datatypes::SchemaRef;
+
+use super::expr::filter_batch;
+use super::pipeline::Source;
+use crate::catalog::TableMeta;
+use crate::error::Result;
+use crate::plan::{BinaryOp, Expr};
+use crate::storage::{FileStore, ZonePredicate};
+
+/// Reads `projection` of a table, segment by segment.
+pub struct ScanSource {
+    pub table: Arc<TableMeta>,
+    pub projection: Vec<usize>,
+    /// Conjuncts over the projected columns, applied to every segment read.
+    pub filter: Option<Expr>,
+    /// (table column, predicate) pairs checked against zone maps.
+    pub zone_predicates: Vec<(usize, ZonePredicate)>,
+    pub schema: SchemaRef,
+    pub store: Arc<FileStore>,
+}
+
+impl ScanSource {
+    pub fn new(
+        table: Arc<TableMeta>,
+        projection: Vec<usize>,
+        filters: &[Expr],
+        schema: SchemaRef,
+        store: Arc<FileStore>,
+    ) -> ScanSource {
+        let zone_predicates = filters
+            .iter()
+            .filter_map(zone_predicate)
+            .map(|(i, p)| (projection[i], p))
+            .collect();
+        ScanSource {
+            filter: Expr::conjunction(filters.iter().cloned()),
+            zone_predicates,
+            table,
+            projection,
+            schema,
+            store,
+        }
+    }
+
+    /// Whether the zone maps of segment `i` admit a matching row.
+    pub fn segment_may_match(&self, i: usize) -> bool {
+        let segment = &self.table.data.segments[i];
+        self.zone_predicates.iter().all(|(column, predicate)| {
+            segment.columns[*column]
+                .zone
+                .may_match(predicate, segment.row_count)
+        })
+    }
+}
+
+impl Source for ScanSource {
+    fn morsel_count(&self) -> usize {
+        self.table.data.segments.len()
+    }
+
+    fn read(&self, morsel: usize) -> Result<Option<RecordBatch>> {
+        if !self.segment_may_match(morsel) {
+            return Ok(None);
+        }
+        let segment = &self.table.data.segments[morsel];
+        let columns = self
+            .projection
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(&c, f)| {
+                self.store
+                    .read_column(&self.table.data, segment, c, f.data_type())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(segment.row_count as usize));
+        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
+        match &self.filter {
+            Some(f) => Ok(Some(filter_batch(&batch, f)?)),
+            None => Ok(Some(batch)),
+        }
+    }
+}
+
+/// `column <op> constant` (either way round) as a zone-map predicate on that column.
+fn zone_predicate(e: &Expr) -> Option<(usize, ZonePredicate)> {
+    match e {
+        Expr::Binary {
+            op, left, right, ..
+        } if op.is_comparison() => {
+            let (index, value, op) = match (left.as_ref(), right.as_ref()) {
+                (Expr::Column { index, .. }, Expr::Literal(v)) => (*index, v.clone(), *op),
+                (Expr::Literal(v), Expr::Column { index, .. }) => (*index, v.clone(), op.swap()),
+                _ => return None,
+            };
+            let predicate = match op {
+                BinaryOp::Eq => ZonePredicate::Eq(value),
+                BinaryOp::NotEq => ZonePredicate::NotEq(value),
+                BinaryOp::Lt => ZonePredicate::Lt(value),
+                BinaryOp::LtEq => ZonePredicate::LtEq(value),
+                BinaryOp::Gt => ZonePredicate::Gt(value),
+                BinaryOp::GtEq => ZonePredicate::GtEq(value),
+                _ => return None,
+            };
+            Some((index, predicate))
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } => match expr.as_ref() {
+            Expr::Column { index, .. } => {
+                let values = list
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Literal(v) => Some(v.clone()),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Some((*index, ZonePredicate::InList(values)))
+            }
+            _ => None,
+        },
+        Expr::IsNull(inner) => match inner.as_ref() {
+            Expr::Column { index, .. } => Some((*index, ZonePredicate::IsNull)),
+            _ => None,
+        },
+        Expr::IsNotNull(inner) => match inner.as_ref() {
+            Expr::Column { index, .. } => Some((*index, ZonePredicate::IsNotNull)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Batches already in memory, one morsel each.
+pub struct BatchSource {
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Source for BatchSource {
+    fn morsel_count(&self) -> usize {
+        self.batches.len()
+    }
+
+    fn read(&self, morsel: usize) -> Result<Option<RecordBatch>> {
+        Ok(Some(self.batches[morsel].clone()))
+    }
+}

@@ -1,0 +1,76 @@
+//! Rewrite rules over the logical plan, applied in order:
+//!
+//! 1. `fold_constants`: computes sub-expressions without column references once.
+//! 2. `push_filters`: moves predicates down through projections into table scans,
+//!    where zone maps can skip whole segments.
+//! 3. `prune_columns`: keeps only the columns each node's parent needs, so that
+//!    scans read only those columns from disk.
+
+mod fold_constants;
+mod prune_columns;
+mod push_filters;
+
+use crate::error::Result;
+use crate::plan::LogicalPlan;
+
+/// Applies every rule to `plan`.
+pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = fold_constants::fold_plan(plan);
+    let plan = push_filters::push_filters(plan);
+    Ok(prune_columns::prune_columns(plan))
+}
+
+/// Rebuilds `plan` with `f` applied to each of its inputs.
+pub(crate) fn map_inputs(
+    plan: LogicalPlan,
+    f: &mut impl FnMut(LogicalPlan) -> LogicalPlan,
+) -> LogicalPlan {
+    let mut bx = |p: Box<LogicalPlan>| Box::new(f(*p));
+    match plan {
+        leaf @ (LogicalPlan::Scan { .. }
+        | LogicalPlan::Values { .. }
+        | LogicalPlan::External { .. }) => leaf,
+        LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
+            input: bx(input),
+            predicate,
+        },
+        LogicalPlan::Project {
+            input,
+            exprs,
+            schema,
+        } => LogicalPlan::Project {
+            input: bx(input),
+            exprs,
+            schema,
+        },
+        LogicalPlan::Aggregate {
+            input,
+            group,
+            aggs,
+            schema,
+        } => LogicalPlan::Aggregate {
+            input: bx(input),
+            group,
+            aggs,
+            schema,
+        },
+        LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort {
+            input: bx(input),
+            keys,
+            fetch,
+        },
+        LogicalPlan::Limit {
+            input,
+            offset,
+            fetch,
+        } => LogicalPlan::Limit {
+            input: bx(input),
+            offset,
+            fetch,
+        },
+        LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
+            inputs: inputs.into_iter().map(f).collect(),
+            schema,
+        },
+    }
+}

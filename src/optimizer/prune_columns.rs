@@ -1,0 +1,171 @@
+//! Column pruning: walks the plan from the root, telling each node which of its
+//! output columns are needed; each node asks its input only for what it needs in
+//! turn. Scans end up reading only the columns the query uses, and unused
+//! projections and aggregates disappear.
+//!
+//! `prune(plan, required)` returns a plan whose output is exactly the `required`
+//! columns (sorted positions of the old output), in that order.
+
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+
+use crate::plan::{Expr, LogicalPlan, SortKey};
+
+pub fn prune_columns(plan: LogicalPlan) -> LogicalPlan {
+    let all: Vec<usize> = (0..plan.schema().fields().len()).collect();
+    prune(plan, &all)
+}
+
+/// Sorted, de-duplicated column positions read by `exprs`, plus `extra`.
+fn columns_of<'a>(exprs: impl IntoIterator<Item = &'a Expr>, extra: &[usize]) -> Vec<usize> {
+    let mut out = extra.to_vec();
+    for e in exprs {
+        e.collect_columns(&mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Renumbers column references from old positions to positions within `kept`.
+fn remap(e: Expr, kept: &[usize]) -> Expr {
+    e.remap_columns(&|i| kept.binary_search(&i).expect("pruned a needed column"))
+}
+
+/// A projection selecting `required` out of a plan whose output is `have`.
+fn select(plan: LogicalPlan, have: &[usize], required: &[usize]) -> LogicalPlan {
+    if have == required {
+        return plan;
+    }
+    let schema = plan.schema();
+    let exprs: Vec<Expr> = required
+        .iter()
+        .map(|r| {
+            let pos = have.binary_search(r).expect("required column kept");
+            let f = schema.field(pos);
+            Expr::column(pos, f.name().clone(), f.data_type().clone())
+        })
+        .collect();
+    let names = exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+    LogicalPlan::project(plan, exprs, names)
+}
+
+fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
+    match plan {
+        LogicalPlan::Scan {
+            table,
+            projection,
+            filters,
+            schema,
+        } => {
+            let needed = columns_of(&filters, required);
+            let fields: Vec<_> = needed.iter().map(|&i| schema.field(i).clone()).collect();
+            let scan = LogicalPlan::Scan {
+                table,
+                projection: needed.iter().map(|&i| projection[i]).collect(),
+                filters: filters.into_iter().map(|f| remap(f, &needed)).collect(),
+                schema: Arc::new(Schema::new(fields)),
+            };
+            select(scan, &needed, required)
+        }
+        LogicalPlan::Filter { input, predicate } => {
+            let needed = columns_of([&predicate], required);
+            let filter = LogicalPlan::Filter {
+                input: Box::new(prune(*input, &needed)),
+                predicate: remap(predicate, &needed),
+            };
+            select(filter, &needed, required)
+        }
+        LogicalPlan::Project {
+            input,
+            exprs,
+            schema,
+        } => {
+            let kept: Vec<Expr> = required.iter().map(|&i| exprs[i].clone()).collect();
+            let needed = columns_of(&kept, &[]);
+            let input = prune(*input, &needed);
+            let kept: Vec<Expr> = kept.into_iter().map(|e| remap(e, &needed)).collect();
+            let fields: Vec<_> = required.iter().map(|&i| schema.field(i).clone()).collect();
+            LogicalPlan::Project {
+                input: Box::new(input),
+                exprs: kept,
+                schema: Arc::new(Schema::new(fields)),
+            }
+        }
+        LogicalPlan::Aggregate {
+            input,
+            group,
+            aggs,
+            schema,
+        } => {
+            let n_groups = group.len();
+            let kept_aggs: Vec<usize> = (0..aggs.len())
+                .filter(|a| required.contains(&(n_groups + a)))
+                .collect();
+            let aggs: Vec<_> = kept_aggs.iter().map(|&a| aggs[a].clone()).collect();
+            let needed = columns_of(
+                group
+                    .iter()
+                    .chain(aggs.iter().filter_map(|a| a.arg.as_ref())),
+                &[],
+            );
+            let input = prune(*input, &needed);
+            let group: Vec<Expr> = group.into_iter().map(|e| remap(e, &needed)).collect();
+            let aggs = aggs
+                .into_iter()
+                .map(|mut a| {
+                    a.arg = a.arg.map(|e| remap(e, &needed));
+                    a
+                })
+                .collect();
+            let have: Vec<usize> = (0..n_groups)
+                .chain(kept_aggs.iter().map(|a| n_groups + a))
+                .collect();
+            let fields: Vec<_> = have.iter().map(|&i| schema.field(i).clone()).collect();
+            let agg = LogicalPlan::Aggregate {
+                input: Box::new(input),
+                group,
+                aggs,
+                schema: Arc::new(Schema::new(fields)),
+            };
+            select(agg, &have, required)
+        }
+        LogicalPlan::Sort { input, keys, fetch } => {
+            let needed = columns_of(keys.iter().map(|k| &k.expr), required);
+            let sort = LogicalPlan::Sort {
+                input: Box::new(prune(*input, &needed)),
+                keys: keys
+                    .into_iter()
+                    .map(|k| SortKey {
+                        expr: remap(k.expr, &needed),
+                        ..k
+                    })
+                    .collect(),
+                fetch,
+            };
+            select(sort, &needed, required)
+        }
+        LogicalPlan::Limit {
+            input,
+            offset,
+            fetch,
+        } => LogicalPlan::Limit {
+            input: Box::new(prune(*input, required)),
+            offset,
+            fetch,
+        },
+        LogicalPlan::Union { inputs, schema } => {
+            let inputs: Vec<LogicalPlan> = inputs.into_iter().map(|p| prune(p, required)).collect();
+            let fields: Vec<_> = required.iter().map(|&i| schema.field(i).clone()).collect();
+            LogicalPlan::Union {
+                inputs,
+                schema: Arc::new(Schema::new(fields)),
+            }
+        }
+        leaf @ (LogicalPlan::Values { .. } | LogicalPlan::External { .. }) => {
+            let all: Vec<usize> = (0..leaf.schema().fields().len()).collect();
+            select(leaf, &all, required)
+        }
+    }
+}

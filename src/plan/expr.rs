@@ -1,0 +1,446 @@
+//! Bound scalar expressions and aggregate calls.
+//!
+//! The binder produces these from SQL: every column reference is already resolved to
+//! an index into the input row of the plan node that evaluates the expression, and
+//! every node knows its result type, so the executor never looks at names.
+
+use std::fmt;
+
+use arrow::datatypes::DataType;
+
+use crate::types::{type_name, ScalarValue};
+
+/// A binary operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Plus,
+    Minus,
+    Multiply,
+    Divide,
+    IntegerDivide,
+    Modulo,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    And,
+    Or,
+    Concat,
+}
+
+impl BinaryOp {
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq
+                | BinaryOp::NotEq
+                | BinaryOp::Lt
+                | BinaryOp::LtEq
+                | BinaryOp::Gt
+                | BinaryOp::GtEq
+        )
+    }
+
+    pub fn is_arithmetic(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Plus
+                | BinaryOp::Minus
+                | BinaryOp::Multiply
+                | BinaryOp::Divide
+                | BinaryOp::IntegerDivide
+                | BinaryOp::Modulo
+        )
+    }
+
+    /// The comparison that holds when the operands are swapped (`a < b` is `b > a`).
+    pub fn swap(self) -> BinaryOp {
+        match self {
+            BinaryOp::Lt => BinaryOp::Gt,
+            BinaryOp::LtEq => BinaryOp::GtEq,
+            BinaryOp::Gt => BinaryOp::Lt,
+            BinaryOp::GtEq => BinaryOp::LtEq,
+            other => other,
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Plus => "+",
+            BinaryOp::Minus => "-",
+            BinaryOp::Multiply => "*",
+            BinaryOp::Divide => "/",
+            BinaryOp::IntegerDivide => "//",
+            BinaryOp::Modulo => "%",
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "<>",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::And => "AND",
+            BinaryOp::Or => "OR",
+            BinaryOp::Concat => "||",
+        }
+    }
+}
+
+/// A field of a date for `EXTRACT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatePart {
+    Year,
+    Quarter,
+    Month,
+    Day,
+    DayOfWeek,
+    DayOfYear,
+    Week,
+}
+
+/// A built-in scalar function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ScalarFunc {
+    /// `EXTRACT(part FROM date)`: BIGINT.
+    Extract(DatePart),
+    /// `SUBSTRING(s, start [, length])` with 1-based start.
+    Substring,
+    Upper,
+    Lower,
+    /// Length in characters.
+    Length,
+    Abs,
+    /// `ROUND(x [, digits])`.
+    Round,
+    /// First non-NULL argument.
+    Coalesce,
+    /// `NULLIF(a, b)`.
+    NullIf,
+    Trim,
+}
+
+impl ScalarFunc {
+    pub fn name(&self) -> String {
+        match self {
+            ScalarFunc::Extract(p) => format!("extract_{p:?}").to_lowercase(),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
+}
+
+/// A bound scalar expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// The column at `index` of the input row; `name` is for display only.
+    Column {
+        index: usize,
+        name: String,
+        data_type: DataType,
+    },
+    Literal(ScalarValue),
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+        data_type: DataType,
+    },
+    Not(Box<Expr>),
+    Negate(Box<Expr>),
+    IsNull(Box<Expr>),
+    IsNotNull(Box<Expr>),
+    Cast {
+        expr: Box<Expr>,
+        to: DataType,
+    },
+    /// `CASE WHEN c1 THEN r1 ... ELSE e END` (a simple CASE is bound to this form).
+    Case {
+        branches: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+        data_type: DataType,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+        case_insensitive: bool,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Function {
+        func: ScalarFunc,
+        args: Vec<Expr>,
+        data_type: DataType,
+    },
+}
+
+impl Expr {
+    pub fn column(index: usize, name: impl Into<String>, data_type: DataType) -> Expr {
+        Expr::Column {
+            index,
+            name: name.into(),
+            data_type,
+        }
+    }
+
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Expr::Column { data_type, .. } => data_type.clone(),
+            Expr::Literal(v) => v.data_type(),
+            Expr::Binary { data_type, .. } => data_type.clone(),
+            Expr::Not(_)
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::Like { .. }
+            | Expr::InList { .. } => DataType::Boolean,
+            Expr::Negate(e) => e.data_type(),
+            Expr::Cast { to, .. } => to.clone(),
+            Expr::Case { data_type, .. } => data_type.clone(),
+            Expr::Function { data_type, .. } => data_type.clone(),
+        }
+    }
+
+    /// `AND` of two boolean expressions.
+    pub fn and(self, other: Expr) -> Expr {
+        Expr::Binary {
+            op: BinaryOp::And,
+            left: Box::new(self),
+            right: Box::new(other),
+            data_type: DataType::Boolean,
+        }
+    }
+
+    /// The direct children of this expression.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Column { .. } | Expr::Literal(_) => vec![],
+            Expr::Binary { left, right, .. } => vec![left, right],
+            Expr::Not(e) | Expr::Negate(e) | Expr::IsNull(e) | Expr::IsNotNull(e) => vec![e],
+            Expr::Cast { expr, .. } => vec![expr],
+            Expr::Case {
+                branches,
+                otherwise,
+                ..
+            } => {
+                let mut v: Vec<&Expr> = branches.iter().flat_map(|(c, r)| [c, r]).collect();
+                v.extend(otherwise.as_deref());
+                v
+            }
+            Expr::Like { expr, pattern, .. } => vec![expr, pattern],
+            Expr::InList { expr, list, .. } => std::iter::once(&**expr).chain(list).collect(),
+            Expr::Function { args, .. } => args.iter().collect(),
+        }
+    }
+
+    /// Rebuilds this expression with `f` applied to every child (bottom-up callers
+    /// call `map_children` inside `f`).
+    pub fn map_children(self, f: &mut impl FnMut(Expr) -> Expr) -> Expr {
+        let mut bx = |e: Box<Expr>| Box::new(f(*e));
+        match self {
+            e @ (Expr::Column { .. } | Expr::Literal(_)) => e,
+            Expr::Binary {
+                op,
+                left,
+                right,
+                data_type,
+            } => Expr::Binary {
+                op,
+                left: bx(left),
+                right: bx(right),
+                data_type,
+            },
+            Expr::Not(e) => Expr::Not(bx(e)),
+            Expr::Negate(e) => Expr::Negate(bx(e)),
+            Expr::IsNull(e) => Expr::IsNull(bx(e)),
+            Expr::IsNotNull(e) => Expr::IsNotNull(bx(e)),
+            Expr::Cast { expr, to } => Expr::Cast { expr: bx(expr), to },
+            Expr::Case {
+                branches,
+                otherwise,
+                data_type,
+            } => Expr::Case {
+                branches: branches.into_iter().map(|(c, r)| (f(c), f(r))).collect(),
+                otherwise: otherwise.map(|e| Box::new(f(*e))),
+                data_type,
+            },
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => Expr::Like {
+                expr: bx(expr),
+                pattern: bx(pattern),
+                negated,
+                case_insensitive,
+            },
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => Expr::InList {
+                expr: bx(expr),
+                list: list.into_iter().map(&mut *f).collect(),
+                negated,
+            },
+            Expr::Function {
+                func,
+                args,
+                data_type,
+            } => Expr::Function {
+                func,
+                args: args.into_iter().map(f).collect(),
+                data_type,
+            },
+        }
+    }
+
+    /// Rewrites every node bottom-up with `f`.
+    pub fn transform_up(self, f: &mut impl FnMut(Expr) -> Expr) -> Expr {
+        let rebuilt = self.map_children(&mut |child| child.transform_up(f));
+        f(rebuilt)
+    }
+
+    /// Indexes of every input column this expression reads.
+    pub fn collect_columns(&self, out: &mut Vec<usize>) {
+        if let Expr::Column { index, .. } = self {
+            out.push(*index);
+        }
+        for child in self.children() {
+            child.collect_columns(out);
+        }
+    }
+
+    /// Renumbers column references through `map` (old index -> new index).
+    pub fn remap_columns(self, map: &impl Fn(usize) -> usize) -> Expr {
+        self.transform_up(&mut |e| match e {
+            Expr::Column {
+                index,
+                name,
+                data_type,
+            } => Expr::Column {
+                index: map(index),
+                name,
+                data_type,
+            },
+            other => other,
+        })
+    }
+
+    /// Splits `a AND b AND c` into its conjuncts.
+    pub fn split_conjunction(self) -> Vec<Expr> {
+        match self {
+            Expr::Binary {
+                op: BinaryOp::And,
+                left,
+                right,
+                ..
+            } => {
+                let mut v = left.split_conjunction();
+                v.extend(right.split_conjunction());
+                v
+            }
+            other => vec![other],
+        }
+    }
+
+    /// Joins predicates with AND (`None` for an empty list).
+    pub fn conjunction(predicates: impl IntoIterator<Item = Expr>) -> Option<Expr> {
+        predicates.into_iter().reduce(Expr::and)
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Column { name, .. } => write!(f, "{name}"),
+            Expr::Literal(v) => write!(f, "{v}"),
+            Expr::Binary {
+                op, left, right, ..
+            } => write!(f, "({left} {} {right})", op.symbol()),
+            Expr::Not(e) => write!(f, "(NOT {e})"),
+            Expr::Negate(e) => write!(f, "(- {e})"),
+            Expr::IsNull(e) => write!(f, "({e} IS NULL)"),
+            Expr::IsNotNull(e) => write!(f, "({e} IS NOT NULL)"),
+            Expr::Cast { expr, to } => write!(f, "CAST({expr} AS {})", type_name(to)),
+            Expr::Case {
+                branches,
+                otherwise,
+                ..
+            } => {
+                write!(f, "CASE")?;
+                for (c, r) in branches {
+                    write!(f, " WHEN {c} THEN {r}")?;
+                }
+                if let Some(e) = otherwise {
+                    write!(f, " ELSE {e}")?;
+                }
+                write!(f, " END")
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => {
+                let not = if *negated { "NOT " } else { "" };
+                let op = if *case_insensitive { "ILIKE" } else { "LIKE" };
+                write!(f, "({expr} {not}{op} {pattern})")
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let items: Vec<String> = list.iter().map(|e| e.to_string()).collect();
+                let not = if *negated { "NOT " } else { "" };
+                write!(f, "({expr} {not}IN ({}))", items.join(", "))
+            }
+            Expr::Function { func, args, .. } => {
+                let items: Vec<String> = args.iter().map(|e| e.to_string()).collect();
+                write!(f, "{}({})", func.name(), items.join(", "))
+            }
+        }
+    }
+}
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggFunc {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+/// One aggregate call of an Aggregate node: `func(DISTINCT? arg)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggExpr {
+    pub func: AggFunc,
+    pub arg: Option<Expr>,
+    pub distinct: bool,
+    pub data_type: DataType,
+}
+
+impl fmt::Display for AggExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.func {
+            AggFunc::CountStar => return write!(f, "count_star()"),
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Avg => "avg",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+        };
+        let distinct = if self.distinct { "DISTINCT " } else { "" };
+        match &self.arg {
+            Some(a) => write!(f, "{name}({distinct}{a})"),
+            None => write!(f, "{name}()"),
+        }
+    }
+}

@@ -1,0 +1,911 @@
+//! Binding SQL expressions: names become column positions, literals become typed
+//! values, operands are cast to the type the operator needs, and aggregate calls
+//! are collected into a list (each replaced by a reference the SELECT binder later
+//! points at the aggregate's output column).
+
+use arrow::datatypes::DataType;
+use sqlparser::ast::{self, BinaryOperator, UnaryOperator, Value};
+
+use super::coerce::{
+    common_type, decimal_arithmetic_type, integer_as_decimal, is_integer, is_numeric,
+};
+use super::scope::Scope;
+use super::{convert_type, object_name};
+use crate::error::{Error, Result};
+use crate::plan::{AggExpr, AggFunc, BinaryOp, DatePart, Expr, ScalarFunc};
+use crate::types::{parse_date, type_name, ScalarValue};
+use crate::{bind_err, unsupported};
+
+/// Column indexes at or above this mark stand for "aggregate number (index - mark)".
+pub const AGG_REF_BASE: usize = usize::MAX / 2;
+
+/// Binds expressions against one scope; collects aggregate calls when allowed.
+pub struct ExprBinder<'a> {
+    scope: &'a Scope,
+    aggs: Option<&'a mut Vec<AggExpr>>,
+    in_aggregate: bool,
+}
+
+impl<'a> ExprBinder<'a> {
+    /// A binder for contexts without aggregates (WHERE, VALUES, ...).
+    pub fn new(scope: &'a Scope) -> Self {
+        ExprBinder {
+            scope,
+            aggs: None,
+            in_aggregate: false,
+        }
+    }
+
+    /// A binder that accepts aggregate calls and appends them to `aggs`.
+    pub fn with_aggregates(scope: &'a Scope, aggs: &'a mut Vec<AggExpr>) -> Self {
+        ExprBinder {
+            scope,
+            aggs: Some(aggs),
+            in_aggregate: false,
+        }
+    }
+
+    pub fn bind(&mut self, expr: &ast::Expr) -> Result<Expr> {
+        match expr {
+            ast::Expr::Identifier(ident) => self.scope.resolve(None, ident),
+            ast::Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [qualifier, name] => self.scope.resolve(Some(qualifier), name),
+                [_, qualifier, name] => self.scope.resolve(Some(qualifier), name),
+                _ => bind_err!("unsupported column reference {expr}"),
+            },
+            ast::Expr::Value(v) => bind_value(&v.value),
+            ast::Expr::TypedString(ts) => {
+                let text = match &ts.value.value {
+                    Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                cast_literal(ScalarValue::Utf8(Some(text)), &convert_type(&ts.data_type)?)
+                    .map(Expr::Literal)
+            }
+            ast::Expr::Interval(iv) => bind_interval(iv).map(Expr::Literal),
+            ast::Expr::Nested(e) => self.bind(e),
+            ast::Expr::BinaryOp { left, op, right } => {
+                let op = binary_op(op)?;
+                let (l, r) = (self.bind(left)?, self.bind(right)?);
+                binary(op, l, r)
+            }
+            ast::Expr::UnaryOp { op, expr: inner } => {
+                let e = self.bind(inner)?;
+                match op {
+                    UnaryOperator::Not => Ok(Expr::Not(Box::new(to_boolean(e, "NOT")?))),
+                    UnaryOperator::Plus => Ok(e),
+                    UnaryOperator::Minus => negate(e),
+                    other => unsupported!("operator {other}"),
+                }
+            }
+            ast::Expr::IsNull(e) => Ok(Expr::IsNull(Box::new(self.bind(e)?))),
+            ast::Expr::IsNotNull(e) => Ok(Expr::IsNotNull(Box::new(self.bind(e)?))),
+            ast::Expr::IsTrue(e) => self.is_bool(e, true, false),
+            ast::Expr::IsFalse(e) => self.is_bool(e, false, false),
+            ast::Expr::IsNotTrue(e) => self.is_bool(e, true, true),
+            ast::Expr::IsNotFalse(e) => self.is_bool(e, false, true),
+            ast::Expr::IsDistinctFrom(a, b) | ast::Expr::IsNotDistinctFrom(a, b) => {
+                let negate_result = matches!(expr, ast::Expr::IsNotDistinctFrom(..));
+                self.distinct_from(a, b, negate_result)
+            }
+            ast::Expr::Between {
+                expr: e,
+                negated,
+                low,
+                high,
+            } => {
+                let e = self.bind(e)?;
+                let ge = binary(BinaryOp::GtEq, e.clone(), self.bind(low)?)?;
+                let le = binary(BinaryOp::LtEq, e, self.bind(high)?)?;
+                let both = ge.and(le);
+                Ok(if *negated {
+                    Expr::Not(Box::new(both))
+                } else {
+                    both
+                })
+            }
+            ast::Expr::In {
+                expr: e,
+                target,
+                negated,
+                ..
+            } => match target {
+                ast::InTarget::List(list) => {
+                    let e = self.bind(e)?;
+                    let list = list
+                        .iter()
+                        .map(|x| self.bind(x))
+                        .collect::<Result<Vec<_>>>()?;
+                    in_list(e, list, *negated)
+                }
+                _ => unsupported!("IN with a subquery"),
+            },
+            ast::Expr::Like {
+                negated,
+                expr: e,
+                pattern,
+                escape_char,
+                any,
+            }
+            | ast::Expr::ILike {
+                negated,
+                expr: e,
+                pattern,
+                escape_char,
+                any,
+            } => {
+                if escape_char.is_some() || *any {
+                    return unsupported!("LIKE with ESCAPE or ANY");
+                }
+                let case_insensitive = matches!(expr, ast::Expr::ILike { .. });
+                let e = to_string_type(self.bind(e)?, "LIKE")?;
+                let pattern = to_string_type(self.bind(pattern)?, "LIKE")?;
+                Ok(Expr::Like {
+                    expr: Box::new(e),
+                    pattern: Box::new(pattern),
+                    negated: *negated,
+                    case_insensitive,
+                })
+            }
+            ast::Expr::Cast {
+                expr: e, data_type, ..
+            } => {
+                let to = convert_type(data_type)?;
+                cast(self.bind(e)?, &to)
+            }
+            ast::Expr::Extract { field, expr: e, .. } => {
+                let part = date_part(field)?;
+                self.date_function(part, e)
+            }
+            ast::Expr::Substring {
+                expr: e,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![self.bind(e)?];
+                match substring_from {
+                    Some(from) => args.push(self.bind(from)?),
+                    None => args.push(Expr::Literal(ScalarValue::Int64(Some(1)))),
+                }
+                if let Some(len) = substring_for {
+                    args.push(self.bind(len)?);
+                }
+                substring(args)
+            }
+            ast::Expr::Trim {
+                expr: e,
+                trim_where,
+                trim_what,
+                ..
+            } => {
+                if trim_where.is_some() || trim_what.is_some() {
+                    return unsupported!("TRIM with BOTH/LEADING/TRAILING or characters");
+                }
+                let e = to_string_type(self.bind(e)?, "TRIM")?;
+                Ok(function(ScalarFunc::Trim, vec![e], DataType::Utf8))
+            }
+            ast::Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
+            ast::Expr::Function(f) => self.function(f),
+            ast::Expr::Subquery(_) | ast::Expr::Exists { .. } => {
+                unsupported!("subqueries")
+            }
+            ast::Expr::Wildcard(_) | ast::Expr::QualifiedWildcard(..) => {
+                bind_err!("* is only allowed in the SELECT list or COUNT(*)")
+            }
+            other => unsupported!("expression {other}"),
+        }
+    }
+
+    fn is_bool(&mut self, e: &ast::Expr, value: bool, negated: bool) -> Result<Expr> {
+        // `x IS TRUE` is never NULL: coalesce(x = true, false).
+        let e = to_boolean(self.bind(e)?, "IS TRUE")?;
+        let test = if value { e } else { Expr::Not(Box::new(e)) };
+        let never_null = Expr::Function {
+            func: ScalarFunc::Coalesce,
+            args: vec![test, Expr::Literal(ScalarValue::Boolean(Some(false)))],
+            data_type: DataType::Boolean,
+        };
+        Ok(if negated {
+            Expr::Not(Box::new(never_null))
+        } else {
+            never_null
+        })
+    }
+
+    fn distinct_from(&mut self, a: &ast::Expr, b: &ast::Expr, not_distinct: bool) -> Result<Expr> {
+        // a IS DISTINCT FROM b  ==  CASE WHEN a IS NULL THEN b IS NOT NULL
+        //                              WHEN b IS NULL THEN TRUE ELSE a <> b END
+        let (a, b) = (self.bind(a)?, self.bind(b)?);
+        let ne = binary(BinaryOp::NotEq, a.clone(), b.clone())?;
+        let distinct = Expr::Case {
+            branches: vec![
+                (
+                    Expr::IsNull(Box::new(a)),
+                    Expr::IsNotNull(Box::new(b.clone())),
+                ),
+                (
+                    Expr::IsNull(Box::new(b)),
+                    Expr::Literal(ScalarValue::Boolean(Some(true))),
+                ),
+            ],
+            otherwise: Some(Box::new(ne)),
+            data_type: DataType::Boolean,
+        };
+        Ok(if not_distinct {
+            Expr::Not(Box::new(distinct))
+        } else {
+            distinct
+        })
+    }
+
+    fn case(
+        &mut self,
+        operand: Option<&ast::Expr>,
+        conditions: &[ast::CaseWhen],
+        else_result: Option<&ast::Expr>,
+    ) -> Result<Expr> {
+        let operand = operand.map(|o| self.bind(o)).transpose()?;
+        let mut branches = Vec::with_capacity(conditions.len());
+        for when in conditions {
+            let cond = self.bind(&when.condition)?;
+            let cond = match &operand {
+                Some(o) => binary(BinaryOp::Eq, o.clone(), cond)?,
+                None => to_boolean(cond, "CASE WHEN")?,
+            };
+            branches.push((cond, self.bind(&when.result)?));
+        }
+        let otherwise = else_result.map(|e| self.bind(e)).transpose()?;
+        let mut result_type = DataType::Null;
+        for t in branches.iter().map(|(_, r)| r).chain(otherwise.iter()) {
+            result_type = common_type(&result_type, &t.data_type()).ok_or_else(|| {
+                Error::Bind(format!(
+                    "CASE branches have incompatible types {} and {}",
+                    type_name(&result_type),
+                    type_name(&t.data_type())
+                ))
+            })?;
+        }
+        let branches = branches
+            .into_iter()
+            .map(|(c, r)| Ok((c, cast(r, &result_type)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let otherwise = otherwise
+            .map(|e| cast(e, &result_type).map(Box::new))
+            .transpose()?;
+        Ok(Expr::Case {
+            branches,
+            otherwise,
+            data_type: result_type,
+        })
+    }
+
+    fn date_function(&mut self, part: DatePart, arg: &ast::Expr) -> Result<Expr> {
+        let e = self.bind(arg)?;
+        let e = match e.data_type() {
+            DataType::Date32 => e,
+            DataType::Utf8 | DataType::Null => cast(e, &DataType::Date32)?,
+            other => return bind_err!("EXTRACT needs a DATE, not {}", type_name(&other)),
+        };
+        Ok(function(
+            ScalarFunc::Extract(part),
+            vec![e],
+            DataType::Int64,
+        ))
+    }
+
+    fn function(&mut self, f: &ast::Function) -> Result<Expr> {
+        let name = object_name(&f.name).to_lowercase();
+        let (args, distinct) = match &f.args {
+            ast::FunctionArguments::None => (vec![], false),
+            ast::FunctionArguments::List(list) => (
+                list.args.iter().collect::<Vec<_>>(),
+                matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                ),
+            ),
+            ast::FunctionArguments::Subquery(_) => return unsupported!("subqueries"),
+        };
+        if f.over.is_some() {
+            return unsupported!("window functions ({name} OVER ...)");
+        }
+        if f.filter.is_some() {
+            return unsupported!("aggregate FILTER clauses");
+        }
+        let agg = match name.as_str() {
+            "count" => Some(AggFunc::Count),
+            "sum" => Some(AggFunc::Sum),
+            "avg" | "mean" => Some(AggFunc::Avg),
+            "min" => Some(AggFunc::Min),
+            "max" => Some(AggFunc::Max),
+            _ => None,
+        };
+        if let Some(func) = agg {
+            return self.aggregate(&name, func, &args, distinct, f);
+        }
+        if distinct {
+            return bind_err!("DISTINCT is only allowed in aggregate functions, not {name}");
+        }
+        let args = args
+            .iter()
+            .map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => self.bind(e),
+                other => bind_err!("unsupported argument {other} to {name}"),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        scalar_function(&name, args)
+    }
+
+    fn aggregate(
+        &mut self,
+        name: &str,
+        func: AggFunc,
+        args: &[&ast::FunctionArg],
+        distinct: bool,
+        call: &ast::Function,
+    ) -> Result<Expr> {
+        if self.in_aggregate {
+            return bind_err!("aggregate function calls cannot be nested: {call}");
+        }
+        if self.aggs.is_none() {
+            return bind_err!("aggregate functions are not allowed here: {call}");
+        }
+        let arg = match args {
+            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]
+                if func == AggFunc::Count =>
+            {
+                None
+            }
+            [] if func == AggFunc::Count => None,
+            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => {
+                self.in_aggregate = true;
+                let bound = self.bind(e);
+                self.in_aggregate = false;
+                Some(bound?)
+            }
+            _ => return bind_err!("{name} takes exactly one argument: {call}"),
+        };
+        let (func, data_type, arg) = match (func, arg) {
+            (AggFunc::Count, None) => (AggFunc::CountStar, DataType::Int64, None),
+            (AggFunc::Count, Some(a)) => (AggFunc::Count, DataType::Int64, Some(a)),
+            (func, Some(a)) => {
+                let t = a.data_type();
+                let (result, a) = match func {
+                    AggFunc::Sum => match &t {
+                        DataType::Int32 | DataType::Int64 => {
+                            (DataType::Int64, cast(a, &DataType::Int64)?)
+                        }
+                        DataType::Decimal128(_, s) => (DataType::Decimal128(38, *s), a),
+                        DataType::Float64 => (DataType::Float64, a),
+                        DataType::Null => (DataType::Float64, cast(a, &DataType::Float64)?),
+                        _ => return bind_err!("SUM of {} is not defined: {call}", type_name(&t)),
+                    },
+                    AggFunc::Avg => match &t {
+                        DataType::Int32
+                        | DataType::Int64
+                        | DataType::Float64
+                        | DataType::Decimal128(..) => (DataType::Float64, a),
+                        DataType::Null => (DataType::Float64, cast(a, &DataType::Float64)?),
+                        _ => return bind_err!("AVG of {} is not defined: {call}", type_name(&t)),
+                    },
+                    _ => match &t {
+                        DataType::Null => (DataType::Int32, cast(a, &DataType::Int32)?),
+                        _ => (t.clone(), a),
+                    },
+                };
+                (func, result, Some(a))
+            }
+            (_, None) => return bind_err!("{name} takes exactly one argument: {call}"),
+        };
+        let aggs = self.aggs.as_mut().expect("checked above");
+        let agg = AggExpr {
+            func,
+            arg,
+            distinct: distinct && func != AggFunc::Min && func != AggFunc::Max,
+            data_type: data_type.clone(),
+        };
+        let index = match aggs.iter().position(|a| *a == agg) {
+            Some(i) => i,
+            None => {
+                aggs.push(agg);
+                aggs.len() - 1
+            }
+        };
+        Ok(Expr::Column {
+            index: AGG_REF_BASE + index,
+            name: call.to_string(),
+            data_type,
+        })
+    }
+}
+
+fn function(func: ScalarFunc, args: Vec<Expr>, data_type: DataType) -> Expr {
+    Expr::Function {
+        func,
+        args,
+        data_type,
+    }
+}
+
+/// Binds a call of a built-in scalar function by name.
+fn scalar_function(name: &str, mut args: Vec<Expr>) -> Result<Expr> {
+    let arity = |n: std::ops::RangeInclusive<usize>, args: &[Expr]| -> Result<()> {
+        if n.contains(&args.len()) {
+            Ok(())
+        } else {
+            bind_err!("{name} does not take {} arguments", args.len())
+        }
+    };
+    match name {
+        "upper" | "lower" | "length" | "trim" => {
+            arity(1..=1, &args)?;
+            let e = to_string_type(args.remove(0), name)?;
+            let (func, t) = match name {
+                "upper" => (ScalarFunc::Upper, DataType::Utf8),
+                "lower" => (ScalarFunc::Lower, DataType::Utf8),
+                "trim" => (ScalarFunc::Trim, DataType::Utf8),
+                _ => (ScalarFunc::Length, DataType::Int64),
+            };
+            Ok(function(func, vec![e], t))
+        }
+        "substring" | "substr" => {
+            arity(2..=3, &args)?;
+            substring(args)
+        }
+        "abs" => {
+            arity(1..=1, &args)?;
+            let t = args[0].data_type();
+            if !is_numeric(&t) {
+                return bind_err!("abs needs a number, not {}", type_name(&t));
+            }
+            Ok(function(ScalarFunc::Abs, args, t))
+        }
+        "round" => {
+            arity(1..=2, &args)?;
+            let t = args[0].data_type();
+            if !is_numeric(&t) {
+                return bind_err!("round needs a number, not {}", type_name(&t));
+            }
+            if args.len() == 2 {
+                let digits = cast(args.remove(1), &DataType::Int64)?;
+                if !matches!(digits, Expr::Literal(_)) {
+                    return bind_err!("round's second argument must be a constant");
+                }
+                args.push(digits);
+            }
+            Ok(function(ScalarFunc::Round, args, t))
+        }
+        "coalesce" => {
+            if args.is_empty() {
+                return bind_err!("coalesce needs at least one argument");
+            }
+            let t = unify(&args, "coalesce")?;
+            let args = args
+                .into_iter()
+                .map(|a| cast(a, &t))
+                .collect::<Result<_>>()?;
+            Ok(function(ScalarFunc::Coalesce, args, t))
+        }
+        "nullif" => {
+            arity(2..=2, &args)?;
+            let t = unify(&args, "nullif")?;
+            let args = args
+                .into_iter()
+                .map(|a| cast(a, &t))
+                .collect::<Result<_>>()?;
+            Ok(function(ScalarFunc::NullIf, args, t))
+        }
+        "year" | "month" | "day" | "quarter" | "dayofweek" | "dayofyear" | "week" => {
+            arity(1..=1, &args)?;
+            let part = match name {
+                "year" => DatePart::Year,
+                "month" => DatePart::Month,
+                "day" => DatePart::Day,
+                "quarter" => DatePart::Quarter,
+                "dayofweek" => DatePart::DayOfWeek,
+                "dayofyear" => DatePart::DayOfYear,
+                _ => DatePart::Week,
+            };
+            let e = cast(args.remove(0), &DataType::Date32)?;
+            Ok(function(
+                ScalarFunc::Extract(part),
+                vec![e],
+                DataType::Int64,
+            ))
+        }
+        _ => bind_err!("unknown function {name}"),
+    }
+}
+
+fn unify(args: &[Expr], what: &str) -> Result<DataType> {
+    args.iter().try_fold(DataType::Null, |acc, a| {
+        common_type(&acc, &a.data_type()).ok_or_else(|| {
+            Error::Bind(format!(
+                "{what}: arguments of types {} and {} have no common type",
+                type_name(&acc),
+                type_name(&a.data_type())
+            ))
+        })
+    })
+}
+
+fn substring(mut args: Vec<Expr>) -> Result<Expr> {
+    let s = to_string_type(args.remove(0), "SUBSTRING")?;
+    let mut bound = vec![s];
+    for a in args {
+        let t = a.data_type();
+        if !is_integer(&t) && t != DataType::Null {
+            return bind_err!(
+                "SUBSTRING positions must be integers, not {}",
+                type_name(&t)
+            );
+        }
+        bound.push(cast(a, &DataType::Int64)?);
+    }
+    Ok(function(ScalarFunc::Substring, bound, DataType::Utf8))
+}
+
+fn date_part(field: &ast::DateTimeField) -> Result<DatePart> {
+    use ast::DateTimeField as F;
+    Ok(match field {
+        F::Year | F::Years => DatePart::Year,
+        F::Quarter => DatePart::Quarter,
+        F::Month | F::Months => DatePart::Month,
+        F::Day | F::Days => DatePart::Day,
+        F::DayOfWeek | F::Dow => DatePart::DayOfWeek,
+        F::DayOfYear | F::Doy => DatePart::DayOfYear,
+        F::Week(_) | F::Weeks => DatePart::Week,
+        other => return unsupported!("EXTRACT({other})"),
+    })
+}
+
+/// A numeric or string literal as a typed value: integers as INTEGER or BIGINT,
+/// decimal numbers as DECIMAL with exactly their digits, exponents as DOUBLE.
+fn bind_value(v: &Value) -> Result<Expr> {
+    Ok(Expr::Literal(match v {
+        Value::Number(text, _) => number_literal(text)?,
+        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+            ScalarValue::Utf8(Some(s.clone()))
+        }
+        Value::Boolean(b) => ScalarValue::Boolean(Some(*b)),
+        Value::Null => ScalarValue::Null,
+        other => return unsupported!("literal {other}"),
+    }))
+}
+
+pub fn number_literal(text: &str) -> Result<ScalarValue> {
+    if let Ok(v) = text.parse::<i32>() {
+        return Ok(ScalarValue::Int32(Some(v)));
+    }
+    if let Ok(v) = text.parse::<i64>() {
+        return Ok(ScalarValue::Int64(Some(v)));
+    }
+    if !text.contains(['e', 'E']) {
+        let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+        let digits = format!("{int}{frac}");
+        let int_len = int.trim_start_matches('0').len();
+        let precision = (int_len + frac.len()).max(1);
+        if precision <= 38 {
+            if let Ok(unscaled) = digits.parse::<i128>() {
+                return Ok(ScalarValue::Decimal128(
+                    Some(unscaled),
+                    precision.max(frac.len()) as u8,
+                    frac.len() as i8,
+                ));
+            }
+        }
+    }
+    text.parse::<f64>()
+        .map(|v| ScalarValue::Float64(Some(v)))
+        .map_err(|_| Error::Bind(format!("invalid number {text}")))
+}
+
+/// `INTERVAL '3' MONTH`, `INTERVAL '90' DAY`, `INTERVAL '1 year'`, `INTERVAL 2 DAYS`.
+fn bind_interval(iv: &ast::Interval) -> Result<ScalarValue> {
+    let text = match iv.value.as_ref() {
+        ast::Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => s.clone(),
+            Value::Number(n, _) => n.clone(),
+            other => return bind_err!("invalid interval {other}"),
+        },
+        other => return unsupported!("interval of a non-constant expression {other}"),
+    };
+    let mut words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+    if let Some(field) = &iv.leading_field {
+        words.push(field.to_string());
+    }
+    let (mut months, mut days, mut nanos) = (0i64, 0i64, 0i64);
+    let invalid = || Error::Bind(format!("invalid interval '{text}'"));
+    let mut it = words.chunks(2);
+    for pair in it.by_ref() {
+        let [n, unit] = pair else {
+            return Err(invalid());
+        };
+        let n: i64 = n.parse().map_err(|_| invalid())?;
+        match unit.to_lowercase().trim_end_matches('s') {
+            "year" => months += 12 * n,
+            "month" => months += n,
+            "week" => days += 7 * n,
+            "day" => days += n,
+            "hour" => nanos += n * 3_600_000_000_000,
+            "minute" => nanos += n * 60_000_000_000,
+            "second" => nanos += n * 1_000_000_000,
+            _ => return Err(invalid()),
+        }
+    }
+    let months = i32::try_from(months).map_err(|_| invalid())?;
+    let days = i32::try_from(days).map_err(|_| invalid())?;
+    Ok(ScalarValue::Interval(Some((months, days, nanos))))
+}
+
+fn binary_op(op: &BinaryOperator) -> Result<BinaryOp> {
+    Ok(match op {
+        BinaryOperator::Plus => BinaryOp::Plus,
+        BinaryOperator::Minus => BinaryOp::Minus,
+        BinaryOperator::Multiply => BinaryOp::Multiply,
+        BinaryOperator::Divide => BinaryOp::Divide,
+        BinaryOperator::DuckIntegerDivide | BinaryOperator::MyIntegerDivide => {
+            BinaryOp::IntegerDivide
+        }
+        BinaryOperator::Modulo => BinaryOp::Modulo,
+        BinaryOperator::Eq => BinaryOp::Eq,
+        BinaryOperator::NotEq => BinaryOp::NotEq,
+        BinaryOperator::Lt => BinaryOp::Lt,
+        BinaryOperator::LtEq => BinaryOp::LtEq,
+        BinaryOperator::Gt => BinaryOp::Gt,
+        BinaryOperator::GtEq => BinaryOp::GtEq,
+        BinaryOperator::And => BinaryOp::And,
+        BinaryOperator::Or => BinaryOp::Or,
+        BinaryOperator::StringConcat => BinaryOp::Concat,
+        other => return unsupported!("operator {other}"),
+    })
+}
+
+/// Casts `e` to `to`; literals are converted now (so a bad literal is an error
+/// before any row is read), other expressions get a CAST node.
+pub fn cast(e: Expr, to: &DataType) -> Result<Expr> {
+    if &e.data_type() == to {
+        return Ok(e);
+    }
+    if let Expr::Literal(v) = e {
+        return cast_literal(v, to).map(Expr::Literal);
+    }
+    Ok(Expr::Cast {
+        expr: Box::new(e),
+        to: to.clone(),
+    })
+}
+
+/// Converts a literal value to another type, with a clear error when it cannot be.
+pub fn cast_literal(v: ScalarValue, to: &DataType) -> Result<ScalarValue> {
+    if &v.data_type() == to {
+        return Ok(v);
+    }
+    if v.is_null() {
+        return Ok(ScalarValue::null_of(to));
+    }
+    if let (ScalarValue::Utf8(Some(s)), DataType::Date32) = (&v, to) {
+        return parse_date(s)
+            .map(|d| ScalarValue::Date32(Some(d)))
+            .ok_or_else(|| {
+                Error::Bind(format!(
+                    "Conversion Error: invalid date '{s}' (expected YYYY-MM-DD)"
+                ))
+            });
+    }
+    let converted = crate::exec::expr::cast(&v.to_array(1), to).map_err(|_| {
+        Error::Bind(format!(
+            "Conversion Error: could not convert {v} to {}",
+            type_name(to)
+        ))
+    })?;
+    ScalarValue::try_from_array(&converted, 0)
+}
+
+fn to_boolean(e: Expr, what: &str) -> Result<Expr> {
+    match e.data_type() {
+        DataType::Boolean => Ok(e),
+        DataType::Null => cast(e, &DataType::Boolean),
+        DataType::Utf8 if matches!(e, Expr::Literal(_)) => cast(e, &DataType::Boolean),
+        other => bind_err!("{what} needs a BOOLEAN, not {}: {e}", type_name(&other)),
+    }
+}
+
+fn to_string_type(e: Expr, what: &str) -> Result<Expr> {
+    match e.data_type() {
+        DataType::Utf8 => Ok(e),
+        DataType::Null => cast(e, &DataType::Utf8),
+        other => bind_err!("{what} needs a VARCHAR, not {}: {e}", type_name(&other)),
+    }
+}
+
+fn negate(e: Expr) -> Result<Expr> {
+    let t = e.data_type();
+    if let Expr::Literal(v) = &e {
+        let negated = match v {
+            ScalarValue::Int32(Some(x)) => x.checked_neg().map(|x| ScalarValue::Int32(Some(x))),
+            ScalarValue::Int64(Some(x)) => x.checked_neg().map(|x| ScalarValue::Int64(Some(x))),
+            ScalarValue::Float64(Some(x)) => Some(ScalarValue::Float64(Some(-x))),
+            ScalarValue::Decimal128(Some(x), p, s) => {
+                Some(ScalarValue::Decimal128(Some(-x), *p, *s))
+            }
+            _ => None,
+        };
+        if let Some(v) = negated {
+            return Ok(Expr::Literal(v));
+        }
+    }
+    match t {
+        DataType::Int32
+        | DataType::Int64
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Null => Ok(Expr::Negate(Box::new(e))),
+        DataType::Interval(_) => Ok(Expr::Negate(Box::new(e))),
+        other => bind_err!("cannot negate a {}: {e}", type_name(&other)),
+    }
+}
+
+/// `e IN (list)` with every item cast to the common type.
+pub fn in_list(e: Expr, list: Vec<Expr>, negated: bool) -> Result<Expr> {
+    let mut t = e.data_type();
+    for item in &list {
+        t = comparison_type(&t, item, &e)?;
+    }
+    let e = cast(e, &t)?;
+    let list = list
+        .into_iter()
+        .map(|i| cast(i, &t))
+        .collect::<Result<_>>()?;
+    Ok(Expr::InList {
+        expr: Box::new(e),
+        list,
+        negated,
+    })
+}
+
+/// The type `left` and `right` are compared in: their common type, or the other
+/// side's type for a string literal (`date_col = '1998-12-01'`).
+fn comparison_type(left_type: &DataType, right: &Expr, left: &Expr) -> Result<DataType> {
+    let right_type = right.data_type();
+    if let Some(t) = common_type(left_type, &right_type) {
+        return Ok(t);
+    }
+    match (left, right) {
+        (_, Expr::Literal(ScalarValue::Utf8(_))) => Ok(left_type.clone()),
+        (Expr::Literal(ScalarValue::Utf8(_)), _) => Ok(right_type),
+        _ => bind_err!(
+            "Cannot compare values of type {} and {}: {left} and {right}; add an explicit CAST",
+            type_name(left_type),
+            type_name(&right_type)
+        ),
+    }
+}
+
+/// A binary operation with operands cast as the operator needs and its result type.
+pub fn binary(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
+    let (lt, rt) = (left.data_type(), right.data_type());
+    let make = |op, l, r, t| Expr::Binary {
+        op,
+        left: Box::new(l),
+        right: Box::new(r),
+        data_type: t,
+    };
+    if op.is_comparison() {
+        let t = if matches!(left, Expr::Literal(ScalarValue::Utf8(_)))
+            && !matches!(right, Expr::Literal(_))
+        {
+            comparison_type(&rt, &left, &right)?
+        } else {
+            comparison_type(&lt, &right, &left)?
+        };
+        return Ok(make(
+            op,
+            cast(left, &t)?,
+            cast(right, &t)?,
+            DataType::Boolean,
+        ));
+    }
+    match op {
+        BinaryOp::And | BinaryOp::Or => {
+            let what = op.symbol();
+            Ok(make(
+                op,
+                to_boolean(left, what)?,
+                to_boolean(right, what)?,
+                DataType::Boolean,
+            ))
+        }
+        BinaryOp::Concat => {
+            let l = cast(left, &DataType::Utf8)?;
+            let r = cast(right, &DataType::Utf8)?;
+            Ok(make(op, l, r, DataType::Utf8))
+        }
+        _ => arithmetic(op, left, right),
+    }
+}
+
+fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
+    use DataType::*;
+    let (lt, rt) = (left.data_type(), right.data_type());
+    let make = |l, r, t| {
+        Ok(Expr::Binary {
+            op,
+            left: Box::new(l),
+            right: Box::new(r),
+            data_type: t,
+        })
+    };
+    let mismatch_message = format!(
+        "No operator {} for {} and {}: {left} {} {right}",
+        op.symbol(),
+        type_name(&lt),
+        type_name(&rt),
+        op.symbol()
+    );
+    let mismatch = || Err(Error::Bind(mismatch_message.clone()));
+    // Dates: date ± interval, date ± integer days, date - date.
+    match (&lt, &rt, op) {
+        (Date32, Interval(_), BinaryOp::Plus | BinaryOp::Minus) => {
+            return make(left, right, Date32)
+        }
+        (Interval(_), Date32, BinaryOp::Plus) => return make(right, left, Date32),
+        (Date32, Int32 | Int64, BinaryOp::Plus | BinaryOp::Minus) => {
+            return make(left, cast(right, &Int32)?, Date32)
+        }
+        (Int32 | Int64, Date32, BinaryOp::Plus) => return make(right, cast(left, &Int32)?, Date32),
+        (Date32, Date32, BinaryOp::Minus) => return make(left, right, Int64),
+        (Date32, _, _) | (_, Date32, _) | (Interval(_), _, _) | (_, Interval(_), _) => {
+            return mismatch()
+        }
+        _ => {}
+    }
+    let numeric_or_null = |t: &DataType| is_numeric(t) || *t == Null;
+    if !numeric_or_null(&lt) || !numeric_or_null(&rt) {
+        return mismatch();
+    }
+    let common = common_type(&lt, &rt).unwrap_or(Float64);
+    let common = if common == Null { Int32 } else { common };
+    match op {
+        BinaryOp::Divide => {
+            // `/` is always a DOUBLE division (DuckDB); x / 0 is NULL.
+            make(cast(left, &Float64)?, cast(right, &Float64)?, Float64)
+        }
+        BinaryOp::IntegerDivide | BinaryOp::Modulo => match common {
+            Decimal128(..) if op == BinaryOp::IntegerDivide => {
+                make(cast(left, &Float64)?, cast(right, &Float64)?, Float64)
+            }
+            t => make(cast(left, &t)?, cast(right, &t)?, t),
+        },
+        BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply => match common {
+            Decimal128(..) => {
+                let to_dec = |t: &DataType| match t {
+                    Decimal128(p, s) => Some((*p, *s)),
+                    other => match integer_as_decimal(other) {
+                        Some(Decimal128(p, s)) => Some((p, s)),
+                        _ => None,
+                    },
+                };
+                let (a, b) = (
+                    to_dec(&lt).unwrap_or((38, 0)),
+                    to_dec(&rt).unwrap_or((38, 0)),
+                );
+                let plus_minus = op != BinaryOp::Multiply;
+                let Some(result) = decimal_arithmetic_type(plus_minus, a, b) else {
+                    return bind_err!("DECIMAL multiplication would exceed 38 digits of scale");
+                };
+                let l = cast(left, &Decimal128(a.0, a.1))?;
+                let r = cast(right, &Decimal128(b.0, b.1))?;
+                make(l, r, result)
+            }
+            t => make(cast(left, &t)?, cast(right, &t)?, t),
+        },
+        _ => mismatch(),
+    }
+}

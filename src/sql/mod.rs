@@ -1,0 +1,152 @@
+//! The SQL front end: `sqlparser` turns text into an AST, and the binder turns each
+//! statement into a [`Command`]: a logical plan for queries, or a description of
+//! the catalog change for DDL and DML. Binding resolves every name against the
+//! catalog, so a bad name or type is reported before anything runs.
+
+mod coerce;
+pub mod expr;
+mod query;
+mod scope;
+mod statement;
+
+use std::path::PathBuf;
+
+use arrow::datatypes::DataType;
+use sqlparser::ast::{self, ObjectName};
+use sqlparser::dialect::DuckDbDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Span;
+
+use crate::catalog::ColumnDef;
+use crate::error::{Error, Result};
+use crate::etl::{CsvOptions, FileFormat};
+use crate::plan::{ExternalSource, LogicalPlan};
+use crate::types::{SqlType, MAX_DECIMAL_PRECISION};
+use crate::unsupported;
+
+pub use query::QueryBinder;
+pub use statement::bind_statement;
+
+/// What a statement asks the database to do, fully bound.
+#[derive(Debug)]
+pub enum Command {
+    Query(LogicalPlan),
+    Explain(LogicalPlan),
+    CreateTable {
+        name: String,
+        columns: Vec<ColumnDef>,
+        if_not_exists: bool,
+        or_replace: bool,
+    },
+    CreateTableAs {
+        name: String,
+        query: LogicalPlan,
+        if_not_exists: bool,
+        or_replace: bool,
+    },
+    /// Appends the rows of `query`, already shaped and typed as the table's columns.
+    Insert {
+        table: String,
+        query: LogicalPlan,
+    },
+    DropTable {
+        names: Vec<String>,
+        if_exists: bool,
+    },
+    ShowTables,
+    Describe {
+        table: String,
+    },
+    CopyFrom {
+        table: String,
+        source: ExternalSource,
+    },
+    CopyTo {
+        query: LogicalPlan,
+        path: PathBuf,
+        format: FileFormat,
+        csv: CsvOptions,
+    },
+    Set {
+        name: String,
+        value: String,
+    },
+}
+
+/// Splits SQL text into parsed statements.
+pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
+    Parser::parse_sql(&DuckDbDialect {}, sql).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg
+            .strip_prefix("sql parser error: ")
+            .unwrap_or(&msg)
+            .to_string();
+        Error::Parse(msg)
+    })
+}
+
+/// ` at line L, column C` for a span that has a position, or nothing.
+pub fn at(span: &Span) -> String {
+    if span.start.line == 0 {
+        String::new()
+    } else {
+        format!(" at line {}, column {}", span.start.line, span.start.column)
+    }
+}
+
+/// The dotted text of an object name (`schema.table`).
+pub fn object_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| match p.as_ident() {
+            Some(i) => i.value.clone(),
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The SQL type named by a parsed data type.
+pub fn convert_sql_type(dt: &ast::DataType) -> Result<SqlType> {
+    use ast::DataType as T;
+    Ok(match dt {
+        T::Boolean | T::Bool => SqlType::Boolean,
+        T::Int(_) | T::Integer(_) | T::Int4(_) | T::SmallInt(_) | T::TinyInt(_) | T::Int2(_) => {
+            SqlType::Integer
+        }
+        T::BigInt(_) | T::Int8(_) | T::Int64 => SqlType::BigInt,
+        T::Double(_)
+        | T::DoublePrecision
+        | T::Float(_)
+        | T::Float8
+        | T::Float64
+        | T::Real
+        | T::Float4 => SqlType::Double,
+        T::Decimal(info) | T::Numeric(info) | T::Dec(info) => {
+            let (p, s) = match info {
+                ast::ExactNumberInfo::None => (18, 3),
+                ast::ExactNumberInfo::Precision(p) => (*p, 0),
+                ast::ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s as u64),
+            };
+            if p == 0 || p > MAX_DECIMAL_PRECISION as u64 || s > p {
+                return Err(Error::Bind(format!(
+                    "DECIMAL({p},{s}) is out of range: precision must be 1..=38 and scale at most the precision"
+                )));
+            }
+            SqlType::Decimal(p as u8, s as i8)
+        }
+        T::Varchar(_)
+        | T::Text
+        | T::String(_)
+        | T::Char(_)
+        | T::CharVarying(_)
+        | T::Character(_) => SqlType::Varchar,
+        T::Date => SqlType::Date,
+        other => return unsupported!("type {other}"),
+    })
+}
+
+/// The Arrow type of a parsed data type.
+pub fn convert_type(dt: &ast::DataType) -> Result<DataType> {
+    convert_sql_type(dt).map(SqlType::to_arrow)
+}

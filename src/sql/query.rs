@@ -1,0 +1,789 @@
+//! Binding queries: FROM, WHERE, GROUP BY / aggregates, HAVING, the SELECT list,
+//! DISTINCT, ORDER BY and LIMIT, in that order, into a logical plan.
+//!
+//! Aggregates are found while the SELECT list, HAVING and ORDER BY are bound; the
+//! expressions above the Aggregate node are then rewritten so that every group key
+//! and aggregate call becomes a reference to the Aggregate's output, and any other
+//! column is an error ("must appear in the GROUP BY clause"). ORDER BY expressions
+//! that are not in the SELECT list are computed as hidden columns and dropped after
+//! the sort.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema};
+use sqlparser::ast::{self, SelectItem, SetExpr, TableFactor, Value};
+
+use super::coerce::common_type;
+use super::expr::{cast, ExprBinder, AGG_REF_BASE};
+use super::scope::{Scope, ScopeColumn};
+use super::{at, object_name};
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::etl::{self, CsvOptions, FileFormat};
+use crate::plan::{schema_of, AggExpr, Expr, ExternalSource, LogicalPlan, SortKey};
+use crate::types::{type_name, ScalarValue};
+use crate::{bind_err, unsupported};
+
+/// Binds queries against one catalog snapshot.
+pub struct QueryBinder<'a> {
+    catalog: &'a Catalog,
+}
+
+/// Where an ORDER BY key comes from.
+enum OrderTarget {
+    /// The i-th column of the SELECT list.
+    Output(usize),
+    /// An expression over the FROM clause (or over the aggregate's output).
+    Expr(Expr),
+}
+
+impl<'a> QueryBinder<'a> {
+    pub fn new(catalog: &'a Catalog) -> Self {
+        QueryBinder { catalog }
+    }
+
+    /// Binds a whole query (with ORDER BY and LIMIT).
+    pub fn bind_query(&self, query: &ast::Query) -> Result<LogicalPlan> {
+        if query.with.is_some() {
+            return unsupported!("WITH (common table expressions)");
+        }
+        if query.fetch.is_some() || !query.locks.is_empty() {
+            return unsupported!("FETCH / FOR UPDATE clauses");
+        }
+        let order_by = match &query.order_by {
+            None => vec![],
+            Some(ob) => match &ob.kind {
+                ast::OrderByKind::Expressions(exprs) => exprs.clone(),
+                ast::OrderByKind::All(_) => return unsupported!("ORDER BY ALL"),
+            },
+        };
+        let (offset, fetch) = self.bind_limit(query.limit_clause.as_ref())?;
+        match query.body.as_ref() {
+            SetExpr::Select(select) => self.bind_select(select, &order_by, offset, fetch),
+            other => {
+                let plan = self.bind_set_expr(other)?;
+                let scope = Scope::from_schema(&plan.schema(), None);
+                let mut keys = vec![];
+                for o in &order_by {
+                    let target = match output_position(&o.expr, &plan.schema())? {
+                        Some(i) => OrderTarget::Output(i),
+                        None => OrderTarget::Expr(ExprBinder::new(&scope).bind(&o.expr)?),
+                    };
+                    keys.push((target, o));
+                }
+                let width = plan.schema().fields().len();
+                let names = field_names(&plan);
+                let mut exprs = output_columns(&plan);
+                let sort_keys = sort_keys(keys, &mut exprs, false)?;
+                let plan = if exprs.len() > width {
+                    let mut names = names.clone();
+                    names.extend((width..exprs.len()).map(|i| format!("#order{i}")));
+                    LogicalPlan::project(plan, exprs, names)
+                } else {
+                    plan
+                };
+                Ok(finish_query(plan, sort_keys, offset, fetch, width, names))
+            }
+        }
+    }
+
+    fn bind_set_expr(&self, body: &SetExpr) -> Result<LogicalPlan> {
+        match body {
+            SetExpr::Select(select) => self.bind_select(select, &[], 0, None),
+            SetExpr::Query(q) => self.bind_query(q),
+            SetExpr::Values(values) => self.bind_values(values),
+            SetExpr::SetOperation {
+                op,
+                set_quantifier,
+                left,
+                right,
+            } => {
+                if *op != ast::SetOperator::Union {
+                    return unsupported!("{op}");
+                }
+                let (l, r) = (self.bind_set_expr(left)?, self.bind_set_expr(right)?);
+                let (ls, rs) = (l.schema(), r.schema());
+                if ls.fields().len() != rs.fields().len() {
+                    return bind_err!(
+                        "UNION needs the same number of columns on both sides ({} and {})",
+                        ls.fields().len(),
+                        rs.fields().len()
+                    );
+                }
+                let mut types = vec![];
+                for (a, b) in ls.fields().iter().zip(rs.fields()) {
+                    types.push(common_type(a.data_type(), b.data_type()).ok_or_else(|| {
+                        Error::Bind(format!(
+                            "UNION of incompatible types {} and {} in column {}",
+                            type_name(a.data_type()),
+                            type_name(b.data_type()),
+                            a.name()
+                        ))
+                    })?);
+                }
+                let names = field_names(&l);
+                let cast_side = |p: LogicalPlan| -> Result<LogicalPlan> {
+                    let exprs = output_columns(&p)
+                        .into_iter()
+                        .zip(&types)
+                        .map(|(e, t)| cast(e, t))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(LogicalPlan::project(p, exprs, names.clone()))
+                };
+                let inputs = vec![cast_side(l)?, cast_side(r)?];
+                let schema = inputs[0].schema();
+                let union = LogicalPlan::Union { inputs, schema };
+                let distinct = !matches!(
+                    set_quantifier,
+                    ast::SetQuantifier::All | ast::SetQuantifier::AllByName
+                );
+                Ok(if distinct {
+                    distinct_rows(union)
+                } else {
+                    union
+                })
+            }
+            other => unsupported!("query body {other}"),
+        }
+    }
+
+    /// `VALUES (..), (..)`: each column gets the common type of its rows.
+    pub fn bind_values(&self, values: &ast::Values) -> Result<LogicalPlan> {
+        let empty = Scope::default();
+        let mut rows = vec![];
+        for row in &values.rows {
+            let bound = row
+                .content
+                .iter()
+                .map(|e| ExprBinder::new(&empty).bind(e))
+                .collect::<Result<Vec<_>>>()?;
+            if let Some(first) = rows.first() {
+                let first: &Vec<Expr> = first;
+                if first.len() != bound.len() {
+                    return bind_err!(
+                        "VALUES lists must all have the same length ({} and {})",
+                        first.len(),
+                        bound.len()
+                    );
+                }
+            }
+            rows.push(bound);
+        }
+        let width = rows.first().map_or(0, |r| r.len());
+        let mut types = vec![DataType::Null; width];
+        // String literals take the type of the other values in their column
+        // (`('2024-01-02'), (DATE '2024-01-03')`), as when comparing with one.
+        let is_string_literal = |e: &Expr| matches!(e, Expr::Literal(ScalarValue::Utf8(_)));
+        for row in &rows {
+            for (t, e) in types.iter_mut().zip(row) {
+                if is_string_literal(e) {
+                    continue;
+                }
+                *t = common_type(t, &e.data_type()).ok_or_else(|| {
+                    Error::Bind(format!(
+                        "VALUES column has values of incompatible types {} and {}",
+                        type_name(t),
+                        type_name(&e.data_type())
+                    ))
+                })?;
+            }
+        }
+        for (i, t) in types.iter_mut().enumerate() {
+            if *t == DataType::Null && rows.iter().any(|r| is_string_literal(&r[i])) {
+                *t = DataType::Utf8;
+            }
+        }
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .zip(&types)
+                    .map(|(e, t)| cast(e, t))
+                    .collect()
+            })
+            .collect::<Result<Vec<Vec<Expr>>>>()?;
+        let fields: Vec<Field> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Field::new(format!("col{i}"), t.clone(), true))
+            .collect();
+        Ok(LogicalPlan::Values {
+            rows,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    fn bind_limit(&self, limit: Option<&ast::LimitClause>) -> Result<(usize, Option<usize>)> {
+        let constant = |e: &ast::Expr, what: &str| -> Result<usize> {
+            match ExprBinder::new(&Scope::default()).bind(e)? {
+                Expr::Literal(ScalarValue::Int32(Some(v))) if v >= 0 => Ok(v as usize),
+                Expr::Literal(ScalarValue::Int64(Some(v))) if v >= 0 => Ok(v as usize),
+                _ => bind_err!("{what} must be a non-negative integer constant, not {e}"),
+            }
+        };
+        match limit {
+            None => Ok((0, None)),
+            Some(ast::LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            }) => {
+                if !limit_by.is_empty() {
+                    return unsupported!("LIMIT BY");
+                }
+                let fetch = match limit {
+                    Some(ast::Expr::Value(v)) if matches!(v.value, Value::Null) => None,
+                    Some(e) => Some(constant(e, "LIMIT")?),
+                    None => None,
+                };
+                let offset = offset
+                    .as_ref()
+                    .map(|o| constant(&o.value, "OFFSET"))
+                    .transpose()?
+                    .unwrap_or(0);
+                Ok((offset, fetch))
+            }
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                Ok((constant(offset, "OFFSET")?, Some(constant(limit, "LIMIT")?)))
+            }
+        }
+    }
+
+    fn bind_select(
+        &self,
+        select: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+        offset: usize,
+        fetch: Option<usize>,
+    ) -> Result<LogicalPlan> {
+        if select.top.is_some() || select.into.is_some() || select.qualify.is_some() {
+            return unsupported!("TOP / INTO / QUALIFY");
+        }
+        let (mut plan, scope) = self.bind_from(&select.from)?;
+
+        if let Some(predicate) = &select.selection {
+            let predicate = ExprBinder::new(&scope).bind(predicate)?;
+            plan = filter(plan, predicate, "WHERE")?;
+        }
+
+        // The SELECT list, over the FROM scope, with aggregate calls collected.
+        let mut aggs: Vec<AggExpr> = vec![];
+        let mut items: Vec<Expr> = vec![];
+        let mut names: Vec<String> = vec![];
+        for item in &select.projection {
+            match item {
+                SelectItem::UnnamedExpr(e) => {
+                    items.push(ExprBinder::with_aggregates(&scope, &mut aggs).bind(e)?);
+                    names.push(column_name(e));
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    items.push(ExprBinder::with_aggregates(&scope, &mut aggs).bind(expr)?);
+                    names.push(alias.value.clone());
+                }
+                SelectItem::Wildcard(_) => {
+                    if scope.columns.is_empty() {
+                        return bind_err!("SELECT * needs a FROM clause");
+                    }
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        items.push(Expr::column(i, c.name.clone(), c.data_type.clone()));
+                        names.push(c.name.clone());
+                    }
+                }
+                SelectItem::QualifiedWildcard(kind, _) => {
+                    let qualifier = match kind {
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(n) => object_name(n),
+                        ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    };
+                    let before = items.len();
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        if c.qualifier
+                            .as_deref()
+                            .is_some_and(|q| q.eq_ignore_ascii_case(&qualifier))
+                        {
+                            items.push(Expr::column(i, c.name.clone(), c.data_type.clone()));
+                            names.push(c.name.clone());
+                        }
+                    }
+                    if items.len() == before {
+                        return bind_err!(
+                            "Referenced table \"{qualifier}\" not found in FROM clause"
+                        );
+                    }
+                }
+                other => return unsupported!("select item {other}"),
+            }
+        }
+
+        let group = self.bind_group_by(&select.group_by, &scope, &items, &names)?;
+        let having = select
+            .having
+            .as_ref()
+            .map(|h| ExprBinder::with_aggregates(&scope, &mut aggs).bind(h))
+            .transpose()?;
+
+        let mut order_keys = vec![];
+        for o in order_by {
+            let target = match select_list_position(&o.expr, &names, items.len())? {
+                Some(i) => OrderTarget::Output(i),
+                None => {
+                    OrderTarget::Expr(ExprBinder::with_aggregates(&scope, &mut aggs).bind(&o.expr)?)
+                }
+            };
+            order_keys.push((target, o));
+        }
+
+        let aggregating = !aggs.is_empty() || !group.is_empty() || having.is_some();
+        if aggregating {
+            let n_groups = group.len();
+            let mut exprs: Vec<Expr> = group.clone();
+            let mut agg_names: Vec<String> = group.iter().map(|g| g.to_string()).collect();
+            for a in &aggs {
+                exprs.push(Expr::column(0, "", a.data_type.clone()));
+                agg_names.push(a.to_string());
+            }
+            let schema = schema_of(&exprs, &agg_names);
+            plan = LogicalPlan::Aggregate {
+                input: Box::new(plan),
+                group: group.clone(),
+                aggs,
+                schema,
+            };
+            let rewrite = |e: Expr| above_aggregate(e, &group, n_groups);
+            items = items.into_iter().map(rewrite).collect::<Result<_>>()?;
+            for (target, _) in order_keys.iter_mut() {
+                if let OrderTarget::Expr(e) = target {
+                    *e = rewrite(e.clone())?;
+                }
+            }
+            if let Some(h) = having {
+                plan = filter(plan, rewrite(h)?, "HAVING")?;
+            }
+        }
+
+        let width = items.len();
+        let distinct = matches!(select.distinct, Some(ast::Distinct::Distinct));
+        if matches!(select.distinct, Some(ast::Distinct::On(_))) {
+            return unsupported!("DISTINCT ON");
+        }
+        let keys = sort_keys(order_keys, &mut items, distinct)?;
+        let mut all_names = names.clone();
+        all_names.extend((width..items.len()).map(|i| format!("#order{i}")));
+        plan = LogicalPlan::project(plan, items, all_names);
+        if distinct {
+            plan = distinct_rows(plan);
+        }
+        Ok(finish_query(plan, keys, offset, fetch, width, names))
+    }
+
+    fn bind_group_by(
+        &self,
+        group_by: &ast::GroupByExpr,
+        scope: &Scope,
+        items: &[Expr],
+        names: &[String],
+    ) -> Result<Vec<Expr>> {
+        let exprs = match group_by {
+            ast::GroupByExpr::Expressions(exprs, modifiers) => {
+                if !modifiers.is_empty() {
+                    return unsupported!("GROUP BY modifiers (ROLLUP, CUBE, GROUPING SETS)");
+                }
+                exprs
+            }
+            ast::GroupByExpr::All(_) => return unsupported!("GROUP BY ALL"),
+        };
+        let mut group = vec![];
+        for e in exprs {
+            let bound = match select_list_position(e, names, items.len())? {
+                // A position, or a SELECT alias that is not also a column of FROM.
+                Some(i) if is_position(e) || !resolves(scope, e) => {
+                    let item = items[i].clone();
+                    if contains_aggregate(&item) {
+                        return bind_err!("GROUP BY cannot refer to an aggregate: {e}");
+                    }
+                    item
+                }
+                _ => ExprBinder::new(scope).bind(e)?,
+            };
+            if !group.contains(&bound) {
+                group.push(bound);
+            }
+        }
+        Ok(group)
+    }
+
+    /// Binds the FROM clause into a plan and the scope of its columns.
+    fn bind_from(&self, from: &[ast::TableWithJoins]) -> Result<(LogicalPlan, Scope)> {
+        match from {
+            [] => {
+                let schema = Arc::new(Schema::empty());
+                Ok((
+                    LogicalPlan::Values {
+                        rows: vec![vec![]],
+                        schema,
+                    },
+                    Scope::default(),
+                ))
+            }
+            [single] if single.joins.is_empty() => self.bind_table_factor(&single.relation),
+            _ => unsupported!("joins and multiple tables in FROM (coming with the TPC-H work)"),
+        }
+    }
+
+    fn bind_table_factor(&self, factor: &TableFactor) -> Result<(LogicalPlan, Scope)> {
+        match factor {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                let table_name = object_name(name);
+                if let Some(args) = args {
+                    let plan = self.bind_table_function(&table_name, &args.args)?;
+                    return apply_alias(plan, alias.as_ref(), &table_name);
+                }
+                let Some(table) = self.catalog.table(&table_name) else {
+                    let span = name.0.first().and_then(|p| p.as_ident()).map(|i| i.span);
+                    return Err(Error::Catalog(format!(
+                        "Table with name {table_name} does not exist{}",
+                        span.map(|s| at(&s)).unwrap_or_default()
+                    )));
+                };
+                let schema = table.schema();
+                let plan = LogicalPlan::Scan {
+                    projection: (0..schema.fields().len()).collect(),
+                    table: Arc::new(table.clone()),
+                    filters: vec![],
+                    schema,
+                };
+                apply_alias(plan, alias.as_ref(), &table.name)
+            }
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
+                let plan = self.bind_query(subquery)?;
+                apply_alias(plan, alias.as_ref(), "")
+            }
+            other => unsupported!("FROM item {other}"),
+        }
+    }
+
+    /// `read_csv('file', header = true, delim = '|')` and `read_parquet('file')`.
+    fn bind_table_function(&self, name: &str, args: &[ast::FunctionArg]) -> Result<LogicalPlan> {
+        let format = match name.to_lowercase().as_str() {
+            "read_csv" | "read_csv_auto" => FileFormat::Csv,
+            "read_parquet" | "parquet_scan" => FileFormat::Parquet,
+            other => return bind_err!("unknown table function {other}"),
+        };
+        let mut path = None;
+        let mut csv = CsvOptions::default();
+        for arg in args {
+            match arg {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) if path.is_none() => {
+                    path = Some(string_constant(e, name)?);
+                }
+                ast::FunctionArg::Named { name: opt, arg, .. } if format == FileFormat::Csv => {
+                    let ast::FunctionArgExpr::Expr(value) = arg else {
+                        return bind_err!("invalid value for option {opt} of {name}");
+                    };
+                    set_csv_option(&mut csv, &opt.value, value)?;
+                }
+                other => return bind_err!("unsupported argument {other} to {name}"),
+            }
+        }
+        let Some(path) = path else {
+            return bind_err!("{name} needs a file name");
+        };
+        let path = PathBuf::from(path);
+        let schema = match format {
+            FileFormat::Csv => etl::scan_csv(&path, &csv, None)?.0,
+            FileFormat::Parquet => etl::scan_parquet(&path)?.0,
+        };
+        Ok(LogicalPlan::External {
+            source: ExternalSource { path, format, csv },
+            schema,
+        })
+    }
+}
+
+/// Sets one CSV option from `name = value` (read_csv arguments, COPY options).
+pub fn set_csv_option(csv: &mut CsvOptions, name: &str, value: &ast::Expr) -> Result<()> {
+    let text = match value {
+        ast::Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => s.clone(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Number(n, _) => n.clone(),
+            other => other.to_string(),
+        },
+        ast::Expr::Identifier(i) => i.value.clone(),
+        other => return bind_err!("invalid value {other} for CSV option {name}"),
+    };
+    let single_char = |what: &str| -> Result<u8> {
+        let unescaped = if text == "\\t" { "\t" } else { text.as_str() };
+        match unescaped.as_bytes() {
+            [c] => Ok(*c),
+            _ => bind_err!("{what} must be a single character, not '{text}'"),
+        }
+    };
+    match name.to_lowercase().as_str() {
+        "header" => {
+            csv.header = Some(match text.to_lowercase().as_str() {
+                "true" | "1" | "on" => true,
+                "false" | "0" | "off" => false,
+                _ => return bind_err!("HEADER must be true or false, not '{text}'"),
+            })
+        }
+        "delim" | "delimiter" | "sep" | "separator" => {
+            csv.delimiter = Some(single_char("DELIMITER")?)
+        }
+        "quote" => csv.quote = single_char("QUOTE")?,
+        "escape" => csv.escape = Some(single_char("ESCAPE")?),
+        "null" | "nullstr" => csv.null_string = text,
+        other => return bind_err!("unknown CSV option {other}"),
+    }
+    Ok(())
+}
+
+fn string_constant(e: &ast::Expr, what: &str) -> Result<String> {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
+            _ => bind_err!("{what} needs a file name string, not {e}"),
+        },
+        _ => bind_err!("{what} needs a file name string, not {e}"),
+    }
+}
+
+/// Renames a relation's columns per `AS alias (c1, c2, ...)` and qualifies them.
+fn apply_alias(
+    plan: LogicalPlan,
+    alias: Option<&ast::TableAlias>,
+    default: &str,
+) -> Result<(LogicalPlan, Scope)> {
+    let qualifier = alias
+        .map(|a| a.name.value.clone())
+        .unwrap_or_else(|| default.to_string());
+    let qualifier = (!qualifier.is_empty()).then_some(qualifier);
+    let mut scope = Scope::from_schema(&plan.schema(), qualifier.as_deref());
+    let renames = alias.map(|a| a.columns.as_slice()).unwrap_or_default();
+    if renames.len() > scope.columns.len() {
+        return bind_err!(
+            "table alias lists {} columns but the relation has {}",
+            renames.len(),
+            scope.columns.len()
+        );
+    }
+    if renames.is_empty() {
+        return Ok((plan, scope));
+    }
+    for (c, r) in scope.columns.iter_mut().zip(renames) {
+        c.name = r.name.value.clone();
+    }
+    let names: Vec<String> = scope
+        .columns
+        .iter()
+        .map(|c: &ScopeColumn| c.name.clone())
+        .collect();
+    let exprs = output_columns(&plan);
+    Ok((LogicalPlan::project(plan, exprs, names), scope))
+}
+
+/// A Filter node, checking that the predicate is boolean.
+fn filter(plan: LogicalPlan, predicate: Expr, clause: &str) -> Result<LogicalPlan> {
+    let predicate = match predicate.data_type() {
+        DataType::Boolean => predicate,
+        DataType::Null => cast(predicate, &DataType::Boolean)?,
+        other => {
+            return bind_err!(
+                "{clause} clause must be a BOOLEAN expression, not {}: {predicate}",
+                type_name(&other)
+            )
+        }
+    };
+    Ok(LogicalPlan::Filter {
+        input: Box::new(plan),
+        predicate,
+    })
+}
+
+/// DISTINCT as an aggregate grouping by every column.
+fn distinct_rows(plan: LogicalPlan) -> LogicalPlan {
+    let schema = plan.schema();
+    let group = output_columns(&plan);
+    LogicalPlan::Aggregate {
+        input: Box::new(plan),
+        group,
+        aggs: vec![],
+        schema,
+    }
+}
+
+/// A reference to every output column of `plan`.
+fn output_columns(plan: &LogicalPlan) -> Vec<Expr> {
+    plan.schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
+        .collect()
+}
+
+fn field_names(plan: &LogicalPlan) -> Vec<String> {
+    plan.schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+/// Sort keys over the projection `exprs`, appending hidden columns for ORDER BY
+/// expressions that are not in it.
+fn sort_keys(
+    order_keys: Vec<(OrderTarget, &ast::OrderByExpr)>,
+    exprs: &mut Vec<Expr>,
+    distinct: bool,
+) -> Result<Vec<SortKey>> {
+    let mut keys = vec![];
+    for (target, o) in order_keys {
+        let index = match target {
+            OrderTarget::Output(i) => i,
+            OrderTarget::Expr(e) => match exprs.iter().position(|x| *x == e) {
+                Some(i) => i,
+                None if distinct => {
+                    return bind_err!(
+                    "for SELECT DISTINCT, ORDER BY expressions must appear in the SELECT list: {}",
+                    o.expr
+                )
+                }
+                None => {
+                    exprs.push(e);
+                    exprs.len() - 1
+                }
+            },
+        };
+        let ascending = !matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+        // DuckDB's default: NULLS LAST for both directions.
+        let nulls_first = o.options.nulls_first.unwrap_or(false);
+        let e = &exprs[index];
+        keys.push(SortKey {
+            expr: Expr::column(index, e.to_string(), e.data_type()),
+            ascending,
+            nulls_first,
+        });
+    }
+    Ok(keys)
+}
+
+/// Sort, limit, then drop hidden ORDER BY columns beyond `width`.
+fn finish_query(
+    mut plan: LogicalPlan,
+    keys: Vec<SortKey>,
+    offset: usize,
+    fetch: Option<usize>,
+    width: usize,
+    names: Vec<String>,
+) -> LogicalPlan {
+    if !keys.is_empty() {
+        plan = LogicalPlan::Sort {
+            input: Box::new(plan),
+            keys,
+            fetch: fetch.map(|f| f + offset),
+        };
+    }
+    if offset > 0 || fetch.is_some() {
+        plan = LogicalPlan::Limit {
+            input: Box::new(plan),
+            offset,
+            fetch,
+        };
+    }
+    if plan.schema().fields().len() > width {
+        let exprs = output_columns(&plan).into_iter().take(width).collect();
+        plan = LogicalPlan::project(plan, exprs, names);
+    }
+    plan
+}
+
+/// Rewrites an expression bound over FROM to one over the Aggregate's output:
+/// group keys and aggregate references become its columns.
+fn above_aggregate(e: Expr, group: &[Expr], n_groups: usize) -> Result<Expr> {
+    let mut error = None;
+    let result = rewrite_above(e, group, n_groups, &mut error);
+    match error {
+        Some(err) => Err(err),
+        None => Ok(result),
+    }
+}
+
+fn rewrite_above(e: Expr, group: &[Expr], n_groups: usize, error: &mut Option<Error>) -> Expr {
+    if let Some(i) = group.iter().position(|g| *g == e) {
+        return Expr::column(i, e.to_string(), e.data_type());
+    }
+    match e {
+        Expr::Column {
+            index,
+            name,
+            data_type,
+        } if index >= AGG_REF_BASE => Expr::Column {
+            index: n_groups + index - AGG_REF_BASE,
+            name,
+            data_type,
+        },
+        Expr::Column { ref name, .. } => {
+            error.get_or_insert_with(|| {
+                Error::Bind(format!(
+                    "column \"{name}\" must appear in the GROUP BY clause or must be part of an aggregate function"
+                ))
+            });
+            e
+        }
+        other => other.map_children(&mut |c| rewrite_above(c, group, n_groups, error)),
+    }
+}
+
+fn contains_aggregate(e: &Expr) -> bool {
+    matches!(e, Expr::Column { index, .. } if *index >= AGG_REF_BASE)
+        || e.children().into_iter().any(contains_aggregate)
+}
+
+fn is_position(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Value(v) if matches!(v.value, Value::Number(..)))
+}
+
+fn resolves(scope: &Scope, e: &ast::Expr) -> bool {
+    match e {
+        ast::Expr::Identifier(i) => scope.resolve(None, i).is_ok(),
+        _ => true,
+    }
+}
+
+/// The SELECT-list position an ORDER BY / GROUP BY item names: an integer position
+/// (1-based) or an output column name.
+fn select_list_position(e: &ast::Expr, names: &[String], width: usize) -> Result<Option<usize>> {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => match n.parse::<usize>() {
+                Ok(k) if (1..=width).contains(&k) => Ok(Some(k - 1)),
+                _ => bind_err!("position {n} is not in the SELECT list (1 to {width})"),
+            },
+            _ => Ok(None),
+        },
+        ast::Expr::Identifier(i) => Ok(names.iter().position(|n| n.eq_ignore_ascii_case(&i.value))),
+        _ => Ok(None),
+    }
+}
+
+fn output_position(e: &ast::Expr, schema: &arrow::datatypes::SchemaRef) -> Result<Option<usize>> {
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    select_list_position(e, &names, names.len())
+}
+
+/// The output name of an unaliased SELECT item.
+fn column_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Identifier(i) => i.value.clone(),
+        ast::Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|i| i.value.clone()).unwrap_or_default()
+        }
+        ast::Expr::Nested(inner) => column_name(inner),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,606 @@
+//! Writing a table's rows into new column files (see the format in [`crate::storage`]).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{
+    ArrowNativeType, ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Float64Type,
+    Int32Type, Int64Type, SchemaRef, ToByteSlice,
+};
+use rayon::prelude::*;
+
+use super::{
+    align_up, BufferRef, ColumnChunk, DataFile, Encoding, SegmentMeta, TableData, ZoneMap,
+    HEADER_LEN, MAGIC,
+};
+use crate::error::{Error, Result};
+
+/// The most entries a dictionary-encoded chunk may have.
+pub const MAX_DICTIONARY_ENTRIES: usize = 65535;
+
+/// Writes the rows of one statement into one new file per column.
+///
+/// If it is dropped without [`TableWriter::finish`] (an error mid-load), it removes the
+/// files it created.
+pub struct TableWriter {
+    data_dir: PathBuf,
+    file_prefix: String,
+    schema: SchemaRef,
+    segment_rows: usize,
+    /// Rows not yet written, as column arrays of batches.
+    pending: Vec<Vec<ArrayRef>>,
+    pending_rows: usize,
+    /// One per column; created with the first segment.
+    files: Vec<ColumnFile>,
+    segments: Vec<SegmentMeta>,
+    /// Every file created so far (removed on drop unless finished).
+    created: Vec<PathBuf>,
+    finished: bool,
+}
+
+/// One column file being written.
+struct ColumnFile {
+    name: String,
+    path: PathBuf,
+    out: BufWriter<File>,
+    pos: u64,
+    crc: u32,
+}
+
+impl ColumnFile {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io(format!("writing data file {}", self.path.display()), e))?;
+        self.crc = crc32c::crc32c_append(self.crc, bytes);
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes one buffer at the next aligned offset.
+    fn write_buffer(&mut self, bytes: &[u8]) -> Result<BufferRef> {
+        const ZEROS: [u8; super::ALIGNMENT as usize] = [0; super::ALIGNMENT as usize];
+        let start = align_up(self.pos);
+        let pad = (start - self.pos) as usize;
+        self.write(&ZEROS[..pad])?;
+        self.write(bytes)?;
+        Ok(BufferRef {
+            offset: start,
+            len: bytes.len() as u64,
+        })
+    }
+}
+
+/// Whether the engine can store a column of this Arrow type.
+pub fn is_storable(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Boolean
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float64
+            | DataType::Decimal128(_, _)
+            | DataType::Date32
+            | DataType::Utf8
+    )
+}
+
+impl TableWriter {
+    /// Starts a write of rows with `schema` (types Boolean, Int32, Int64, Float64,
+    /// Decimal128, Date32, Utf8) into new files `<file_prefix>.c<column>.col` under
+    /// `data_dir`. No file is created before the first row is written.
+    pub fn new(
+        data_dir: &Path,
+        file_prefix: &str,
+        schema: SchemaRef,
+        segment_rows: usize,
+    ) -> Result<TableWriter> {
+        if let Some(field) = schema.fields().iter().find(|f| !is_storable(f.data_type())) {
+            return Err(Error::Unsupported(format!(
+                "column {} of type {} cannot be stored",
+                field.name(),
+                field.data_type()
+            )));
+        }
+        if file_prefix.is_empty()
+            || file_prefix.contains(['/', '\\'])
+            || file_prefix.starts_with('.')
+        {
+            return Err(Error::Execute(format!(
+                "invalid data file prefix {file_prefix:?}"
+            )));
+        }
+        Ok(TableWriter {
+            data_dir: data_dir.to_path_buf(),
+            file_prefix: file_prefix.to_string(),
+            schema,
+            segment_rows: segment_rows.max(1),
+            pending: Vec::new(),
+            pending_rows: 0,
+            files: Vec::new(),
+            segments: Vec::new(),
+            created: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// The schema of the rows being written.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Buffers rows, writing a segment each time `segment_rows` rows are buffered.
+    /// The batch's columns must have the writer's types (names are not checked).
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let fields = self.schema.fields();
+        if batch.num_columns() != fields.len() {
+            return Err(Error::Execute(format!(
+                "internal error: writing {} columns into a table of {}",
+                batch.num_columns(),
+                fields.len()
+            )));
+        }
+        for (field, column) in fields.iter().zip(batch.columns()) {
+            if column.data_type() != field.data_type() {
+                return Err(Error::Execute(format!(
+                    "internal error: writing a column of type {} into column {} of type {}",
+                    column.data_type(),
+                    field.name(),
+                    field.data_type()
+                )));
+            }
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.pending.push(batch.columns().to_vec());
+        self.pending_rows += batch.num_rows();
+        if self.pending_rows >= self.segment_rows {
+            let columns = self.take_pending()?;
+            let total = columns.first().map_or(0, |c| c.len());
+            let mut start = 0;
+            while total - start >= self.segment_rows {
+                let segment: Vec<ArrayRef> = columns
+                    .iter()
+                    .map(|c| c.slice(start, self.segment_rows))
+                    .collect();
+                self.write_segment(&segment)?;
+                start += self.segment_rows;
+            }
+            if start < total {
+                self.pending_rows = total - start;
+                self.pending = vec![columns
+                    .iter()
+                    .map(|c| c.slice(start, total - start))
+                    .collect()];
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the last partial segment, fsyncs every file, and returns what was written
+    /// (no files and no segments if no row was written).
+    pub fn finish(mut self) -> Result<TableData> {
+        if self.pending_rows > 0 {
+            let columns = self.take_pending()?;
+            self.write_segment(&columns)?;
+        }
+        let mut data_files = Vec::with_capacity(self.files.len());
+        for file in &mut self.files {
+            let context = || format!("syncing data file {}", file.path.display());
+            file.out.flush().map_err(|e| Error::io(context(), e))?;
+            file.out
+                .get_ref()
+                .sync_all()
+                .map_err(|e| Error::io(context(), e))?;
+            data_files.push(DataFile {
+                name: file.name.clone(),
+                len: file.pos,
+                crc32c: file.crc,
+            });
+        }
+        if !self.files.is_empty() {
+            sync_dir(&self.data_dir)?;
+        }
+        self.finished = true;
+        Ok(TableData {
+            files: data_files,
+            segments: std::mem::take(&mut self.segments),
+        })
+    }
+
+    /// The buffered rows as one array per column (emptying the buffer).
+    fn take_pending(&mut self) -> Result<Vec<ArrayRef>> {
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        if pending.len() == 1 {
+            return Ok(pending.into_iter().next().unwrap_or_default());
+        }
+        (0..self.schema.fields().len())
+            .map(|c| {
+                let parts: Vec<&dyn Array> = pending.iter().map(|cols| cols[c].as_ref()).collect();
+                Ok(arrow::compute::concat(&parts)?)
+            })
+            .collect()
+    }
+
+    fn create_files(&mut self) -> Result<()> {
+        for column in 0..self.schema.fields().len() {
+            let name = format!("{}.c{}.col", self.file_prefix, column);
+            let path = self.data_dir.join(&name);
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| Error::io(format!("creating data file {}", path.display()), e))?;
+            self.created.push(path.clone());
+            let mut file = ColumnFile {
+                name,
+                path,
+                out: BufWriter::with_capacity(256 * 1024, file),
+                pos: 0,
+                crc: 0,
+            };
+            let mut header = [0u8; HEADER_LEN as usize];
+            header[..MAGIC.len()].copy_from_slice(MAGIC);
+            file.write(&header)?;
+            self.files.push(file);
+        }
+        Ok(())
+    }
+
+    /// Appends one segment (one chunk per column, columns in parallel).
+    fn write_segment(&mut self, columns: &[ArrayRef]) -> Result<()> {
+        if self.files.is_empty() {
+            self.create_files()?;
+        }
+        let row_count = columns.first().map_or(0, |c| c.len()) as u64;
+        let chunks = self
+            .files
+            .par_iter_mut()
+            .zip(columns.par_iter())
+            .map(|(file, array)| write_chunk(file, array.as_ref()))
+            .collect::<Result<Vec<ColumnChunk>>>()?;
+        self.segments.push(SegmentMeta {
+            row_count,
+            columns: chunks,
+        });
+        Ok(())
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.files.clear();
+            for path in &self.created {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// Fsyncs a directory, so that files created in it survive a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let context = || format!("syncing directory {}", dir.display());
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(context(), e))
+}
+
+/// Writes the buffers of one column chunk and returns its manifest entry.
+fn write_chunk(file: &mut ColumnFile, array: &dyn Array) -> Result<ColumnChunk> {
+    let zone = ZoneMap::compute(array)?;
+    let mut buffers = Vec::with_capacity(4);
+    let nulls = array.nulls().filter(|n| n.null_count() > 0);
+    if let Some(nulls) = nulls {
+        let bits = nulls.inner().sliced();
+        let used = array.len().div_ceil(8);
+        buffers.push(file.write_buffer(&bits.as_slice()[..used])?);
+    }
+    let mut encoding = Encoding::Plain;
+    match array.data_type() {
+        DataType::Boolean => {
+            let values = array.as_boolean().values().sliced();
+            let used = array.len().div_ceil(8);
+            buffers.push(file.write_buffer(&values.as_slice()[..used])?);
+        }
+        DataType::Int32 => buffers.push(write_values::<Int32Type>(file, array)?),
+        DataType::Int64 => buffers.push(write_values::<Int64Type>(file, array)?),
+        DataType::Float64 => buffers.push(write_values::<Float64Type>(file, array)?),
+        DataType::Date32 => buffers.push(write_values::<Date32Type>(file, array)?),
+        DataType::Decimal128(_, _) => buffers.push(write_values::<Decimal128Type>(file, array)?),
+        DataType::Utf8 => {
+            let strings = array.as_string::<i32>();
+            match dictionary_encode(strings) {
+                Some((keys, dictionary)) => {
+                    encoding = Encoding::Dictionary {
+                        entries: dictionary.len() as u32,
+                    };
+                    match keys {
+                        Keys::U8(k) => buffers.push(file.write_buffer(&k)?),
+                        Keys::U16(k) => buffers.push(file.write_buffer(as_bytes(&k))?),
+                    }
+                    let mut offsets = Vec::with_capacity(dictionary.len() + 1);
+                    let mut data = Vec::new();
+                    offsets.push(0i32);
+                    for s in &dictionary {
+                        data.extend_from_slice(s.as_bytes());
+                        offsets.push(data.len() as i32);
+                    }
+                    buffers.push(file.write_buffer(as_bytes(&offsets))?);
+                    buffers.push(file.write_buffer(&data)?);
+                }
+                None => {
+                    let offsets = strings.value_offsets();
+                    let first = offsets.first().copied().unwrap_or(0);
+                    let last = offsets.last().copied().unwrap_or(0);
+                    if first == 0 {
+                        buffers.push(file.write_buffer(as_bytes(offsets))?);
+                    } else {
+                        let rebased: Vec<i32> = offsets.iter().map(|o| o - first).collect();
+                        buffers.push(file.write_buffer(as_bytes(&rebased))?);
+                    }
+                    let data = &strings.value_data()[first as usize..last as usize];
+                    buffers.push(file.write_buffer(data)?);
+                }
+            }
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "a column of type {other} cannot be stored"
+            )));
+        }
+    }
+    Ok(ColumnChunk {
+        file: file.name.clone(),
+        encoding,
+        buffers,
+        has_nulls: nulls.is_some(),
+        zone,
+    })
+}
+
+fn write_values<T: ArrowPrimitiveType>(
+    file: &mut ColumnFile,
+    array: &dyn Array,
+) -> Result<BufferRef> {
+    let values = array.as_primitive::<T>().values();
+    file.write_buffer(values.inner().as_slice())
+}
+
+/// The bytes of a slice of plain numbers.
+fn as_bytes<T: ArrowNativeType>(values: &[T]) -> &[u8] {
+    values.to_byte_slice()
+}
+
+/// Dictionary keys, one per row.
+enum Keys {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+}
+
+/// The keys and sorted dictionary of a Utf8 chunk, if it has few enough distinct values
+/// (at least one, at most [`MAX_DICTIONARY_ENTRIES`] and at most half its rows).
+fn dictionary_encode(array: &StringArray) -> Option<(Keys, Vec<&str>)> {
+    let rows = array.len();
+    let limit = MAX_DICTIONARY_ENTRIES.min(rows / 2);
+    if limit == 0 {
+        return None;
+    }
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut row_ids: Vec<u32> = Vec::with_capacity(rows);
+    let nulls = array.nulls().filter(|n| n.null_count() > 0);
+    for row in 0..rows {
+        if nulls.is_some_and(|n| n.is_null(row)) {
+            row_ids.push(0);
+            continue;
+        }
+        let next = ids.len() as u32;
+        let id = *ids.entry(array.value(row)).or_insert(next);
+        if ids.len() > limit {
+            return None;
+        }
+        row_ids.push(id);
+    }
+    if ids.is_empty() {
+        return None;
+    }
+    let mut entries: Vec<(&str, u32)> = ids.into_iter().collect();
+    entries.sort_unstable();
+    let mut remap = vec![0u32; entries.len()];
+    for (sorted, (_, id)) in entries.iter().enumerate() {
+        remap[*id as usize] = sorted as u32;
+    }
+    let keys = if entries.len() <= 256 {
+        Keys::U8(row_ids.iter().map(|id| remap[*id as usize] as u8).collect())
+    } else {
+        Keys::U16(
+            row_ids
+                .iter()
+                .map(|id| remap[*id as usize] as u16)
+                .collect(),
+        )
+    };
+    Some((keys, entries.into_iter().map(|(s, _)| s).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int32Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("olap-writer-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn one_column(dt: DataType) -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("c", dt, true)]))
+    }
+
+    fn batch(schema: &SchemaRef, array: ArrayRef) -> RecordBatch {
+        RecordBatch::try_new(schema.clone(), vec![array]).unwrap()
+    }
+
+    #[test]
+    fn zero_rows_writes_nothing() {
+        let dir = temp_dir("zero");
+        let schema = one_column(DataType::Int32);
+        let mut w = TableWriter::new(&dir, "f000001", schema.clone(), 4).unwrap();
+        w.push(&batch(
+            &schema,
+            Arc::new(Int32Array::from(Vec::<i32>::new())),
+        ))
+        .unwrap();
+        let data = w.finish().unwrap();
+        assert!(data.files.is_empty() && data.segments.is_empty());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn segments_split_at_segment_rows_and_buffers_are_aligned() {
+        let dir = temp_dir("split");
+        let schema = one_column(DataType::Int32);
+        let mut w = TableWriter::new(&dir, "f000002", schema.clone(), 4).unwrap();
+        // 3 + 7 + 1 rows = 11 = 4 + 4 + 3
+        for n in [3, 7, 1] {
+            w.push(&batch(
+                &schema,
+                Arc::new(Int32Array::from_iter_values(0..n)),
+            ))
+            .unwrap();
+        }
+        let data = w.finish().unwrap();
+        let counts: Vec<u64> = data.segments.iter().map(|s| s.row_count).collect();
+        assert_eq!(counts, vec![4, 4, 3]);
+        assert_eq!(data.files.len(), 1);
+        let bytes = std::fs::read(dir.join("f000002.c0.col")).unwrap();
+        assert_eq!(bytes.len() as u64, data.files[0].len);
+        assert_eq!(crc32c::crc32c(&bytes), data.files[0].crc32c);
+        assert_eq!(&bytes[..8], MAGIC);
+        for seg in &data.segments {
+            for b in &seg.columns[0].buffers {
+                assert_eq!(b.offset % 64, 0);
+                assert!(b.offset + b.len <= bytes.len() as u64);
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn dictionary_or_plain() {
+        let dir = temp_dir("dict");
+        let schema = one_column(DataType::Utf8);
+        let mut w = TableWriter::new(&dir, "f000003", schema.clone(), 1000).unwrap();
+        // few distinct values: dictionary with u8 keys
+        let few: Vec<Option<&str>> = (0..1000)
+            .map(|i| {
+                if i % 7 == 0 {
+                    None
+                } else {
+                    Some(["x", "", "b"][i % 3])
+                }
+            })
+            .collect();
+        w.push(&batch(&schema, Arc::new(StringArray::from(few))))
+            .unwrap();
+        // all distinct: plain
+        let distinct: Vec<String> = (0..1000).map(|i| format!("v{i}")).collect();
+        w.push(&batch(
+            &schema,
+            Arc::new(StringArray::from_iter_values(distinct.iter())),
+        ))
+        .unwrap();
+        // 300 distinct values: dictionary with u16 keys
+        let many: Vec<String> = (0..1000).map(|i| format!("k{}", i % 300)).collect();
+        w.push(&batch(
+            &schema,
+            Arc::new(StringArray::from_iter_values(many.iter())),
+        ))
+        .unwrap();
+        // all NULL: plain
+        w.push(&batch(
+            &schema,
+            Arc::new(StringArray::from(vec![None::<&str>; 1000])),
+        ))
+        .unwrap();
+        let data = w.finish().unwrap();
+        let enc: Vec<Encoding> = data
+            .segments
+            .iter()
+            .map(|s| s.columns[0].encoding.clone())
+            .collect();
+        assert_eq!(
+            enc,
+            vec![
+                Encoding::Dictionary { entries: 3 },
+                Encoding::Plain,
+                Encoding::Dictionary { entries: 300 },
+                Encoding::Plain
+            ]
+        );
+        let c0 = &data.segments[0].columns[0];
+        assert!(c0.has_nulls);
+        assert_eq!(c0.buffers.len(), 4);
+        assert_eq!(c0.buffers[1].len, 1000); // u8 keys
+        assert_eq!(data.segments[2].columns[0].buffers[0].len, 2000); // u16 keys
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn dropping_without_finish_removes_files() {
+        let dir = temp_dir("drop");
+        let schema = one_column(DataType::Int32);
+        let mut w = TableWriter::new(&dir, "f000004", schema.clone(), 2).unwrap();
+        w.push(&batch(&schema, Arc::new(Int32Array::from(vec![1, 2, 3]))))
+            .unwrap();
+        assert!(dir.join("f000004.c0.col").exists());
+        drop(w);
+        assert!(!dir.join("f000004.c0.col").exists());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn rejects_bad_types_and_existing_files() {
+        let dir = temp_dir("bad");
+        let schema = one_column(DataType::Float32);
+        assert!(matches!(
+            TableWriter::new(&dir, "f1", schema, 4),
+            Err(Error::Unsupported(_))
+        ));
+        let schema = one_column(DataType::Int32);
+        let mut w = TableWriter::new(&dir, "f2", schema.clone(), 4).unwrap();
+        let wrong = Arc::new(Schema::new(vec![Field::new("c", DataType::Int64, true)]));
+        let b = RecordBatch::try_new(
+            wrong,
+            vec![Arc::new(arrow::array::Int64Array::from(vec![1i64]))],
+        )
+        .unwrap();
+        assert!(w.push(&b).is_err());
+        std::fs::write(dir.join("f3.c0.col"), b"x").unwrap();
+        let mut w = TableWriter::new(&dir, "f3", schema.clone(), 4).unwrap();
+        assert!(matches!(
+            w.push(&batch(
+                &schema,
+                Arc::new(Int32Array::from(vec![1, 2, 3, 4]))
+            )),
+            Err(Error::Io { .. })
+        ));
+        drop(w);
+        // The existing file is not the writer's: it stays.
+        assert!(dir.join("f3.c0.col").exists());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
