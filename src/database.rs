@@ -5,6 +5,7 @@
 //! writes its new column files first and then commits a new manifest atomically,
 //! so a statement that fails (or a process that dies) leaves the database as it was.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -137,7 +138,15 @@ impl Database {
         for statement in sql::parse(sql)? {
             let mut state = self.lock();
             let command = sql::bind_statement(&state.catalog, &statement)?;
-            last = self.run(&mut state, command)?;
+            // A panic is a bug; should one happen, report it as an error. The
+            // catalog in memory changes only after a commit, so it stays consistent.
+            last = std::panic::catch_unwind(AssertUnwindSafe(|| self.run(&mut state, command)))
+                .unwrap_or_else(|panic| {
+                    Err(Error::Execute(format!(
+                        "internal error: {}",
+                        panic_message(&panic)
+                    )))
+                })?;
         }
         Ok(last)
     }
@@ -494,4 +503,12 @@ fn build_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
         .build()
         .map(Arc::new)
         .map_err(|e| Error::Execute(format!("cannot start {threads} worker threads: {e}")))
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }

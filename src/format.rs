@@ -54,11 +54,6 @@ use comfy_table::{CellAlignment, Table};
 
 use crate::QueryResult;
 
-/// Whether values of this type are numbers (right-aligned in tables, bare in JSON).
-fn is_numeric(dt: &DataType) -> bool {
-    dt.is_numeric()
-}
-
 /// The result as a boxed ASCII table: a header row with the column names, one line
 /// per row, numeric columns right-aligned, NULL shown as `NULL`. No trailing newline
 /// and no row-count footer (the CLI prints that).
@@ -77,7 +72,7 @@ pub fn render_table(result: &QueryResult) -> String {
         }
     }
     for (i, field) in result.schema.fields().iter().enumerate() {
-        if is_numeric(field.data_type()) {
+        if field.data_type().is_numeric() {
             if let Some(column) = table.column_mut(i) {
                 column.set_cell_alignment(CellAlignment::Right);
             }
@@ -171,7 +166,7 @@ fn json_value(array: &dyn Array, row: usize) -> String {
     };
     match array.data_type() {
         DataType::Boolean => text,
-        dt if is_numeric(dt) => {
+        dt if dt.is_numeric() => {
             if is_json_number(&text) {
                 text
             } else if dt.is_floating() {
@@ -330,8 +325,44 @@ mod tests {
         assert!(first[1].starts_with(" plain "), "{first:?}");
         // price: right-aligned.
         assert!(first[2].ends_with(" 123.45 "), "{first:?}");
-        assert!(second[2].ends_with(" -0.50 "), "{second:?}");
-        assert!(second[2].starts_with("   "), "{second:?}");
+        assert_eq!(second[2], "  -0.50 ");
+    }
+
+    #[test]
+    fn table_layout() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("price", DataType::Decimal128(10, 2), true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2, 3])),
+                Arc::new(StringArray::from(vec!["apple", "pear, green", "fig"])),
+                Arc::new(
+                    Decimal128Array::from(vec![Some(150), None, Some(1225)])
+                        .with_precision_and_scale(10, 2)
+                        .unwrap(),
+                ),
+            ],
+        )
+        .unwrap();
+        let table = render_table(&QueryResult {
+            schema,
+            batches: vec![batch],
+        });
+        assert_eq!(
+            table,
+            "\
++----+-------------+-------+
+| id | name        | price |
++==========================+
+|  1 | apple       |  1.50 |
+|  2 | pear, green |  NULL |
+|  3 | fig         | 12.25 |
++----+-------------+-------+"
+        );
     }
 
     #[test]

@@ -1341,13 +1341,16 @@ impl CsvFormat<'_> {
 
     fn write_batch(&self, batch: &RecordBatch, out: &mut Vec<u8>) {
         let columns: Vec<TextColumn> = batch.columns().iter().map(TextColumn::new).collect();
+        // Logical nulls: a column of type NULL (`SELECT NULL AS x`) has no null buffer.
+        let nulls: Vec<Option<arrow::buffer::NullBuffer>> =
+            batch.columns().iter().map(|c| c.logical_nulls()).collect();
         let mut scratch = Vec::with_capacity(64);
         for row in 0..batch.num_rows() {
             for (c, column) in columns.iter().enumerate() {
                 if c > 0 {
                     out.push(self.delim);
                 }
-                if column.array().is_null(row) {
+                if nulls[c].as_ref().is_some_and(|n| n.is_null(row)) {
                     out.extend_from_slice(self.null);
                 } else if let TextColumn::Utf8(strings) = column {
                     self.write_field(out, strings.value(row).as_bytes());
@@ -1390,18 +1393,6 @@ impl<'a> TextColumn<'a> {
             }
             DataType::Date32 => TextColumn::Date(array.as_primitive::<Date32Type>()),
             _ => TextColumn::Other(array.as_ref()),
-        }
-    }
-
-    fn array(&self) -> &dyn Array {
-        match self {
-            TextColumn::Utf8(a) => *a,
-            TextColumn::Boolean(a) => *a,
-            TextColumn::Int32(a) => *a,
-            TextColumn::Int64(a) => *a,
-            TextColumn::Decimal(a, _) => *a,
-            TextColumn::Date(a) => *a,
-            TextColumn::Other(a) => *a,
         }
     }
 
@@ -2221,6 +2212,23 @@ mod tests {
         write_csv(&p2, &schema, std::slice::from_ref(&batch), &opts).unwrap();
         let (_, batches) = read_all(&p2, &opts, Some(schema.clone())).unwrap();
         assert_eq!(rows(&batches), rows(&[batch]));
+    }
+
+    #[test]
+    fn write_csv_null_typed_column() {
+        let dir = tmpdir();
+        let schema = target(vec![("n", DataType::Null), ("i", DataType::Int32)]);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(NullArray::new(2)),
+                Arc::new(Int32Array::from(vec![1, 2])),
+            ],
+        )
+        .unwrap();
+        let p = dir.path().join("n.csv");
+        write_csv(&p, &schema, &[batch], &CsvOptions::default()).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "n,i\n,1\n,2\n");
     }
 
     #[test]

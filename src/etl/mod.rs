@@ -130,12 +130,13 @@ pub enum FileFormat {
     Parquet,
 }
 
-/// The format of a file by its extension (case-insensitive): `.csv`, `.tsv` and `.txt`
-/// are CSV, `.parquet` and `.pq` are Parquet, anything else is `None`.
+/// The format of a file by its extension (case-insensitive): `.csv`, `.tsv`, `.txt` and
+/// `.tbl` (TPC-H dbgen's pipe-separated files) are CSV, `.parquet` and `.pq` are
+/// Parquet, anything else is `None`.
 pub fn format_from_path(path: &Path) -> Option<FileFormat> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
-        "csv" | "tsv" | "txt" => Some(FileFormat::Csv),
+        "csv" | "tsv" | "txt" | "tbl" => Some(FileFormat::Csv),
         "parquet" | "pq" => Some(FileFormat::Parquet),
         _ => None,
     }

@@ -12,7 +12,7 @@ pub mod expr;
 mod operators;
 mod pipeline;
 mod sort;
-mod sources;
+pub mod sources;
 
 use std::sync::Arc;
 

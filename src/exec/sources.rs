@@ -54,13 +54,30 @@ impl ScanSource {
 
     /// Whether the zone maps of segment `i` admit a matching row.
     pub fn segment_may_match(&self, i: usize) -> bool {
-        let segment = &self.table.data.segments[i];
-        self.zone_predicates.iter().all(|(column, predicate)| {
-            segment.columns[*column]
-                .zone
-                .may_match(predicate, segment.row_count)
-        })
+        segment_may_match(&self.table, i, &self.zone_predicates)
     }
+}
+
+fn segment_may_match(table: &TableMeta, i: usize, predicates: &[(usize, ZonePredicate)]) -> bool {
+    let segment = &table.data.segments[i];
+    predicates.iter().all(|(column, predicate)| {
+        segment.columns[*column]
+            .zone
+            .may_match(predicate, segment.row_count)
+    })
+}
+
+/// How many segments of `table` a scan with these `filters` (over the projected
+/// columns) reads after zone-map pruning.
+pub fn matching_segments(table: &TableMeta, projection: &[usize], filters: &[Expr]) -> usize {
+    let predicates: Vec<(usize, ZonePredicate)> = filters
+        .iter()
+        .filter_map(zone_predicate)
+        .map(|(i, p)| (projection[i], p))
+        .collect();
+    (0..table.data.segments.len())
+        .filter(|&i| segment_may_match(table, i, &predicates))
+        .count()
 }
 
 impl Source for ScanSource {

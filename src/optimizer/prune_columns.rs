@@ -38,11 +38,32 @@ fn select(plan: LogicalPlan, have: &[usize], required: &[usize]) -> LogicalPlan 
     if have == required {
         return plan;
     }
+    let position = |r: &usize| have.binary_search(r).expect("required column kept");
+    if let LogicalPlan::Project {
+        input,
+        exprs,
+        schema,
+    } = plan
+    {
+        // Select from the projection's own expressions instead of stacking another.
+        let fields: Vec<_> = required
+            .iter()
+            .map(|r| schema.field(position(r)).clone())
+            .collect();
+        return LogicalPlan::Project {
+            input,
+            exprs: required
+                .iter()
+                .map(|r| exprs[position(r)].clone())
+                .collect(),
+            schema: Arc::new(Schema::new(fields)),
+        };
+    }
     let schema = plan.schema();
     let exprs: Vec<Expr> = required
         .iter()
         .map(|r| {
-            let pos = have.binary_search(r).expect("required column kept");
+            let pos = position(r);
             let f = schema.field(pos);
             Expr::column(pos, f.name().clone(), f.data_type().clone())
         })

@@ -163,7 +163,9 @@ impl LogicalPlan {
                 if !filters.is_empty() {
                     let _ = write!(line, " filters=[{}]", list(filters));
                 }
-                writeln!(out, "{line} segments={}", table.data.segments.len())
+                let read = crate::exec::sources::matching_segments(table, projection, filters);
+                let total = table.data.segments.len();
+                writeln!(out, "{line} segments={read}/{total}")
             }
             LogicalPlan::Values { rows, .. } => writeln!(out, "{pad}Values: {} rows", rows.len()),
             LogicalPlan::External { source, .. } => {

@@ -58,11 +58,12 @@ static GUARDED: AtomicBool = AtomicBool::new(false);
 /// The message and place of the last panic inside a guarded call.
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
-/// Installs the panic hook that `guarded` relies on. With `RUST_BACKTRACE` set,
-/// the default panic report is printed as well, for debugging the engine.
+/// Installs the panic hook that `guarded` relies on. With `OLAP_DEBUG` set in the
+/// environment, the default panic report (and backtrace, per `RUST_BACKTRACE`) is
+/// printed as well, for debugging the engine.
 pub fn install_panic_hook() {
     let default_hook = panic::take_hook();
-    let verbose = std::env::var_os("RUST_BACKTRACE").is_some();
+    let verbose = std::env::var_os("OLAP_DEBUG").is_some();
     panic::set_hook(Box::new(move |info| {
         if !GUARDED.load(Ordering::SeqCst) || verbose {
             default_hook(info);

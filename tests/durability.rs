@@ -1,0 +1,207 @@
+//! A statement happens completely or not at all, bad files give errors (never a
+//! panic or a wrong answer), and a crash at any point leaves a usable database.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use olap::{Database, Error};
+
+fn count(db: &Database, table: &str) -> String {
+    db.query(&format!("SELECT COUNT(*) FROM {table}"))
+        .expect("count")
+        .to_string_rows()[0][0]
+        .clone()
+}
+
+fn data_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir.join("data"))
+        .expect("data dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn failed_copy_leaves_table_and_files_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let db = Database::open(&dir).unwrap();
+    db.execute("CREATE TABLE t (id BIGINT, name VARCHAR); INSERT INTO t VALUES (1, 'a')")
+        .unwrap();
+    let files_before = data_files(&dir);
+
+    // 300 000 good rows (more than two segments are written) and then a bad one.
+    let csv = tmp.path().join("big.csv");
+    let mut f = fs::File::create(&csv).unwrap();
+    for i in 0..300_000 {
+        writeln!(f, "{i},name{}", i % 7).unwrap();
+    }
+    writeln!(f, "oops,bad").unwrap();
+    drop(f);
+
+    let err = db
+        .execute(&format!("COPY t FROM '{}'", csv.display()))
+        .unwrap_err();
+    assert!(matches!(err, Error::Load(_)), "{err}");
+    assert!(
+        err.to_string().contains("300001"),
+        "error names the line: {err}"
+    );
+    assert_eq!(count(&db, "t"), "1");
+    assert_eq!(data_files(&dir), files_before);
+
+    // The same file without the bad line loads completely.
+    let good = tmp.path().join("good.csv");
+    let text = fs::read_to_string(&csv).unwrap();
+    fs::write(&good, text.trim_end().rsplit_once('\n').unwrap().0).unwrap();
+    db.execute(&format!("COPY t FROM '{}'", good.display()))
+        .unwrap();
+    assert_eq!(count(&db, "t"), "300001");
+    let sum = db
+        .query("SELECT SUM(id), COUNT(DISTINCT name) FROM t")
+        .unwrap();
+    assert_eq!(sum.to_string_rows()[0], vec!["44999850001", "8"]);
+}
+
+#[test]
+fn data_survives_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    {
+        let db = Database::open(&dir).unwrap();
+        db.execute(
+            "CREATE TABLE t (a INTEGER, b DECIMAL(12,2), c VARCHAR, d DATE, e BOOLEAN, f DOUBLE);
+             INSERT INTO t VALUES (1, 1.50, 'x', DATE '2020-02-29', true, 0.5), (NULL, NULL, NULL, NULL, NULL, NULL)",
+        )
+        .unwrap();
+    }
+    let db = Database::open(&dir).unwrap();
+    let rows = db
+        .query("SELECT * FROM t ORDER BY a")
+        .unwrap()
+        .to_string_rows();
+    assert_eq!(rows[0], vec!["1", "1.50", "x", "2020-02-29", "true", "0.5"]);
+    assert_eq!(rows[1], vec!["NULL"; 6]);
+}
+
+#[test]
+fn second_open_of_a_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _db = Database::open(tmp.path()).unwrap();
+    let err = Database::open(tmp.path()).err().expect("locked");
+    assert!(err.to_string().contains("locked"), "{err}");
+}
+
+#[test]
+fn corrupt_column_file_is_an_error_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    {
+        let db = Database::open(&dir).unwrap();
+        db.execute("CREATE TABLE t AS SELECT 42 AS x, 'hello' AS y")
+            .unwrap();
+    }
+    // Truncate one file and flip a byte in the other.
+    let files = data_files(&dir);
+    assert_eq!(files.len(), 2);
+    let first = dir.join("data").join(&files[0]);
+    let len = fs::metadata(&first).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let second = dir.join("data").join(&files[1]);
+    let mut bytes = fs::read(&second).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&second, bytes).unwrap();
+
+    let db = Database::open(&dir).unwrap();
+    for sql in ["SELECT x FROM t", "SELECT y FROM t"] {
+        let err = db.query(sql).unwrap_err();
+        assert!(matches!(err, Error::Corrupt(_)), "{sql}: {err}");
+    }
+}
+
+#[test]
+fn crash_leftovers_are_ignored_and_cleaned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    {
+        let db = Database::open(&dir).unwrap();
+        db.execute("CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1), (2)")
+            .unwrap();
+    }
+    let files_before = data_files(&dir);
+    // A crash after writing new files and a new manifest, before the rename.
+    fs::write(dir.join("data").join("f999999.c0.col"), b"half-written").unwrap();
+    fs::write(dir.join("manifest.json.tmp"), b"{\"trunc").unwrap();
+
+    let db = Database::open(&dir).unwrap();
+    assert_eq!(count(&db, "t"), "2");
+    assert_eq!(data_files(&dir), files_before);
+}
+
+#[test]
+fn garbage_sql_gives_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    db.execute("CREATE TABLE t (a INTEGER, s VARCHAR, d DATE, m DECIMAL(5,2))")
+        .unwrap();
+    db.execute("INSERT INTO t VALUES (1, 'x', DATE '2020-01-01', 1.25)")
+        .unwrap();
+    let inputs = [
+        "",
+        ";",
+        "SELEC 1",
+        "SELECT",
+        "SELECT * FROM",
+        "SELECT a FROM t WHERE",
+        "SELECT (((((1",
+        "SELECT 'unterminated",
+        "SELECT a + s FROM t",
+        "SELECT d + d FROM t",
+        "SELECT m * m * m * m * m * m * m * m * m * m FROM t",
+        "SELECT SUM(s) FROM t",
+        "SELECT SUM(SUM(a)) FROM t",
+        "SELECT a FROM t GROUP BY s",
+        "SELECT * FROM t ORDER BY 5",
+        "SELECT * FROM t LIMIT -1",
+        "SELECT CAST(s AS INTEGER) FROM t",
+        "SELECT CAST('2020-13-45' AS DATE)",
+        "SELECT 9223372036854775807 + 1",
+        "SELECT -2147483648 - 1::INTEGER",
+        "SELECT 1 // 0, 1 % 0, 1 / 0",
+        "SELECT SUBSTRING(s, -5, -1) FROM t",
+        "SELECT * FROM read_csv('/no/such/file.csv')",
+        "SELECT * FROM read_parquet('/etc/hostname')",
+        "COPY t FROM '/no/such/file.csv'",
+        "INSERT INTO t VALUES (1)",
+        "INSERT INTO t VALUES ('x', 1, 1, 1)",
+        "INSERT INTO t (zz) VALUES (1)",
+        "CREATE TABLE t (a INTEGER)",
+        "CREATE TABLE u (a DECIMAL(50,2))",
+        "DROP TABLE nope",
+        "DESCRIBE nope",
+        "SET threads = 0",
+        "SET nonsense = 1",
+        "SELECT a FROM t t1, t t2",
+        "SELECT (SELECT 1)",
+        "SELECT ROUND(m, a) FROM t",
+    ];
+    for sql in inputs {
+        match db.execute(sql) {
+            Ok(_) => {}
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(!msg.contains('\n'), "{sql}: multi-line error {msg}");
+                assert!(!msg.contains("internal error"), "{sql}: {msg}");
+            }
+        }
+    }
+    assert_eq!(count(&db, "t"), "1");
+}
