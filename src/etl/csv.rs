@@ -2378,6 +2378,97 @@ mod tests {
         }
         assert_eq!(parse_i32(b"-2147483648"), Some(i32::MIN));
         assert_eq!(parse_i32(b"2147483648"), None);
+        assert_eq!(parse_f64(b" 2.5e3 "), Some(2500.0));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert!(parse_f64(b"NaN").is_some_and(f64::is_nan));
+        assert_eq!(parse_f64(b"1,5"), None);
+    }
+
+    #[test]
+    fn inference_shapes() {
+        for yes in [
+            &b"1"[..],
+            b"-1.5",
+            b"+.5",
+            b"5.",
+            b"1e10",
+            b"1.5E-3",
+            b" 7 ",
+        ] {
+            assert!(
+                fits_inferred(&DataType::Float64, yes),
+                "{:?}",
+                String::from_utf8_lossy(yes)
+            );
+        }
+        for no in [
+            &b"inf"[..],
+            b"nan",
+            b"1e",
+            b".",
+            b"e5",
+            b"1.2.3",
+            b"0x1",
+            b"1_000",
+        ] {
+            assert!(
+                !fits_inferred(&DataType::Float64, no),
+                "{:?}",
+                String::from_utf8_lossy(no)
+            );
+        }
+        assert!(fits_inferred(&DataType::Date32, b"2024-02-29"));
+        assert!(!fits_inferred(&DataType::Date32, b"2023-02-29"));
+        assert!(!fits_inferred(&DataType::Date32, b"20240229"));
+        assert!(!fits_inferred(&DataType::Date32, b"2024-2-9"));
+        assert!(fits_inferred(&DataType::Boolean, b"TRUE"));
+        assert!(!fits_inferred(&DataType::Boolean, b"1"));
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let dir = tmpdir();
+        let alphabet: &[u8] = b",,||;\t\"\"\n\n\r\\ a1-.e2024T\xff\xc3";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let targets = [
+            None,
+            Some(target(vec![("a", DataType::Int32), ("b", DataType::Utf8)])),
+            Some(target(vec![
+                ("d", DataType::Decimal128(5, 2)),
+                ("t", DataType::Date32),
+                ("f", DataType::Float64),
+            ])),
+            Some(target(vec![("x", DataType::Boolean)])),
+        ];
+        for i in 0..600 {
+            let len = (next() % 80) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let p = dir.path().join("r.csv");
+            std::fs::write(&p, &bytes).unwrap();
+            let options = CsvOptions {
+                header: [None, Some(true), Some(false)][i % 3],
+                escape: if i % 5 == 0 { Some(b'\\') } else { None },
+                ..Default::default()
+            };
+            for t in &targets {
+                // Any result is fine; a panic fails the test.
+                if let Ok((_, stream)) = scan_csv(&p, &options, t.clone()) {
+                    for batch in stream {
+                        if batch.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

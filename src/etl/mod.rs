@@ -28,9 +28,11 @@
 //!   parallel (rayon). An unquoted field equal to `null_string` (default: empty) is NULL;
 //!   in a non-VARCHAR column an empty or all-blank field is NULL too. Numbers and dates
 //!   may carry surrounding blanks. BOOLEAN accepts true/false/t/f/yes/no/y/n/1/0 (any
-//!   case). INTEGER/BIGINT are decimal integers with an optional sign; DOUBLE is Rust's
-//!   float syntax (also `inf`, `nan`); DATE is `YYYY-MM-DD` (also `YYYYMMDD` and a
-//!   timestamp whose date part is taken). DECIMAL(p,s) is parsed exactly (arrow's
+//!   case). INTEGER/BIGINT are decimal integers with an optional sign (overflow is an
+//!   error); DOUBLE is arrow's float syntax (also `inf`, `NaN`); DATE is `YYYY-MM-DD`
+//!   (also `YYYYMMDD` and a timestamp whose date part is taken). VARCHAR values must be
+//!   UTF-8 (checked once per column of a chunk). A NULL in a non-nullable target column
+//!   is an error. DECIMAL(p,s) is parsed exactly (arrow's
 //!   `parse_decimal`): extra fractional digits round half away from zero like DuckDB
 //!   (`'1.005'` into DECIMAL(10,2) is 1.01, `'-1.005'` is -1.01), an exponent is allowed
 //!   (`1.5e2`), and a value with more than p-s integer digits is an error. A record
@@ -80,12 +82,15 @@
 //!
 //! A header line (unless `header == Some(false)`), then one line per row ending in `\n`,
 //! fields separated by the delimiter (default `,`, or a tab for a `.tsv` path). Values
-//! are rendered by [`crate::format::value_to_string`] (exact decimals, `YYYY-MM-DD`
-//! dates); NULL is written as `null_string` (default: nothing). A field is quoted when
-//! it contains the delimiter, the quote, CR or LF, when it starts or ends with blanks,
-//! or when it is a string equal to `null_string` (so an empty string is written `""`
-//! and reads back as an empty string, not NULL); an embedded quote is doubled (or
-//! preceded by `escape` when one is set). Batches are rendered in parallel.
+//! are rendered as [`crate::format::value_to_string`] renders them (exact decimals,
+//! `YYYY-MM-DD` dates; integers, booleans, decimals and dates are written without
+//! going through a `String`, which a test checks gives the same text); NULL (also every
+//! value of a column of type NULL) is written as `null_string` (default: nothing). A
+//! field is quoted (RFC 4180) when it contains the delimiter, the quote, the escape
+//! character, CR or LF, or when it equals `null_string` (so an empty string is written
+//! `""` and reads back as an empty string, not NULL); an embedded quote is doubled (or
+//! preceded by `escape` when one is set). Batches are rendered in parallel in slices of
+//! 16K rows and written in order.
 //!
 //! # Parquet
 //!
@@ -93,8 +98,10 @@
 //! once (in parallel), batches come out in file order. Each column is cast to the type
 //! [`SqlType::from_arrow`] maps it to (INT8/INT16 to INTEGER, FLOAT to DOUBLE,
 //! dictionary strings to VARCHAR...); a column of a type the engine cannot store is an
-//! error naming the column. Writing uses `ArrowWriter` with zstd compression and row
-//! groups of 122 880 rows.
+//! error naming the column, and a file that is not Parquet (or is truncated) is an
+//! `Error::Load` naming the file. Writing uses `ArrowWriter` with zstd (level 1)
+//! compression and row groups of 122 880 rows; every column is written nullable, and
+//! the schema's own types are kept (a column of type NULL reads back as INTEGER).
 //!
 //! Both writers write to a temporary file in the target directory and rename it into
 //! place when done, so a failed export leaves nothing behind.

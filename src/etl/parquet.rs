@@ -291,6 +291,28 @@ mod tests {
     }
 
     #[test]
+    fn null_typed_column_reads_back_as_integer() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Null, true),
+            Field::new("i", DataType::Int32, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(NullArray::new(2)),
+                Arc::new(Int32Array::from(vec![1, 2])),
+            ],
+        )
+        .unwrap();
+        let p = dir.path().join("n.parquet");
+        assert_eq!(write_parquet(&p, &schema, &[batch]).unwrap(), 2);
+        let (schema, batches) = read_all(&p).unwrap();
+        assert_eq!(schema.field(0).data_type(), &DataType::Int32);
+        assert_eq!(rows(&batches), vec![vec!["NULL", "1"], vec!["NULL", "2"]]);
+    }
+
+    #[test]
     fn narrow_types_are_widened() {
         let dir = tempfile::tempdir().unwrap();
         let schema = Arc::new(Schema::new(vec![

@@ -413,7 +413,7 @@ mod tests {
             }))),
             // repeated strings (dictionary), including empty strings
             Arc::new(StringArray::from_iter((0..n).map(|i| {
-                valid(i).then(|| ["", "north", "south"][i % 3].to_string())
+                valid(i).then(|| ["", "north", "south"][(i / 2) % 3].to_string())
             }))),
         ]
     }
@@ -509,8 +509,8 @@ mod tests {
         let plain = store.read_column(&data, seg, 7, &DataType::Utf8).unwrap();
         assert_eq!(plain.data_type(), &DataType::Utf8);
         assert_eq!(
-            plain.as_string::<i32>().value(1000),
-            ["", "north", "south"][1000 % 3]
+            plain.as_string::<i32>().value(2),
+            ["", "north", "south"][(1002 / 2) % 3]
         );
         // Arrays keep the mapping alive after the store forgets it.
         let a = store.read_column(&data, seg, 1, &DataType::Int32).unwrap();
@@ -523,8 +523,8 @@ mod tests {
         );
         assert!(store.cached(&seg.columns[1].file).is_none());
         assert_eq!(
-            a.as_primitive::<arrow::datatypes::Int32Type>().value(0),
-            1000 - 7
+            a.as_primitive::<arrow::datatypes::Int32Type>().value(2),
+            1002 - 7
         );
         std::fs::remove_dir_all(&dir).ok();
     }
