@@ -167,6 +167,36 @@ impl Database {
         Ok(())
     }
 
+    /// Appends record batches to an existing table in one transaction: columns
+    /// match the table's by position and are cast to its types. Returns the number
+    /// of rows added. This is the bulk-load path for Rust programs (and the TPC-H
+    /// generator); SQL uses INSERT and COPY.
+    pub fn append_batches(
+        &self,
+        table: &str,
+        batches: impl Iterator<Item = Result<RecordBatch>>,
+    ) -> Result<u64> {
+        let mut state = self.lock();
+        let meta = state
+            .catalog
+            .table(table)
+            .ok_or_else(|| Error::Catalog(format!("Table with name {table} does not exist")))?;
+        let target = meta.schema();
+        let width = target.fields().len();
+        let name = meta.name.clone();
+        let batches = batches.map(move |b| {
+            let b = b?;
+            if b.num_columns() != width {
+                return Err(Error::Load(format!(
+                    "table {name} has {width} columns but the batch has {}",
+                    b.num_columns()
+                )));
+            }
+            Ok(b)
+        });
+        self.append_and_commit(&mut state, table, batches)
+    }
+
     /// The number of worker threads queries use.
     pub fn threads(&self) -> usize {
         self.lock().threads
@@ -221,7 +251,6 @@ impl Database {
                         columns,
                         data: TableData::default(),
                     },
-                    None,
                 )?;
                 Ok(QueryResult::empty())
             }
@@ -253,14 +282,17 @@ impl Database {
                     data: TableData::default(),
                 };
                 let rows = self.append(state, &mut table, result.batches.into_iter().map(Ok))?;
-                self.commit_table(state, table, None)?;
+                self.commit_table(state, table)?;
                 QueryResult::count(rows)
             }
             Command::Insert { table, query } => {
                 let batches = self.run_query(state, query)?.batches;
-                self.append_and_commit(state, &table, batches.into_iter().map(Ok))
+                let rows = self.append_and_commit(state, &table, batches.into_iter().map(Ok))?;
+                QueryResult::count(rows)
             }
-            Command::CopyFrom { table, source } => self.copy_from(state, &table, &source),
+            Command::CopyFrom { table, source } => {
+                QueryResult::count(self.copy_from(state, &table, &source)?)
+            }
             Command::CopyTo {
                 query,
                 path,
@@ -367,12 +399,7 @@ impl Database {
     }
 
     /// Commits `table` (new or replacing one of the same name) in a new manifest.
-    fn commit_table(
-        &self,
-        state: &mut State,
-        table: TableMeta,
-        _old: Option<&TableMeta>,
-    ) -> Result<()> {
+    fn commit_table(&self, state: &mut State, table: TableMeta) -> Result<()> {
         let mut catalog = state.catalog.clone();
         catalog.tables.insert(table.name.to_lowercase(), table);
         if let Err(e) = catalog.commit(&self.dir) {
@@ -416,23 +443,18 @@ impl Database {
         state: &mut State,
         table: &str,
         batches: impl Iterator<Item = Result<RecordBatch>>,
-    ) -> Result<QueryResult> {
+    ) -> Result<u64> {
         let mut meta = state
             .catalog
             .table(table)
             .cloned()
             .ok_or_else(|| Error::Catalog(format!("Table with name {table} does not exist")))?;
         let rows = self.append(state, &mut meta, batches)?;
-        self.commit_table(state, meta, None)?;
-        QueryResult::count(rows)
+        self.commit_table(state, meta)?;
+        Ok(rows)
     }
 
-    fn copy_from(
-        &self,
-        state: &mut State,
-        table: &str,
-        source: &ExternalSource,
-    ) -> Result<QueryResult> {
+    fn copy_from(&self, state: &mut State, table: &str, source: &ExternalSource) -> Result<u64> {
         let meta = state
             .catalog
             .table(table)

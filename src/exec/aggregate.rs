@@ -481,8 +481,8 @@ impl Accumulator for AvgAcc {
     ) -> Result<()> {
         let other = downcast::<AvgAcc>(other)?;
         self.resize(num_groups);
-        for g in 0..other.counts.len() {
-            let t = mapping[g] as usize;
+        for (g, &target) in mapping.iter().enumerate().take(other.counts.len()) {
+            let t = target as usize;
             self.exact[t] = self.exact[t]
                 .checked_add(other.exact[g])
                 .ok_or_else(|| Error::Execute("Out of Range Error: overflow in AVG".into()))?;
