@@ -186,6 +186,17 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
             };
             ColumnarValue::Array(Arc::new(result))
         }
+        Expr::OuterColumn { .. } | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+            return Err(Error::Unsupported(format!(
+                "this use of a subquery ({expr}); subqueries are supported in WHERE conditions, \
+                 and uncorrelated scalar subqueries anywhere"
+            )))
+        }
+        Expr::ScalarSubquery(_) => {
+            return Err(Error::Execute(format!(
+                "internal error: subquery {expr} was not evaluated"
+            )))
+        }
         Expr::Function {
             func,
             args,

@@ -9,6 +9,7 @@
 mod aggregate;
 mod collect;
 pub mod expr;
+mod hash_join;
 mod operators;
 mod pipeline;
 mod sort;
@@ -21,14 +22,16 @@ use arrow::compute::concat;
 
 use self::aggregate::AggregateSink;
 use self::collect::CollectSink;
+use self::hash_join::{JoinProbe, JoinTable};
 use self::operators::{FilterOp, ProjectOp};
 use self::pipeline::{run, Operator, Source};
 use self::sort::SortSink;
 use self::sources::{BatchSource, ScanSource};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
-use crate::plan::LogicalPlan;
+use crate::plan::{Expr, JoinKind, LogicalPlan};
 use crate::storage::FileStore;
+use crate::types::ScalarValue;
 
 /// What execution needs besides the plan.
 #[derive(Clone)]
@@ -39,7 +42,68 @@ pub struct ExecContext {
 
 /// Runs `plan` and returns its rows.
 pub fn execute(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>> {
-    ctx.pool.install(|| materialize(plan, ctx))
+    ctx.pool.install(|| {
+        let plan = evaluate_subqueries(plan.clone(), ctx)?;
+        materialize(&plan, ctx)
+    })
+}
+
+/// Replaces every (uncorrelated) scalar subquery in the plan by its value,
+/// computing each once before the query runs.
+fn evaluate_subqueries(plan: LogicalPlan, ctx: &ExecContext) -> Result<LogicalPlan> {
+    let mut error = None;
+    let plan =
+        crate::optimizer::map_inputs(plan, &mut |input| match evaluate_subqueries(input, ctx) {
+            Ok(p) => p,
+            Err(e) => {
+                error.get_or_insert(e);
+                LogicalPlan::Values {
+                    rows: vec![],
+                    schema: Arc::new(arrow::datatypes::Schema::empty()),
+                }
+            }
+        });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    plan.try_map_expressions(&mut |e| {
+        if !e.has_subquery() {
+            return Ok(e);
+        }
+        let mut error = None;
+        let e = e.transform_up(&mut |node| match node {
+            Expr::ScalarSubquery(q) if error.is_none() => match scalar_value(&q.0, ctx) {
+                Ok(v) => Expr::Literal(v),
+                Err(err) => {
+                    error = Some(err);
+                    Expr::ScalarSubquery(q)
+                }
+            },
+            other => other,
+        });
+        match error {
+            Some(err) => Err(err),
+            None => Ok(crate::optimizer::fold(e)),
+        }
+    })
+}
+
+/// The value of a subquery used as an expression: NULL for no rows, an error
+/// for more than one.
+fn scalar_value(plan: &LogicalPlan, ctx: &ExecContext) -> Result<ScalarValue> {
+    let plan = evaluate_subqueries(plan.clone(), ctx)?;
+    let batches = materialize(&plan, ctx)?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    match rows {
+        0 => Ok(ScalarValue::null_of(plan.schema().field(0).data_type())),
+        1 => {
+            let batch = batches.iter().find(|b| b.num_rows() == 1).expect("one row");
+            ScalarValue::try_from_array(batch.column(0), 0)
+        }
+        _ => Err(Error::Execute(
+            "More than one row returned by a subquery used as an expression".into(),
+        )),
+    }
 }
 
 /// The whole output of a node.
@@ -71,6 +135,20 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
         } => {
             let batches = materialize(input, ctx)?;
             Ok(limit(batches, *offset, *fetch))
+        }
+        LogicalPlan::Join {
+            left,
+            kind: JoinKind::Right | JoinKind::Full,
+            schema,
+            ..
+        } => {
+            // The probe pipeline flags the right rows it matched; the rest follow.
+            let (table, probe) = join_probe(plan, ctx, true)?;
+            let (source, mut operators) = pipeline(left, ctx)?;
+            operators.push(Box::new(probe));
+            let mut batches = run(source.as_ref(), &operators, &CollectSink)?;
+            batches.extend(table.unmatched_right(&left.schema(), schema)?);
+            Ok(batches)
         }
         LogicalPlan::Union { inputs, .. } => {
             let mut batches = vec![];
@@ -125,6 +203,14 @@ fn pipeline(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Pipeline> {
             }));
             (source, operators)
         }
+        LogicalPlan::Join { left, kind, .. }
+            if !matches!(kind, JoinKind::Right | JoinKind::Full) =>
+        {
+            let (_, probe) = join_probe(plan, ctx, false)?;
+            let (source, mut operators) = pipeline(left, ctx)?;
+            operators.push(Box::new(probe));
+            (source, operators)
+        }
         LogicalPlan::Values { rows, schema } => {
             let mut batches = vec![];
             for row in rows {
@@ -160,6 +246,41 @@ fn pipeline(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Pipeline> {
             vec![],
         ),
     })
+}
+
+/// Builds the hash table of a join's right input and the operator that probes it.
+fn join_probe(
+    plan: &LogicalPlan,
+    ctx: &ExecContext,
+    track_matches: bool,
+) -> Result<(Arc<JoinTable>, JoinProbe)> {
+    let LogicalPlan::Join {
+        right,
+        kind,
+        on,
+        filter,
+        schema,
+        ..
+    } = plan
+    else {
+        unreachable!("join_probe is called on joins")
+    };
+    let right_batches = materialize(right, ctx)?;
+    let right_keys: Vec<_> = on.iter().map(|(_, r)| r.clone()).collect();
+    let table = Arc::new(JoinTable::build(
+        &right.schema(),
+        &right_batches,
+        &right_keys,
+        track_matches,
+    )?);
+    let probe = JoinProbe {
+        table: table.clone(),
+        kind: *kind,
+        left_keys: on.iter().map(|(l, _)| l.clone()).collect(),
+        filter: filter.clone(),
+        schema: schema.clone(),
+    };
+    Ok((table, probe))
 }
 
 /// One batch holding the rows of `batches` (which may have no columns).

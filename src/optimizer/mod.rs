@@ -1,22 +1,32 @@
 //! Rewrite rules over the logical plan, applied in order:
 //!
+//! 0. `decorrelate`: subqueries in WHERE become semi, anti and left joins.
 //! 1. `fold_constants`: computes sub-expressions without column references once.
 //! 2. `push_filters`: moves predicates down through projections into table scans,
 //!    where zone maps can skip whole segments.
-//! 3. `prune_columns`: keeps only the columns each node's parent needs, so that
+//! 3. `join_order`: orders inner joins by estimated result sizes (`cardinality`)
+//!    and builds hash tables on the smaller inputs.
+//! 4. `prune_columns`: keeps only the columns each node's parent needs, so that
 //!    scans read only those columns from disk.
 
+mod cardinality;
+mod decorrelate;
 mod fold_constants;
+mod join_order;
 mod prune_columns;
 mod push_filters;
 
 use crate::error::Result;
 use crate::plan::LogicalPlan;
 
+pub use fold_constants::fold;
+
 /// Applies every rule to `plan`.
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = decorrelate::decorrelate(plan)?;
     let plan = fold_constants::fold_plan(plan);
     let plan = push_filters::push_filters(plan);
+    let plan = join_order::reorder_joins(plan);
     Ok(prune_columns::prune_columns(plan))
 }
 
@@ -67,6 +77,21 @@ pub(crate) fn map_inputs(
             input: bx(input),
             offset,
             fetch,
+        },
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+            schema,
+        } => LogicalPlan::Join {
+            left: bx(left),
+            right: bx(right),
+            kind,
+            on,
+            filter,
+            schema,
         },
         LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
             inputs: inputs.into_iter().map(f).collect(),

@@ -108,6 +108,7 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
             let input = prune(*input, &needed);
             let kept: Vec<Expr> = kept.into_iter().map(|e| remap(e, &needed)).collect();
             let fields: Vec<_> = required.iter().map(|&i| schema.field(i).clone()).collect();
+            let (input, kept) = merge_projections(input, kept);
             LogicalPlan::Project {
                 input: Box::new(input),
                 exprs: kept,
@@ -167,6 +168,51 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
             };
             select(sort, &needed, required)
         }
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+            ..
+        } => {
+            // Positions in the join's combined row: left columns, then right ones.
+            let nl = left.schema().fields().len();
+            let mut needed = columns_of(filter.iter().chain(on.iter().map(|(l, _)| l)), required);
+            let mut right_keys = vec![];
+            for (_, r) in &on {
+                r.collect_columns(&mut right_keys);
+            }
+            needed.extend(right_keys.into_iter().map(|i| i + nl));
+            needed.sort_unstable();
+            needed.dedup();
+            let left_req: Vec<usize> = needed.iter().copied().filter(|&i| i < nl).collect();
+            let right_req: Vec<usize> = needed
+                .iter()
+                .filter(|&&i| i >= nl)
+                .map(|&i| i - nl)
+                .collect();
+            let left = prune(*left, &left_req);
+            let right = prune(*right, &right_req);
+            let position = |i: usize| {
+                if i < nl {
+                    left_req.binary_search(&i).expect("left column kept")
+                } else {
+                    left_req.len()
+                        + right_req
+                            .binary_search(&(i - nl))
+                            .expect("right column kept")
+                }
+            };
+            let on = on
+                .into_iter()
+                .map(|(l, r)| (remap(l, &left_req), remap(r, &right_req)))
+                .collect();
+            let filter = filter.map(|f| f.remap_columns(&position));
+            let have = if kind.left_only() { left_req } else { needed };
+            let join = LogicalPlan::join(left, right, kind, on, filter);
+            select(join, &have, required)
+        }
         LogicalPlan::Limit {
             input,
             offset,
@@ -188,5 +234,30 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
             let all: Vec<usize> = (0..leaf.schema().fields().len()).collect();
             select(leaf, &all, required)
         }
+    }
+}
+
+/// `exprs` over a projection, rewritten over that projection's input when that
+/// costs nothing: when either list only picks columns.
+fn merge_projections(input: LogicalPlan, exprs: Vec<Expr>) -> (LogicalPlan, Vec<Expr>) {
+    let is_column = |e: &Expr| matches!(e, Expr::Column { .. });
+    match input {
+        LogicalPlan::Project {
+            input: inner,
+            exprs: inner_exprs,
+            ..
+        } if exprs.iter().all(is_column) || inner_exprs.iter().all(is_column) => {
+            let merged = exprs
+                .into_iter()
+                .map(|e| {
+                    e.transform_up(&mut |x| match x {
+                        Expr::Column { index, .. } => inner_exprs[index].clone(),
+                        other => other,
+                    })
+                })
+                .collect();
+            merge_projections(*inner, merged)
+        }
+        other => (other, exprs),
     }
 }

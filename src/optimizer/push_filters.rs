@@ -1,9 +1,14 @@
-//! Predicate pushdown: a filter's conjuncts move below projections (with the
-//! projected expressions substituted in) and into the table scan under them. A
-//! scan applies its filters to each segment it reads, after checking them against
-//! the segment's zone maps.
+//! Predicate pushdown: a filter's conjuncts move down through projections (with
+//! the projected expressions substituted in) and joins, into the table scans,
+//! where zone maps can skip whole segments.
+//!
+//! At a join, a conjunct that reads only one side moves to that side when the
+//! join kind allows it (never to the side an outer join preserves); one that reads
+//! both sides of an inner join becomes part of the join condition. Equalities
+//! between an expression of each side become the join's keys (`on`), the rest its
+//! residual filter.
 
-use crate::plan::{Expr, LogicalPlan};
+use crate::plan::{BinaryOp, Expr, JoinKind, LogicalPlan};
 
 pub fn push_filters(plan: LogicalPlan) -> LogicalPlan {
     match plan {
@@ -11,16 +16,23 @@ pub fn push_filters(plan: LogicalPlan) -> LogicalPlan {
             let input = push_filters(*input);
             push_into(input, predicate.split_conjunction())
         }
+        LogicalPlan::Join { .. } => push_into(super::map_inputs(plan, &mut push_filters), vec![]),
         other => super::map_inputs(other, &mut push_filters),
     }
 }
 
 /// Places `predicates` (over `plan`'s output) as deep as they can go.
 fn push_into(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
-    if predicates.is_empty() {
-        return plan;
-    }
     match plan {
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+            ..
+        } => push_into_join(*left, *right, kind, on, filter, predicates),
+        plan if predicates.is_empty() => plan,
         LogicalPlan::Scan {
             table,
             projection,
@@ -60,9 +72,99 @@ fn push_into(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
                 schema,
             }
         }
-        other => LogicalPlan::Filter {
-            input: Box::new(other),
-            predicate: Expr::conjunction(predicates).expect("not empty"),
+        other => filter_above(other, predicates),
+    }
+}
+
+fn filter_above(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
+    match Expr::conjunction(predicates) {
+        Some(predicate) => LogicalPlan::Filter {
+            input: Box::new(plan),
+            predicate,
         },
+        None => plan,
+    }
+}
+
+/// Which inputs of a join a predicate over the join row reads.
+fn sides(e: &Expr, left_width: usize) -> (bool, bool) {
+    let mut cols = vec![];
+    e.collect_columns(&mut cols);
+    (
+        cols.iter().any(|&c| c < left_width),
+        cols.iter().any(|&c| c >= left_width),
+    )
+}
+
+fn push_into_join(
+    left: LogicalPlan,
+    right: LogicalPlan,
+    kind: JoinKind,
+    mut on: Vec<(Expr, Expr)>,
+    filter: Option<Expr>,
+    above: Vec<Expr>,
+) -> LogicalPlan {
+    let nl = left.schema().fields().len();
+    let (mut to_left, mut to_right, mut keep_above, mut condition) =
+        (vec![], vec![], vec![], vec![]);
+    let shift_right = |e: Expr| e.remap_columns(&|c| c - nl);
+    // Predicates from above the join.
+    for p in above {
+        let (l, r) = sides(&p, nl);
+        match kind {
+            _ if kind.left_only() => to_left.push(p),
+            JoinKind::Inner if !r => to_left.push(p),
+            JoinKind::Inner if !l => to_right.push(shift_right(p)),
+            JoinKind::Inner => condition.push(p),
+            JoinKind::Left if !r => to_left.push(p),
+            JoinKind::Right if !l && r => to_right.push(shift_right(p)),
+            _ => keep_above.push(p),
+        }
+    }
+    // The join's own condition: a side the join does not preserve can be filtered first.
+    for p in filter.map(Expr::split_conjunction).unwrap_or_default() {
+        let (l, r) = sides(&p, nl);
+        let right_filterable = matches!(kind, JoinKind::Inner | JoinKind::Left) || kind.left_only();
+        let left_filterable = matches!(kind, JoinKind::Inner | JoinKind::Right | JoinKind::Semi);
+        if l && !r && left_filterable {
+            to_left.push(p);
+        } else if r && !l && right_filterable {
+            to_right.push(shift_right(p));
+        } else {
+            condition.push(p);
+        }
+    }
+    // Equalities between the two sides become keys (not for NOT IN, whose key is special).
+    let mut residual = vec![];
+    for p in condition {
+        match equi_key(&p, nl) {
+            Some((l, r)) if kind != JoinKind::NullAwareAnti => on.push((l, r)),
+            _ => residual.push(p),
+        }
+    }
+    let left = push_into(left, to_left);
+    let right = push_into(right, to_right);
+    let join = LogicalPlan::join(left, right, kind, on, Expr::conjunction(residual));
+    filter_above(join, keep_above)
+}
+
+/// `a = b` with `a` over the left input and `b` over the right (either way round),
+/// as (left key, right key over the right input's columns).
+pub fn equi_key(p: &Expr, left_width: usize) -> Option<(Expr, Expr)> {
+    let Expr::Binary {
+        op: BinaryOp::Eq,
+        left,
+        right,
+        ..
+    } = p
+    else {
+        return None;
+    };
+    let (a, b) = (sides(left, left_width), sides(right, left_width));
+    let shift = |e: &Expr| e.clone().remap_columns(&|c| c - left_width);
+    match (a, b) {
+        ((true, false), (false, true)) => Some(((**left).clone(), shift(right))),
+        ((false, true), (true, false)) => Some(((**right).clone(), shift(left))),
+        _ => None,
     }
 }

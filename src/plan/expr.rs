@@ -5,10 +5,34 @@
 //! every node knows its result type, so the executor never looks at names.
 
 use std::fmt;
+use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 
+use super::LogicalPlan;
 use crate::types::{type_name, ScalarValue};
+
+/// The plan of a subquery inside an expression. Two subqueries are equal only if
+/// they are the same one.
+#[derive(Debug, Clone)]
+pub struct Subquery(pub Arc<LogicalPlan>);
+
+impl PartialEq for Subquery {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Subquery {
+    pub fn new(plan: LogicalPlan) -> Subquery {
+        Subquery(Arc::new(plan))
+    }
+
+    /// Whether the subquery refers to columns of the query around it.
+    pub fn is_correlated(&self) -> bool {
+        self.0.has_outer_references()
+    }
+}
 
 /// A binary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,6 +199,25 @@ pub enum Expr {
         args: Vec<Expr>,
         data_type: DataType,
     },
+    /// Inside a subquery: the column at `index` of the enclosing query's row.
+    OuterColumn {
+        index: usize,
+        name: String,
+        data_type: DataType,
+    },
+    /// A subquery that returns one column and at most one row.
+    ScalarSubquery(Subquery),
+    /// `[NOT] EXISTS (subquery)`.
+    Exists {
+        subquery: Subquery,
+        negated: bool,
+    },
+    /// `expr [NOT] IN (subquery)`.
+    InSubquery {
+        expr: Box<Expr>,
+        subquery: Subquery,
+        negated: bool,
+    },
 }
 
 impl Expr {
@@ -200,6 +243,32 @@ impl Expr {
             Expr::Cast { to, .. } => to.clone(),
             Expr::Case { data_type, .. } => data_type.clone(),
             Expr::Function { data_type, .. } => data_type.clone(),
+            Expr::OuterColumn { data_type, .. } => data_type.clone(),
+            Expr::ScalarSubquery(q) => q.0.schema().field(0).data_type().clone(),
+            Expr::Exists { .. } | Expr::InSubquery { .. } => DataType::Boolean,
+        }
+    }
+
+    /// Whether this expression contains a subquery.
+    pub fn has_subquery(&self) -> bool {
+        matches!(
+            self,
+            Expr::ScalarSubquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        ) || self.children().into_iter().any(Expr::has_subquery)
+    }
+
+    /// Whether this expression refers to the enclosing query's columns (also
+    /// inside its own subqueries).
+    pub fn has_outer_references(&self) -> bool {
+        match self {
+            Expr::OuterColumn { .. } => true,
+            Expr::ScalarSubquery(q) | Expr::Exists { subquery: q, .. } => {
+                q.0.has_outer_references()
+            }
+            Expr::InSubquery { expr, subquery, .. } => {
+                expr.has_outer_references() || subquery.0.has_outer_references()
+            }
+            other => other.children().into_iter().any(Expr::has_outer_references),
         }
     }
 
@@ -216,7 +285,12 @@ impl Expr {
     /// The direct children of this expression.
     pub fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Column { .. } | Expr::Literal(_) => vec![],
+            Expr::Column { .. }
+            | Expr::Literal(_)
+            | Expr::OuterColumn { .. }
+            | Expr::ScalarSubquery(_)
+            | Expr::Exists { .. } => vec![],
+            Expr::InSubquery { expr, .. } => vec![expr],
             Expr::Binary { left, right, .. } => vec![left, right],
             Expr::Not(e) | Expr::Negate(e) | Expr::IsNull(e) | Expr::IsNotNull(e) => vec![e],
             Expr::Cast { expr, .. } => vec![expr],
@@ -240,7 +314,20 @@ impl Expr {
     pub fn map_children(self, f: &mut impl FnMut(Expr) -> Expr) -> Expr {
         let mut bx = |e: Box<Expr>| Box::new(f(*e));
         match self {
-            e @ (Expr::Column { .. } | Expr::Literal(_)) => e,
+            e @ (Expr::Column { .. }
+            | Expr::Literal(_)
+            | Expr::OuterColumn { .. }
+            | Expr::ScalarSubquery(_)
+            | Expr::Exists { .. }) => e,
+            Expr::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } => Expr::InSubquery {
+                expr: bx(expr),
+                subquery,
+                negated,
+            },
             Expr::Binary {
                 op,
                 left,
@@ -402,6 +489,18 @@ impl fmt::Display for Expr {
             Expr::Function { func, args, .. } => {
                 let items: Vec<String> = args.iter().map(|e| e.to_string()).collect();
                 write!(f, "{}({})", func.name(), items.join(", "))
+            }
+            Expr::OuterColumn { name, .. } => write!(f, "outer.{name}"),
+            Expr::ScalarSubquery(_) => write!(f, "(subquery)"),
+            Expr::Exists { negated, .. } => {
+                write!(f, "{}EXISTS(subquery)", if *negated { "NOT " } else { "" })
+            }
+            Expr::InSubquery { expr, negated, .. } => {
+                write!(
+                    f,
+                    "({expr} {}IN (subquery))",
+                    if *negated { "NOT " } else { "" }
+                )
             }
         }
     }

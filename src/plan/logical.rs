@@ -22,6 +22,33 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
+/// How a join combines its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    /// Every left row, with NULLs where no right row matches.
+    Left,
+    Right,
+    Full,
+    /// The left rows that have a match (each once); only the left columns.
+    Semi,
+    /// The left rows that have no match; only the left columns.
+    Anti,
+    /// `NOT IN`: like Anti, but no row qualifies if the right side has a NULL key,
+    /// and a left row with a NULL key qualifies only if the right side is empty.
+    NullAwareAnti,
+}
+
+impl JoinKind {
+    /// Whether the output has only the left input's columns.
+    pub fn left_only(self) -> bool {
+        matches!(
+            self,
+            JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti
+        )
+    }
+}
+
 /// A file read by `read_csv(...)` / `read_parquet(...)` in FROM.
 #[derive(Debug, Clone)]
 pub struct ExternalSource {
@@ -83,6 +110,17 @@ pub enum LogicalPlan {
         offset: usize,
         fetch: Option<usize>,
     },
+    /// ⋈: pairs of rows where every `on` pair of keys is equal (NULL never equals)
+    /// and `filter` (over left columns followed by right columns) holds. No keys
+    /// and no filter is a cross product.
+    Join {
+        left: Box<LogicalPlan>,
+        right: Box<LogicalPlan>,
+        kind: JoinKind,
+        on: Vec<(Expr, Expr)>,
+        filter: Option<Expr>,
+        schema: SchemaRef,
+    },
     /// ∪ ALL: the rows of every input, in order.
     Union {
         inputs: Vec<LogicalPlan>,
@@ -98,6 +136,7 @@ impl LogicalPlan {
             | LogicalPlan::External { schema, .. }
             | LogicalPlan::Project { schema, .. }
             | LogicalPlan::Aggregate { schema, .. }
+            | LogicalPlan::Join { schema, .. }
             | LogicalPlan::Union { schema, .. } => schema.clone(),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Sort { input, .. }
@@ -118,8 +157,157 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => vec![input],
+            LogicalPlan::Join { left, right, .. } => vec![left, right],
             LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
         }
+    }
+
+    /// A join of `left` and `right`, with the output schema its kind implies.
+    pub fn join(
+        left: LogicalPlan,
+        right: LogicalPlan,
+        kind: JoinKind,
+        on: Vec<(Expr, Expr)>,
+        filter: Option<Expr>,
+    ) -> LogicalPlan {
+        let schema = join_schema(&left.schema(), &right.schema(), kind);
+        LogicalPlan::Join {
+            left: Box::new(left),
+            right: Box::new(right),
+            kind,
+            on,
+            filter,
+            schema,
+        }
+    }
+
+    /// Every expression held by this node (not its inputs').
+    pub fn expressions(&self) -> Vec<&Expr> {
+        match self {
+            LogicalPlan::Scan { filters, .. } => filters.iter().collect(),
+            LogicalPlan::Values { rows, .. } => rows.iter().flatten().collect(),
+            LogicalPlan::Filter { predicate, .. } => vec![predicate],
+            LogicalPlan::Project { exprs, .. } => exprs.iter().collect(),
+            LogicalPlan::Aggregate { group, aggs, .. } => group
+                .iter()
+                .chain(aggs.iter().filter_map(|a| a.arg.as_ref()))
+                .collect(),
+            LogicalPlan::Sort { keys, .. } => keys.iter().map(|k| &k.expr).collect(),
+            LogicalPlan::Join { on, filter, .. } => on
+                .iter()
+                .flat_map(|(l, r)| [l, r])
+                .chain(filter.iter())
+                .collect(),
+            LogicalPlan::External { .. }
+            | LogicalPlan::Limit { .. }
+            | LogicalPlan::Union { .. } => vec![],
+        }
+    }
+
+    /// Rebuilds this node with `f` applied to each expression it holds (not to
+    /// its inputs' expressions).
+    pub fn try_map_expressions(
+        self,
+        f: &mut impl FnMut(Expr) -> crate::Result<Expr>,
+    ) -> crate::Result<LogicalPlan> {
+        let all = |v: Vec<Expr>, f: &mut dyn FnMut(Expr) -> crate::Result<Expr>| {
+            v.into_iter().map(f).collect::<crate::Result<Vec<_>>>()
+        };
+        Ok(match self {
+            LogicalPlan::Scan {
+                table,
+                projection,
+                filters,
+                schema,
+            } => LogicalPlan::Scan {
+                table,
+                projection,
+                filters: all(filters, f)?,
+                schema,
+            },
+            LogicalPlan::Values { rows, schema } => LogicalPlan::Values {
+                rows: rows
+                    .into_iter()
+                    .map(|r| all(r, f))
+                    .collect::<crate::Result<_>>()?,
+                schema,
+            },
+            LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
+                input,
+                predicate: f(predicate)?,
+            },
+            LogicalPlan::Project {
+                input,
+                exprs,
+                schema,
+            } => LogicalPlan::Project {
+                input,
+                exprs: all(exprs, f)?,
+                schema,
+            },
+            LogicalPlan::Aggregate {
+                input,
+                group,
+                aggs,
+                schema,
+            } => LogicalPlan::Aggregate {
+                input,
+                group: all(group, f)?,
+                aggs: aggs
+                    .into_iter()
+                    .map(|mut a| {
+                        a.arg = a.arg.map(&mut *f).transpose()?;
+                        Ok(a)
+                    })
+                    .collect::<crate::Result<_>>()?,
+                schema,
+            },
+            LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort {
+                input,
+                keys: keys
+                    .into_iter()
+                    .map(|k| {
+                        Ok(SortKey {
+                            expr: f(k.expr)?,
+                            ..k
+                        })
+                    })
+                    .collect::<crate::Result<_>>()?,
+                fetch,
+            },
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on,
+                filter,
+                schema,
+            } => LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on: on
+                    .into_iter()
+                    .map(|(l, r)| Ok((f(l)?, f(r)?)))
+                    .collect::<crate::Result<_>>()?,
+                filter: filter.map(&mut *f).transpose()?,
+                schema,
+            },
+            other @ (LogicalPlan::External { .. }
+            | LogicalPlan::Limit { .. }
+            | LogicalPlan::Union { .. }) => other,
+        })
+    }
+
+    /// Whether any expression in this plan refers to an enclosing query's columns.
+    pub fn has_outer_references(&self) -> bool {
+        self.expressions()
+            .into_iter()
+            .any(Expr::has_outer_references)
+            || self
+                .inputs()
+                .into_iter()
+                .any(LogicalPlan::has_outer_references)
     }
 
     /// A projection of `exprs` over `input`, named `names`.
@@ -220,6 +408,22 @@ impl LogicalPlan {
                 let fetch = fetch.map(|n| n.to_string()).unwrap_or_else(|| "ALL".into());
                 writeln!(out, "{pad}Limit λ: {fetch} offset {offset}")
             }
+            LogicalPlan::Join {
+                kind, on, filter, ..
+            } => {
+                let keys: Vec<String> = on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+                let mut line = format!("{pad}Join ⋈ {kind:?}");
+                if !keys.is_empty() {
+                    let _ = write!(line, " on=[{}]", keys.join(", "));
+                }
+                if let Some(f) = filter {
+                    let _ = write!(line, " filter={f}");
+                }
+                if keys.is_empty() && filter.is_none() {
+                    line.push_str(" (cross product)");
+                }
+                writeln!(out, "{line}")
+            }
             LogicalPlan::Union { .. } => writeln!(out, "{pad}Union ∪ ALL"),
         };
         for input in self.inputs() {
@@ -237,4 +441,28 @@ pub fn schema_of(exprs: &[Expr], names: &[String]) -> SchemaRef {
             .map(|(e, n)| Field::new(n, e.data_type(), true))
             .collect::<Vec<_>>(),
     ))
+}
+
+/// The output schema of a join: left then right columns, or only left for
+/// semi and anti joins. Columns on the side that may be NULL-extended are nullable.
+pub fn join_schema(left: &SchemaRef, right: &SchemaRef, kind: JoinKind) -> SchemaRef {
+    if kind.left_only() {
+        return left.clone();
+    }
+    let nullable = |f: &Arc<Field>, extended: bool| {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_nullable(f.is_nullable() || extended),
+        )
+    };
+    let left_extended = matches!(kind, JoinKind::Right | JoinKind::Full);
+    let right_extended = matches!(kind, JoinKind::Left | JoinKind::Full);
+    let fields: Vec<Arc<Field>> = left
+        .fields()
+        .iter()
+        .map(|f| nullable(f, left_extended))
+        .chain(right.fields().iter().map(|f| nullable(f, right_extended)))
+        .collect();
+    Arc::new(Schema::new(fields))
 }

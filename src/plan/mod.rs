@@ -3,5 +3,5 @@
 mod expr;
 mod logical;
 
-pub use expr::{AggExpr, AggFunc, BinaryOp, DatePart, Expr, ScalarFunc};
-pub use logical::{schema_of, ExternalSource, LogicalPlan, SortKey};
+pub use expr::{AggExpr, AggFunc, BinaryOp, DatePart, Expr, ScalarFunc, Subquery};
+pub use logical::{join_schema, schema_of, ExternalSource, JoinKind, LogicalPlan, SortKey};

@@ -9,10 +9,11 @@ use sqlparser::ast::{self, BinaryOperator, UnaryOperator, Value};
 use super::coerce::{
     common_type, decimal_arithmetic_type, integer_as_decimal, is_integer, is_numeric,
 };
+use super::query::QueryBinder;
 use super::scope::Scope;
 use super::{convert_type, object_name};
 use crate::error::{Error, Result};
-use crate::plan::{AggExpr, AggFunc, BinaryOp, DatePart, Expr, ScalarFunc};
+use crate::plan::{AggExpr, AggFunc, BinaryOp, DatePart, Expr, LogicalPlan, ScalarFunc, Subquery};
 use crate::types::{parse_date, type_name, ScalarValue};
 use crate::{bind_err, unsupported};
 
@@ -24,33 +25,74 @@ pub struct ExprBinder<'a> {
     scope: &'a Scope,
     aggs: Option<&'a mut Vec<AggExpr>>,
     in_aggregate: bool,
+    /// Binds subqueries (and knows the enclosing query's scope, for correlation).
+    queries: Option<&'a QueryBinder<'a>>,
 }
 
 impl<'a> ExprBinder<'a> {
-    /// A binder for contexts without aggregates (WHERE, VALUES, ...).
+    /// A binder for contexts without aggregates or subqueries.
     pub fn new(scope: &'a Scope) -> Self {
         ExprBinder {
             scope,
             aggs: None,
             in_aggregate: false,
+            queries: None,
         }
     }
 
-    /// A binder that accepts aggregate calls and appends them to `aggs`.
-    pub fn with_aggregates(scope: &'a Scope, aggs: &'a mut Vec<AggExpr>) -> Self {
-        ExprBinder {
-            scope,
-            aggs: Some(aggs),
-            in_aggregate: false,
+    /// Also accept aggregate calls, appending them to `aggs`.
+    pub fn with_aggregates(mut self, aggs: &'a mut Vec<AggExpr>) -> Self {
+        self.aggs = Some(aggs);
+        self
+    }
+
+    /// Also accept subqueries, bound by `queries`; names not found in the scope
+    /// are looked up in the scope of the query that encloses `queries`' query.
+    pub fn with_queries(mut self, queries: &'a QueryBinder<'a>) -> Self {
+        self.queries = Some(queries);
+        self
+    }
+
+    fn column(&self, qualifier: Option<&ast::Ident>, name: &ast::Ident) -> Result<Expr> {
+        if let Some(e) = self.scope.lookup(qualifier, name)? {
+            return Ok(e);
         }
+        if let Some(outer) = self.queries.and_then(|q| q.outer()) {
+            if let Some(Expr::Column {
+                index,
+                name,
+                data_type,
+            }) = outer.lookup(qualifier, name)?
+            {
+                return Ok(Expr::OuterColumn {
+                    index,
+                    name,
+                    data_type,
+                });
+            }
+        }
+        Err(self.scope.not_found(qualifier, name))
+    }
+
+    /// Binds a subquery in the scope of this expression.
+    fn subquery(&self, query: &ast::Query, width_one: bool) -> Result<LogicalPlan> {
+        let Some(queries) = self.queries else {
+            return unsupported!("subqueries here");
+        };
+        let plan = queries.nested(self.scope).bind_query(query)?;
+        let width = plan.schema().fields().len();
+        if width_one && width != 1 {
+            return bind_err!("a subquery used as a value must return one column, not {width}");
+        }
+        Ok(plan)
     }
 
     pub fn bind(&mut self, expr: &ast::Expr) -> Result<Expr> {
         match expr {
-            ast::Expr::Identifier(ident) => self.scope.resolve(None, ident),
+            ast::Expr::Identifier(ident) => self.column(None, ident),
             ast::Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [qualifier, name] => self.scope.resolve(Some(qualifier), name),
-                [_, qualifier, name] => self.scope.resolve(Some(qualifier), name),
+                [qualifier, name] => self.column(Some(qualifier), name),
+                [_, qualifier, name] => self.column(Some(qualifier), name),
                 _ => bind_err!("unsupported column reference {expr}"),
             },
             ast::Expr::Value(v) => bind_value(&v.value),
@@ -118,7 +160,28 @@ impl<'a> ExprBinder<'a> {
                         .collect::<Result<Vec<_>>>()?;
                     in_list(e, list, *negated)
                 }
-                _ => unsupported!("IN with a subquery"),
+                ast::InTarget::Subquery(q) => {
+                    let e = self.bind(e)?;
+                    let plan = self.subquery(q, true)?;
+                    let field = plan.schema().field(0).clone();
+                    let item = Expr::column(0, field.name().clone(), field.data_type().clone());
+                    let t = comparison_type(&e.data_type(), &item, &e)?;
+                    let plan = if field.data_type() == &t {
+                        plan
+                    } else {
+                        LogicalPlan::project(
+                            plan,
+                            vec![cast(item, &t)?],
+                            vec![field.name().clone()],
+                        )
+                    };
+                    Ok(Expr::InSubquery {
+                        expr: Box::new(cast(e, &t)?),
+                        subquery: Subquery::new(plan),
+                        negated: *negated,
+                    })
+                }
+                _ => unsupported!("IN with {target}"),
             },
             ast::Expr::Like {
                 negated,
@@ -192,9 +255,13 @@ impl<'a> ExprBinder<'a> {
                 ..
             } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
             ast::Expr::Function(f) => self.function(f),
-            ast::Expr::Subquery(_) | ast::Expr::Exists { .. } => {
-                unsupported!("subqueries")
+            ast::Expr::Subquery(q) => {
+                Ok(Expr::ScalarSubquery(Subquery::new(self.subquery(q, true)?)))
             }
+            ast::Expr::Exists { subquery, negated } => Ok(Expr::Exists {
+                subquery: Subquery::new(self.subquery(subquery, false)?),
+                negated: *negated,
+            }),
             ast::Expr::Wildcard(_) | ast::Expr::QualifiedWildcard(..) => {
                 bind_err!("* is only allowed in the SELECT list or COUNT(*)")
             }

@@ -16,18 +16,24 @@ use sqlparser::ast::{self, SelectItem, SetExpr, TableFactor, Value};
 
 use super::coerce::common_type;
 use super::expr::{cast, ExprBinder, AGG_REF_BASE};
-use super::scope::{Scope, ScopeColumn};
+use super::scope::Scope;
 use super::{at, object_name};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::etl::{self, CsvOptions, FileFormat};
-use crate::plan::{schema_of, AggExpr, Expr, ExternalSource, LogicalPlan, SortKey};
+use crate::plan::{
+    schema_of, AggExpr, BinaryOp, Expr, ExternalSource, JoinKind, LogicalPlan, SortKey,
+};
 use crate::types::{type_name, ScalarValue};
 use crate::{bind_err, unsupported};
 
 /// Binds queries against one catalog snapshot.
 pub struct QueryBinder<'a> {
     catalog: &'a Catalog,
+    /// The scope of the query enclosing this one (for a subquery).
+    outer: Option<&'a Scope>,
+    /// Common table expressions visible here, by name.
+    ctes: Vec<(String, LogicalPlan)>,
 }
 
 /// Where an ORDER BY key comes from.
@@ -40,13 +46,56 @@ enum OrderTarget {
 
 impl<'a> QueryBinder<'a> {
     pub fn new(catalog: &'a Catalog) -> Self {
-        QueryBinder { catalog }
+        QueryBinder {
+            catalog,
+            outer: None,
+            ctes: vec![],
+        }
+    }
+
+    /// A binder for a subquery of a query whose FROM scope is `scope`.
+    pub fn nested<'s>(&'s self, scope: &'s Scope) -> QueryBinder<'s> {
+        QueryBinder {
+            catalog: self.catalog,
+            outer: Some(scope),
+            ctes: self.ctes.clone(),
+        }
+    }
+
+    pub fn outer(&self) -> Option<&Scope> {
+        self.outer
+    }
+
+    /// An expression binder over `scope` that can bind subqueries.
+    fn expr_binder<'s>(&'s self, scope: &'s Scope) -> ExprBinder<'s> {
+        ExprBinder::new(scope).with_queries(self)
     }
 
     /// Binds a whole query (with ORDER BY and LIMIT).
     pub fn bind_query(&self, query: &ast::Query) -> Result<LogicalPlan> {
-        if query.with.is_some() {
-            return unsupported!("WITH (common table expressions)");
+        if let Some(with) = &query.with {
+            if with.recursive {
+                return unsupported!("WITH RECURSIVE");
+            }
+            let mut binder = QueryBinder {
+                catalog: self.catalog,
+                outer: self.outer,
+                ctes: self.ctes.clone(),
+            };
+            for cte in &with.cte_tables {
+                let plan = binder.bind_query(&cte.query)?;
+                let names: Vec<String> = cte
+                    .alias
+                    .columns
+                    .iter()
+                    .map(|c| c.name.value.clone())
+                    .collect();
+                let plan = rename_columns(plan, &names)?;
+                binder.ctes.push((cte.alias.name.value.clone(), plan));
+            }
+            let mut body = query.clone();
+            body.with = None;
+            return binder.bind_query(&body);
         }
         if query.fetch.is_some() || !query.locks.is_empty() {
             return unsupported!("FETCH / FOR UPDATE clauses");
@@ -68,7 +117,7 @@ impl<'a> QueryBinder<'a> {
                 for o in &order_by {
                     let target = match output_position(&o.expr, &plan.schema())? {
                         Some(i) => OrderTarget::Output(i),
-                        None => OrderTarget::Expr(ExprBinder::new(&scope).bind(&o.expr)?),
+                        None => OrderTarget::Expr(self.expr_binder(&scope).bind(&o.expr)?),
                     };
                     keys.push((target, o));
                 }
@@ -263,7 +312,7 @@ impl<'a> QueryBinder<'a> {
         let (mut plan, scope) = self.bind_from(&select.from)?;
 
         if let Some(predicate) = &select.selection {
-            let predicate = ExprBinder::new(&scope).bind(predicate)?;
+            let predicate = self.expr_binder(&scope).bind(predicate)?;
             plan = filter(plan, predicate, "WHERE")?;
         }
 
@@ -274,11 +323,19 @@ impl<'a> QueryBinder<'a> {
         for item in &select.projection {
             match item {
                 SelectItem::UnnamedExpr(e) => {
-                    items.push(ExprBinder::with_aggregates(&scope, &mut aggs).bind(e)?);
+                    items.push(
+                        self.expr_binder(&scope)
+                            .with_aggregates(&mut aggs)
+                            .bind(e)?,
+                    );
                     names.push(column_name(e));
                 }
                 SelectItem::ExprWithAlias { expr, alias } => {
-                    items.push(ExprBinder::with_aggregates(&scope, &mut aggs).bind(expr)?);
+                    items.push(
+                        self.expr_binder(&scope)
+                            .with_aggregates(&mut aggs)
+                            .bind(expr)?,
+                    );
                     names.push(alias.value.clone());
                 }
                 SelectItem::Wildcard(_) => {
@@ -286,6 +343,9 @@ impl<'a> QueryBinder<'a> {
                         return bind_err!("SELECT * needs a FROM clause");
                     }
                     for (i, c) in scope.columns.iter().enumerate() {
+                        if c.using_duplicate {
+                            continue;
+                        }
                         items.push(Expr::column(i, c.name.clone(), c.data_type.clone()));
                         names.push(c.name.clone());
                     }
@@ -319,16 +379,18 @@ impl<'a> QueryBinder<'a> {
         let having = select
             .having
             .as_ref()
-            .map(|h| ExprBinder::with_aggregates(&scope, &mut aggs).bind(h))
+            .map(|h| self.expr_binder(&scope).with_aggregates(&mut aggs).bind(h))
             .transpose()?;
 
         let mut order_keys = vec![];
         for o in order_by {
             let target = match select_list_position(&o.expr, &names, items.len())? {
                 Some(i) => OrderTarget::Output(i),
-                None => {
-                    OrderTarget::Expr(ExprBinder::with_aggregates(&scope, &mut aggs).bind(&o.expr)?)
-                }
+                None => OrderTarget::Expr(
+                    self.expr_binder(&scope)
+                        .with_aggregates(&mut aggs)
+                        .bind(&o.expr)?,
+                ),
             };
             order_keys.push((target, o));
         }
@@ -403,7 +465,7 @@ impl<'a> QueryBinder<'a> {
                     }
                     item
                 }
-                _ => ExprBinder::new(scope).bind(e)?,
+                _ => self.expr_binder(scope).bind(e)?,
             };
             if !group.contains(&bound) {
                 group.push(bound);
@@ -425,9 +487,77 @@ impl<'a> QueryBinder<'a> {
                     Scope::default(),
                 ))
             }
-            [single] if single.joins.is_empty() => self.bind_table_factor(&single.relation),
-            _ => unsupported!("joins and multiple tables in FROM (coming with the TPC-H work)"),
+            items => {
+                // Comma-separated items are cross products; WHERE predicates that
+                // link them become join keys in the optimizer.
+                let mut result: Option<(LogicalPlan, Scope)> = None;
+                for item in items {
+                    let next = self.bind_table_with_joins(item)?;
+                    result = Some(match result {
+                        None => next,
+                        Some((plan, scope)) => {
+                            let joined =
+                                LogicalPlan::join(plan, next.0, JoinKind::Inner, vec![], None);
+                            (joined, scope.concat(next.1))
+                        }
+                    });
+                }
+                Ok(result.expect("FROM has at least one item"))
+            }
         }
+    }
+
+    /// One FROM item with its JOIN clauses, joined left to right.
+    fn bind_table_with_joins(&self, item: &ast::TableWithJoins) -> Result<(LogicalPlan, Scope)> {
+        let (mut plan, mut scope) = self.bind_table_factor(&item.relation)?;
+        for join in &item.joins {
+            use ast::JoinOperator as J;
+            let (kind, constraint) = match &join.join_operator {
+                J::Join(c) | J::Inner(c) => (JoinKind::Inner, Some(c)),
+                J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, Some(c)),
+                J::Right(c) | J::RightOuter(c) => (JoinKind::Right, Some(c)),
+                J::FullOuter(c) => (JoinKind::Full, Some(c)),
+                J::CrossJoin(_) => (JoinKind::Inner, None),
+                J::Semi(c) | J::LeftSemi(c) => (JoinKind::Semi, Some(c)),
+                J::Anti(c) | J::LeftAnti(c) => (JoinKind::Anti, Some(c)),
+                other => return unsupported!("join type {other:?}"),
+            };
+            let (right, right_scope) = self.bind_table_factor(&join.relation)?;
+            let mut combined = scope.clone().concat(right_scope.clone());
+            let filter = match constraint {
+                None | Some(ast::JoinConstraint::None) => None,
+                Some(ast::JoinConstraint::On(e)) => {
+                    let bound = self.expr_binder(&combined).bind(e)?;
+                    Some(boolean_condition(bound, "JOIN ... ON")?)
+                }
+                Some(ast::JoinConstraint::Using(names)) => {
+                    let left_width = scope.columns.len();
+                    let mut conds = vec![];
+                    for name in names {
+                        let name = object_name(name);
+                        let ident = ast::Ident::new(name.clone());
+                        let l = scope.resolve(None, &ident)?;
+                        let r = right_scope.resolve(None, &ident)?;
+                        let Expr::Column { index: ri, .. } = &r else {
+                            return bind_err!("USING column {name} is not a column");
+                        };
+                        // The right copy is reachable only qualified; `*` shows it once.
+                        combined.columns[left_width + ri].using_duplicate = true;
+                        let r = r.remap_columns(&|i| i + left_width);
+                        conds.push(super::expr::binary(BinaryOp::Eq, l, r)?);
+                    }
+                    Expr::conjunction(conds)
+                }
+                Some(ast::JoinConstraint::Natural) => return unsupported!("NATURAL JOIN"),
+                Some(other) => return unsupported!("join constraint {other:?}"),
+            };
+            if kind.left_only() {
+                combined = scope.clone();
+            }
+            plan = LogicalPlan::join(plan, right, kind, vec![], filter);
+            scope = combined;
+        }
+        Ok((plan, scope))
     }
 
     fn bind_table_factor(&self, factor: &TableFactor) -> Result<(LogicalPlan, Scope)> {
@@ -439,6 +569,14 @@ impl<'a> QueryBinder<'a> {
                 if let Some(args) = args {
                     let plan = self.bind_table_function(&table_name, &args.args)?;
                     return apply_alias(plan, alias.as_ref(), &table_name);
+                }
+                if let Some((_, plan)) = self
+                    .ctes
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&table_name))
+                {
+                    return apply_alias(plan.clone(), alias.as_ref(), &table_name);
                 }
                 let Some(table) = self.catalog.table(&table_name) else {
                     let span = name.0.first().and_then(|p| p.as_ident()).map(|i| i.span);
@@ -563,32 +701,48 @@ fn apply_alias(
         .unwrap_or_else(|| default.to_string());
     let qualifier = (!qualifier.is_empty()).then_some(qualifier);
     let mut scope = Scope::from_schema(&plan.schema(), qualifier.as_deref());
-    let renames = alias.map(|a| a.columns.as_slice()).unwrap_or_default();
-    if renames.len() > scope.columns.len() {
-        return bind_err!(
-            "table alias lists {} columns but the relation has {}",
-            renames.len(),
-            scope.columns.len()
-        );
-    }
+    let renames: Vec<String> = alias
+        .map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
+        .unwrap_or_default();
     if renames.is_empty() {
         return Ok((plan, scope));
     }
+    let plan = rename_columns(plan, &renames)?;
     for (c, r) in scope.columns.iter_mut().zip(renames) {
-        c.name = r.name.value.clone();
+        c.name = r;
     }
-    let names: Vec<String> = scope
-        .columns
-        .iter()
-        .map(|c: &ScopeColumn| c.name.clone())
-        .collect();
+    Ok((plan, scope))
+}
+
+/// Renames the first `names.len()` output columns of `plan` (`AS t (a, b)`).
+fn rename_columns(plan: LogicalPlan, names: &[String]) -> Result<LogicalPlan> {
+    if names.is_empty() {
+        return Ok(plan);
+    }
+    let mut all = field_names(&plan);
+    if names.len() > all.len() {
+        return bind_err!(
+            "{} column names were given for a relation with {} columns",
+            names.len(),
+            all.len()
+        );
+    }
+    all[..names.len()].clone_from_slice(names);
     let exprs = output_columns(&plan);
-    Ok((LogicalPlan::project(plan, exprs, names), scope))
+    Ok(LogicalPlan::project(plan, exprs, all))
 }
 
 /// A Filter node, checking that the predicate is boolean.
 fn filter(plan: LogicalPlan, predicate: Expr, clause: &str) -> Result<LogicalPlan> {
-    let predicate = match predicate.data_type() {
+    Ok(LogicalPlan::Filter {
+        input: Box::new(plan),
+        predicate: boolean_condition(predicate, clause)?,
+    })
+}
+
+/// Checks that a condition is BOOLEAN (a NULL literal becomes a BOOLEAN NULL).
+fn boolean_condition(predicate: Expr, clause: &str) -> Result<Expr> {
+    Ok(match predicate.data_type() {
         DataType::Boolean => predicate,
         DataType::Null => cast(predicate, &DataType::Boolean)?,
         other => {
@@ -597,10 +751,6 @@ fn filter(plan: LogicalPlan, predicate: Expr, clause: &str) -> Result<LogicalPla
                 type_name(&other)
             )
         }
-    };
-    Ok(LogicalPlan::Filter {
-        input: Box::new(plan),
-        predicate,
     })
 }
 

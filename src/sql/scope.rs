@@ -13,6 +13,8 @@ pub struct ScopeColumn {
     pub qualifier: Option<String>,
     pub name: String,
     pub data_type: DataType,
+    /// The right-hand copy of a `JOIN ... USING` column: found only when qualified.
+    pub using_duplicate: bool,
 }
 
 /// The columns of a relation, in the order of its output row.
@@ -32,19 +34,34 @@ impl Scope {
                     qualifier: qualifier.map(str::to_string),
                     name: f.name().clone(),
                     data_type: f.data_type().clone(),
+                    using_duplicate: false,
                 })
                 .collect(),
         }
     }
 
+    /// This scope's columns followed by `other`'s (the scope of a join).
+    pub fn concat(mut self, other: Scope) -> Scope {
+        self.columns.extend(other.columns);
+        self
+    }
+
     /// The column named `name` (qualified by `qualifier` if given), case-insensitively.
     pub fn resolve(&self, qualifier: Option<&Ident>, name: &Ident) -> Result<Expr> {
+        self.lookup(qualifier, name)?
+            .ok_or_else(|| self.not_found(qualifier, name))
+    }
+
+    /// Like `resolve`, but `None` when there is no such column (an ambiguous name
+    /// is still an error).
+    pub fn lookup(&self, qualifier: Option<&Ident>, name: &Ident) -> Result<Option<Expr>> {
         let matches: Vec<usize> = self
             .columns
             .iter()
             .enumerate()
             .filter(|(_, c)| {
-                c.name.eq_ignore_ascii_case(&name.value)
+                !(c.using_duplicate && qualifier.is_none())
+                    && c.name.eq_ignore_ascii_case(&name.value)
                     && qualifier.is_none_or(|q| {
                         c.qualifier
                             .as_deref()
@@ -53,27 +70,37 @@ impl Scope {
             })
             .map(|(i, _)| i)
             .collect();
-        let full_name = match qualifier {
-            Some(q) => format!("{}.{}", q.value, name.value),
-            None => name.value.clone(),
-        };
         match matches.as_slice() {
+            [] => Ok(None),
             [i] => {
                 let c = &self.columns[*i];
-                Ok(Expr::column(*i, c.name.clone(), c.data_type.clone()))
-            }
-            [] => {
-                let mut msg = format!("Referenced column \"{full_name}\" not found");
-                if !self.columns.is_empty() {
-                    let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
-                    msg.push_str(&format!(" (candidates: {})", names.join(", ")));
-                }
-                Err(Error::Bind(format!("{msg}{}", at(&name.span))))
+                Ok(Some(Expr::column(*i, c.name.clone(), c.data_type.clone())))
             }
             _ => Err(Error::Bind(format!(
-                "Ambiguous reference to column \"{full_name}\"{}",
+                "Ambiguous reference to column \"{}\"{}",
+                full_name(qualifier, name),
                 at(&name.span)
             ))),
         }
+    }
+
+    /// The error for a name that no column has.
+    pub fn not_found(&self, qualifier: Option<&Ident>, name: &Ident) -> Error {
+        let mut msg = format!(
+            "Referenced column \"{}\" not found",
+            full_name(qualifier, name)
+        );
+        if !self.columns.is_empty() {
+            let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
+            msg.push_str(&format!(" (candidates: {})", names.join(", ")));
+        }
+        Error::Bind(format!("{msg}{}", at(&name.span)))
+    }
+}
+
+fn full_name(qualifier: Option<&Ident>, name: &Ident) -> String {
+    match qualifier {
+        Some(q) => format!("{}.{}", q.value, name.value),
+        None => name.value.clone(),
     }
 }

@@ -1,0 +1,293 @@
+//! ⋈ hash join: the right input is built into a hash table, the left input
+//! streams through it as an operator of its pipeline.
+//!
+//! Build: the right input is materialized into one batch; its key columns are
+//! encoded with Arrow's row format and each row is chained into a bucket of equal
+//! keys (`first[key]`, then `next[row]`). Rows with a NULL key never match and are
+//! left out (their presence is remembered for NOT IN).
+//!
+//! Probe: for each left batch, the candidate pairs (left row, right row) with equal
+//! keys are gathered, the residual filter is applied to the joined pairs, and the
+//! output is built by the join kind: the pairs (inner), plus unmatched left rows with
+//! NULLs (left, full), or only the left rows with/without a match (semi, anti).
+//! Right rows that found a partner are flagged, so that right and full joins can add
+//! the unmatched right rows after the whole left input has been probed.
+//!
+//! Memory: the right input and its table (about 16 bytes per row plus the keys).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arrow::array::*;
+use arrow::compute::{concat_batches, take};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, Rows, SortField};
+
+use super::expr::{evaluate, evaluate_predicate};
+use super::pipeline::Operator;
+use crate::error::Result;
+use crate::plan::{Expr, JoinKind};
+
+/// The hash table over the right input.
+pub struct JoinTable {
+    batch: RecordBatch,
+    converter: RowConverter,
+    first: HashMap<Box<[u8]>, u32>,
+    next: Vec<u32>,
+    has_null_key: bool,
+    /// Right rows that matched at least once (right and full joins only).
+    matched: Vec<AtomicBool>,
+}
+
+const END: u32 = u32::MAX;
+
+impl JoinTable {
+    pub fn build(
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        keys: &[Expr],
+        track_matches: bool,
+    ) -> Result<JoinTable> {
+        let batch = concat_batches(schema, batches)?;
+        let key_columns = keys
+            .iter()
+            .map(|k| evaluate(k, &batch))
+            .collect::<Result<Vec<_>>>()?;
+        let converter =
+            RowConverter::new(keys.iter().map(|k| SortField::new(k.data_type())).collect())?;
+        let mut first = HashMap::new();
+        let mut next = vec![END; batch.num_rows()];
+        let mut has_null_key = false;
+        if !keys.is_empty() {
+            let rows = converter.convert_columns(&key_columns)?;
+            let valid = all_valid(&key_columns, batch.num_rows());
+            for (i, row) in rows.iter().enumerate().rev() {
+                if !valid[i] {
+                    has_null_key = true;
+                    continue;
+                }
+                let head = first.entry(Box::<[u8]>::from(row.as_ref())).or_insert(END);
+                next[i] = *head;
+                *head = i as u32;
+            }
+        }
+        let matched = if track_matches {
+            (0..batch.num_rows())
+                .map(|_| AtomicBool::new(false))
+                .collect()
+        } else {
+            vec![]
+        };
+        Ok(JoinTable {
+            batch,
+            converter,
+            first,
+            next,
+            has_null_key,
+            matched,
+        })
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// The right rows no left row matched, with NULLs for the left columns.
+    pub fn unmatched_right(
+        &self,
+        left_schema: &SchemaRef,
+        schema: &SchemaRef,
+    ) -> Result<Option<RecordBatch>> {
+        let indices: UInt32Array = (0..self.num_rows() as u32)
+            .filter(|&i| !self.matched[i as usize].load(Ordering::Relaxed))
+            .collect();
+        if indices.is_empty() {
+            return Ok(None);
+        }
+        let mut columns: Vec<ArrayRef> = left_schema
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), indices.len()))
+            .collect();
+        for c in self.batch.columns() {
+            columns.push(take(c, &indices, None)?);
+        }
+        Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
+    }
+}
+
+/// Rows where every key column is non-NULL.
+fn all_valid(columns: &[ArrayRef], rows: usize) -> Vec<bool> {
+    let mut valid = vec![true; rows];
+    for c in columns {
+        if let Some(nulls) = c.logical_nulls() {
+            for (v, ok) in valid.iter_mut().zip(nulls.iter()) {
+                *v &= ok;
+            }
+        }
+    }
+    valid
+}
+
+/// Probes left batches against a `JoinTable`.
+pub struct JoinProbe {
+    pub table: Arc<JoinTable>,
+    pub kind: JoinKind,
+    pub left_keys: Vec<Expr>,
+    pub filter: Option<Expr>,
+    pub schema: SchemaRef,
+}
+
+impl JoinProbe {
+    /// Candidate pairs (left row, right row) with equal keys; all pairs when there
+    /// are no keys (a cross product).
+    fn candidates(&self, batch: &RecordBatch) -> Result<(Vec<u32>, Vec<u32>, Vec<bool>)> {
+        let n = batch.num_rows();
+        let (mut left, mut right) = (vec![], vec![]);
+        if self.left_keys.is_empty() {
+            let m = self.table.num_rows() as u32;
+            for i in 0..n as u32 {
+                left.extend(std::iter::repeat_n(i, m as usize));
+                right.extend(0..m);
+            }
+            return Ok((left, right, vec![true; n]));
+        }
+        let keys = self
+            .left_keys
+            .iter()
+            .map(|k| evaluate(k, batch))
+            .collect::<Result<Vec<_>>>()?;
+        let valid = all_valid(&keys, n);
+        let rows: Rows = self.table.converter.convert_columns(&keys)?;
+        for (i, row) in rows.iter().enumerate() {
+            if !valid[i] {
+                continue;
+            }
+            let mut j = self.table.first.get(row.as_ref()).copied().unwrap_or(END);
+            while j != END {
+                left.push(i as u32);
+                right.push(j);
+                j = self.table.next[j as usize];
+            }
+        }
+        Ok((left, right, valid))
+    }
+
+    /// The joined rows for the pairs, and which pairs pass the residual filter.
+    fn pairs(
+        &self,
+        batch: &RecordBatch,
+        left: &[u32],
+        right: &[u32],
+    ) -> Result<(RecordBatch, Option<BooleanArray>)> {
+        let (li, ri) = (
+            UInt32Array::from(left.to_vec()),
+            UInt32Array::from(right.to_vec()),
+        );
+        let mut columns = Vec::with_capacity(batch.num_columns() + self.table.batch.num_columns());
+        for c in batch.columns() {
+            columns.push(take(c, &li, None)?);
+        }
+        for c in self.table.batch.columns() {
+            columns.push(take(c, &ri, None)?);
+        }
+        let fields: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .chain(self.table.batch.schema().fields().iter())
+            .cloned()
+            .collect();
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        let options = RecordBatchOptions::new().with_row_count(Some(left.len()));
+        let joined = RecordBatch::try_new_with_options(schema, columns, &options)?;
+        let mask = match &self.filter {
+            Some(f) => Some(evaluate_predicate(f, &joined)?),
+            None => None,
+        };
+        Ok((joined, mask))
+    }
+
+    fn output(&self, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?)
+    }
+
+    fn take_left(&self, batch: &RecordBatch, keep: impl Fn(usize) -> bool) -> Result<RecordBatch> {
+        let indices: UInt32Array = (0..batch.num_rows() as u32)
+            .filter(|&i| keep(i as usize))
+            .collect();
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| Ok(take(c, &indices, None)?))
+            .collect::<Result<Vec<_>>>()?;
+        self.output(columns, indices.len())
+    }
+}
+
+impl Operator for JoinProbe {
+    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let n = batch.num_rows();
+        if self.kind == JoinKind::NullAwareAnti
+            && self.table.num_rows() > 0
+            && self.table.has_null_key
+        {
+            return self.take_left(&batch, |_| false);
+        }
+        let (left, right, key_valid) = self.candidates(&batch)?;
+        let (joined, mask) = self.pairs(&batch, &left, &right)?;
+        let passes = |p: usize| mask.as_ref().is_none_or(|m| m.value(p));
+        let mut left_matched = vec![false; n];
+        for p in 0..left.len() {
+            if passes(p) {
+                left_matched[left[p] as usize] = true;
+                if !self.table.matched.is_empty() {
+                    self.table.matched[right[p] as usize].store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        match self.kind {
+            JoinKind::Semi => self.take_left(&batch, |i| left_matched[i]),
+            JoinKind::Anti => self.take_left(&batch, |i| !left_matched[i]),
+            JoinKind::NullAwareAnti => {
+                let build_empty = self.table.num_rows() == 0;
+                self.take_left(&batch, |i| {
+                    build_empty || (key_valid[i] && !left_matched[i])
+                })
+            }
+            JoinKind::Inner | JoinKind::Right => {
+                let joined = match &mask {
+                    Some(m) => arrow::compute::filter_record_batch(&joined, m)?,
+                    None => joined,
+                };
+                self.output(joined.columns().to_vec(), joined.num_rows())
+            }
+            JoinKind::Left | JoinKind::Full => {
+                let joined = match &mask {
+                    Some(m) => arrow::compute::filter_record_batch(&joined, m)?,
+                    None => joined,
+                };
+                let unmatched: UInt32Array = (0..n as u32)
+                    .filter(|&i| !left_matched[i as usize])
+                    .collect();
+                let extra = unmatched.len();
+                let mut columns = Vec::with_capacity(joined.num_columns());
+                for (i, c) in joined.columns().iter().enumerate() {
+                    let tail = if i < batch.num_columns() {
+                        take(batch.column(i), &unmatched, None)?
+                    } else {
+                        new_null_array(c.data_type(), extra)
+                    };
+                    columns.push(arrow::compute::concat(&[c.as_ref(), tail.as_ref()])?);
+                }
+                self.output(columns, joined.num_rows() + extra)
+            }
+        }
+    }
+}
