@@ -132,7 +132,8 @@ fn filter_selectivity(input: &LogicalPlan, predicate: &Expr) -> f64 {
             list,
             negated,
         } => {
-            let s = (list.len() as f64 / distinct_values(input, expr).max(1.0)).min(1.0);
+            let ndv = column_statistics_ndv(input, expr).unwrap_or(10.0);
+            let s = (list.len() as f64 / ndv.max(1.0)).min(1.0);
             if *negated {
                 1.0 - s
             } else {
@@ -152,16 +153,22 @@ fn filter_selectivity(input: &LogicalPlan, predicate: &Expr) -> f64 {
     }
 }
 
-/// Estimated number of distinct values of `expr` over the rows of `plan`.
+/// Estimated number of distinct values of `expr` over the rows of `plan`: the
+/// bound its table column's statistics give, or `plan`'s estimated rows.
 pub fn distinct_values(plan: &LogicalPlan, expr: &Expr) -> f64 {
-    let rows = || estimate_rows(plan);
+    column_statistics_ndv(plan, expr).unwrap_or_else(|| estimate_rows(plan))
+}
+
+/// The distinct-value bound of a column from its table's statistics, if `expr`
+/// is a plain column that comes from a table.
+fn column_statistics_ndv(plan: &LogicalPlan, expr: &Expr) -> Option<f64> {
     match expr {
-        Expr::Column { index, .. } => match column_origin(plan, *index) {
-            Some((table, column)) => column_ndv(&table, column).min(rows()),
-            None => rows(),
-        },
-        Expr::Literal(_) => 1.0,
-        _ => rows(),
+        Expr::Column { index, .. } => {
+            let (table, column) = column_origin(plan, *index)?;
+            Some(column_ndv(&table, column))
+        }
+        Expr::Literal(_) => Some(1.0),
+        _ => None,
     }
 }
 

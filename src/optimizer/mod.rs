@@ -17,17 +17,53 @@ mod prune_columns;
 mod push_filters;
 
 use crate::error::Result;
-use crate::plan::LogicalPlan;
+use crate::plan::{Expr, LogicalPlan, Subquery};
 
 pub use fold_constants::fold;
 
 /// Applies every rule to `plan`.
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = decorrelate::decorrelate(plan)?;
+    let plan = optimize_subqueries(plan)?;
     let plan = fold_constants::fold_plan(plan);
     let plan = push_filters::push_filters(plan);
     let plan = join_order::reorder_joins(plan);
     Ok(prune_columns::prune_columns(plan))
+}
+
+/// Optimizes the plans of the subqueries left in expressions (uncorrelated scalar
+/// subqueries, which the executor computes once).
+fn optimize_subqueries(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let mut error = None;
+    let plan = map_inputs(plan, &mut |input| {
+        optimize_subqueries(input).unwrap_or_else(|e| {
+            error.get_or_insert(e);
+            LogicalPlan::Values {
+                rows: vec![],
+                schema: std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+            }
+        })
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    plan.try_map_expressions(&mut |e| {
+        if !e.has_subquery() {
+            return Ok(e);
+        }
+        let mut error = None;
+        let e = e.transform_up(&mut |node| match node {
+            Expr::ScalarSubquery(q) if error.is_none() => match optimize(q.0.as_ref().clone()) {
+                Ok(p) => Expr::ScalarSubquery(Subquery::new(p)),
+                Err(err) => {
+                    error = Some(err);
+                    Expr::ScalarSubquery(q)
+                }
+            },
+            other => other,
+        });
+        error.map_or(Ok(e), Err)
+    })
 }
 
 /// Rebuilds `plan` with `f` applied to each of its inputs.

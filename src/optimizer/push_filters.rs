@@ -14,7 +14,12 @@ pub fn push_filters(plan: LogicalPlan) -> LogicalPlan {
     match plan {
         LogicalPlan::Filter { input, predicate } => {
             let input = push_filters(*input);
-            push_into(input, predicate.split_conjunction())
+            let conjuncts = predicate
+                .split_conjunction()
+                .into_iter()
+                .flat_map(factor_or)
+                .collect();
+            push_into(input, conjuncts)
         }
         LogicalPlan::Join { .. } => push_into(super::map_inputs(plan, &mut push_filters), vec![]),
         other => super::map_inputs(other, &mut push_filters),
@@ -74,6 +79,68 @@ fn push_into(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
         }
         other => filter_above(other, predicates),
     }
+}
+
+/// `(a AND b) OR (a AND c)` as the conjuncts `a` and `b OR c`, so that a condition
+/// every branch shares (often a join key) can be pushed down on its own.
+fn factor_or(p: Expr) -> Vec<Expr> {
+    let Expr::Binary {
+        op: BinaryOp::Or, ..
+    } = &p
+    else {
+        return vec![p];
+    };
+    let branches: Vec<Vec<Expr>> = split_disjunction(p)
+        .into_iter()
+        .map(Expr::split_conjunction)
+        .collect();
+    let common: Vec<Expr> = branches[0]
+        .iter()
+        .filter(|c| branches[1..].iter().all(|b| b.contains(c)))
+        .cloned()
+        .collect();
+    if common.is_empty() {
+        return vec![disjunction(branches)];
+    }
+    let rest: Vec<Vec<Expr>> = branches
+        .into_iter()
+        .map(|b| b.into_iter().filter(|c| !common.contains(c)).collect())
+        .collect();
+    let mut out = common;
+    // If a branch is now empty, it is always true, and so is the OR.
+    if rest.iter().all(|b| !b.is_empty()) {
+        out.push(disjunction(rest));
+    }
+    out
+}
+
+fn split_disjunction(p: Expr) -> Vec<Expr> {
+    match p {
+        Expr::Binary {
+            op: BinaryOp::Or,
+            left,
+            right,
+            ..
+        } => {
+            let mut v = split_disjunction(*left);
+            v.extend(split_disjunction(*right));
+            v
+        }
+        other => vec![other],
+    }
+}
+
+fn disjunction(branches: Vec<Vec<Expr>>) -> Expr {
+    branches
+        .into_iter()
+        .map(|b| Expr::conjunction(b).expect("branch has conjuncts"))
+        .reduce(|a, b| Expr::Binary {
+            op: BinaryOp::Or,
+            left: Box::new(a),
+            right: Box::new(b),
+            data_type: arrow::datatypes::DataType::Boolean,
+        })
+        .expect("at least one branch")
 }
 
 fn filter_above(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
