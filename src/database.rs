@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::catalog::{self, Catalog, ColumnDef, DirLock, TableMeta};
+use crate::catalog::{self, Catalog, ColumnDef, DirLock, TableMeta, ViewMeta};
 use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
 use crate::exec::{self, expr::cast, ExecContext};
@@ -336,22 +336,60 @@ impl Database {
                 Ok(QueryResult::empty())
             }
             Command::ShowTables => {
-                let names = state
+                let mut names: Vec<String> = state
                     .catalog
                     .tables
                     .values()
                     .map(|t| t.name.clone())
+                    .chain(state.catalog.views.values().map(|v| v.name.clone()))
                     .collect();
+                names.sort_by_key(|n| n.to_lowercase());
                 QueryResult::strings("name", names)
             }
-            Command::Describe { table } => {
-                let t = state.catalog.table(&table).ok_or_else(|| {
-                    Error::Catalog(format!("Table with name {table} does not exist"))
-                })?;
+            Command::CreateView {
+                name,
+                sql,
+                or_replace,
+                if_not_exists,
+            } => {
+                if state.catalog.table(&name).is_some() {
+                    return Err(Error::Catalog(format!(
+                        "a table named \"{name}\" already exists"
+                    )));
+                }
+                if state.catalog.view(&name).is_some() && !or_replace {
+                    if if_not_exists {
+                        return Ok(QueryResult::empty());
+                    }
+                    return Err(Error::Catalog(format!(
+                        "View with name \"{name}\" already exists"
+                    )));
+                }
+                let mut catalog = state.catalog.clone();
+                catalog
+                    .views
+                    .insert(name.to_lowercase(), ViewMeta { name, sql });
+                catalog.commit(&self.dir)?;
+                state.catalog = catalog;
+                Ok(QueryResult::empty())
+            }
+            Command::DropView { names, if_exists } => {
+                let mut catalog = state.catalog.clone();
+                for name in &names {
+                    if catalog.views.remove(&name.to_lowercase()).is_none() && !if_exists {
+                        return Err(Error::Catalog(format!(
+                            "View with name {name} does not exist"
+                        )));
+                    }
+                }
+                catalog.commit(&self.dir)?;
+                state.catalog = catalog;
+                Ok(QueryResult::empty())
+            }
+
+            Command::Describe { columns } => {
                 let col = |f: &dyn Fn(&ColumnDef) -> String| -> ArrayRef {
-                    Arc::new(StringArray::from(
-                        t.columns.iter().map(f).collect::<Vec<_>>(),
-                    ))
+                    Arc::new(StringArray::from(columns.iter().map(f).collect::<Vec<_>>()))
                 };
                 QueryResult::columns(vec![
                     ("column_name", col(&|c| c.name.clone())),
@@ -387,6 +425,11 @@ impl Database {
         if_not_exists: bool,
         or_replace: bool,
     ) -> Result<bool> {
+        if state.catalog.view(name).is_some() {
+            return Err(Error::Catalog(format!(
+                "a view named \"{name}\" already exists"
+            )));
+        }
         match state.catalog.table(name) {
             None => Ok(true),
             Some(_) if or_replace => Ok(true),

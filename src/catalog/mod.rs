@@ -99,7 +99,15 @@ impl TableMeta {
     }
 }
 
-/// Every table of a database: the content of the manifest.
+/// A view: a name for a query, stored as its SQL text and bound when used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewMeta {
+    pub name: String,
+    /// The SELECT statement that defines the view.
+    pub sql: String,
+}
+
+/// Every table and view of a database: the content of the manifest.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Catalog {
     /// Incremented by every commit.
@@ -111,6 +119,9 @@ pub struct Catalog {
     /// The tables, keyed by lowercased name.
     #[serde(default)]
     pub tables: BTreeMap<String, TableMeta>,
+    /// The views, keyed by lowercased name.
+    #[serde(default)]
+    pub views: BTreeMap<String, ViewMeta>,
     /// The database directory this catalog was loaded from or committed to (not stored);
     /// used to skip file prefixes that exist on disk.
     #[serde(skip)]
@@ -209,6 +220,16 @@ impl Catalog {
         let id = self.next_file_id;
         self.next_file_id += 1;
         format!("f{id:06}")
+    }
+
+    /// The view named `name` (case-insensitive).
+    pub fn view(&self, name: &str) -> Option<&ViewMeta> {
+        self.views.get(&name.to_lowercase())
+    }
+
+    /// Whether a table or a view has this name.
+    pub fn has_relation(&self, name: &str) -> bool {
+        self.table(name).is_some() || self.view(name).is_some()
     }
 
     /// Every data file name referenced by any table.

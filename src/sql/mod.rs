@@ -53,9 +53,21 @@ pub enum Command {
         names: Vec<String>,
         if_exists: bool,
     },
+    /// A view, checked by binding `query` now; `sql` is what the catalog keeps.
+    CreateView {
+        name: String,
+        sql: String,
+        or_replace: bool,
+        if_not_exists: bool,
+    },
+    DropView {
+        names: Vec<String>,
+        if_exists: bool,
+    },
     ShowTables,
+    /// The columns of a table or view.
     Describe {
-        table: String,
+        columns: Vec<ColumnDef>,
     },
     CopyFrom {
         table: String,

@@ -15,14 +15,14 @@ use arrow::datatypes::{DataType, Field, Schema};
 use sqlparser::ast::{self, SelectItem, SetExpr, TableFactor, Value};
 
 use super::coerce::common_type;
-use super::expr::{cast, ExprBinder, AGG_REF_BASE};
+use super::expr::{binary, cast, ExprBinder, AGG_REF_BASE};
 use super::scope::Scope;
 use super::{at, object_name};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::etl::{self, CsvOptions, FileFormat};
 use crate::plan::{
-    schema_of, AggExpr, BinaryOp, Expr, ExternalSource, JoinKind, LogicalPlan, SortKey,
+    schema_of, AggExpr, AggFunc, BinaryOp, Expr, ExternalSource, JoinKind, LogicalPlan, SortKey,
 };
 use crate::types::{type_name, ScalarValue};
 use crate::{bind_err, unsupported};
@@ -34,7 +34,12 @@ pub struct QueryBinder<'a> {
     outer: Option<&'a Scope>,
     /// Common table expressions visible here, by name.
     ctes: Vec<(String, LogicalPlan)>,
+    /// How many views deep this binder is (views over views), to stop cycles.
+    view_depth: usize,
 }
+
+/// Views nested deeper than this are taken to be a cycle.
+const MAX_VIEW_DEPTH: usize = 32;
 
 /// Where an ORDER BY key comes from.
 enum OrderTarget {
@@ -50,6 +55,7 @@ impl<'a> QueryBinder<'a> {
             catalog,
             outer: None,
             ctes: vec![],
+            view_depth: 0,
         }
     }
 
@@ -59,6 +65,7 @@ impl<'a> QueryBinder<'a> {
             catalog: self.catalog,
             outer: Some(scope),
             ctes: self.ctes.clone(),
+            view_depth: self.view_depth,
         }
     }
 
@@ -81,6 +88,7 @@ impl<'a> QueryBinder<'a> {
                 catalog: self.catalog,
                 outer: self.outer,
                 ctes: self.ctes.clone(),
+                view_depth: self.view_depth,
             };
             for cte in &with.cte_tables {
                 let plan = binder.bind_query(&cte.query)?;
@@ -148,14 +156,21 @@ impl<'a> QueryBinder<'a> {
                 left,
                 right,
             } => {
-                if *op != ast::SetOperator::Union {
-                    return unsupported!("{op}");
+                let all = matches!(
+                    set_quantifier,
+                    ast::SetQuantifier::All | ast::SetQuantifier::AllByName
+                );
+                if *op != ast::SetOperator::Union && all {
+                    return unsupported!("{op} ALL");
+                }
+                if matches!(op, ast::SetOperator::Minus) {
+                    return unsupported!("MINUS (use EXCEPT)");
                 }
                 let (l, r) = (self.bind_set_expr(left)?, self.bind_set_expr(right)?);
                 let (ls, rs) = (l.schema(), r.schema());
                 if ls.fields().len() != rs.fields().len() {
                     return bind_err!(
-                        "UNION needs the same number of columns on both sides ({} and {})",
+                        "{op} needs the same number of columns on both sides ({} and {})",
                         ls.fields().len(),
                         rs.fields().len()
                     );
@@ -180,18 +195,19 @@ impl<'a> QueryBinder<'a> {
                         .collect::<Result<Vec<_>>>()?;
                     Ok(LogicalPlan::project(p, exprs, names.clone()))
                 };
-                let inputs = vec![cast_side(l)?, cast_side(r)?];
-                let schema = inputs[0].schema();
-                let union = LogicalPlan::Union { inputs, schema };
-                let distinct = !matches!(
-                    set_quantifier,
-                    ast::SetQuantifier::All | ast::SetQuantifier::AllByName
-                );
-                Ok(if distinct {
-                    distinct_rows(union)
-                } else {
-                    union
-                })
+                match op {
+                    ast::SetOperator::Union => {
+                        let inputs = vec![cast_side(l)?, cast_side(r)?];
+                        let schema = inputs[0].schema();
+                        let union = LogicalPlan::Union { inputs, schema };
+                        Ok(if all { union } else { distinct_rows(union) })
+                    }
+                    _ => intersect_or_except(
+                        cast_side(l)?,
+                        cast_side(r)?,
+                        *op == ast::SetOperator::Intersect,
+                    ),
+                }
             }
             other => unsupported!("query body {other}"),
         }
@@ -544,7 +560,7 @@ impl<'a> QueryBinder<'a> {
                         // The right copy is reachable only qualified; `*` shows it once.
                         combined.columns[left_width + ri].using_duplicate = true;
                         let r = r.remap_columns(&|i| i + left_width);
-                        conds.push(super::expr::binary(BinaryOp::Eq, l, r)?);
+                        conds.push(binary(BinaryOp::Eq, l, r)?);
                     }
                     Expr::conjunction(conds)
                 }
@@ -578,6 +594,10 @@ impl<'a> QueryBinder<'a> {
                 {
                     return apply_alias(plan.clone(), alias.as_ref(), &table_name);
                 }
+                if let Some(view) = self.catalog.view(&table_name) {
+                    let plan = self.bind_view(&view.sql, &view.name)?;
+                    return apply_alias(plan, alias.as_ref(), &view.name);
+                }
                 let Some(table) = self.catalog.table(&table_name) else {
                     let span = name.0.first().and_then(|p| p.as_ident()).map(|i| i.span);
                     return Err(Error::Catalog(format!(
@@ -602,6 +622,30 @@ impl<'a> QueryBinder<'a> {
             }
             other => unsupported!("FROM item {other}"),
         }
+    }
+
+    /// The plan of a stored view's query, bound on its own (no CTEs or outer scope).
+    fn bind_view(&self, sql: &str, name: &str) -> Result<LogicalPlan> {
+        if self.view_depth >= MAX_VIEW_DEPTH {
+            return bind_err!(
+                "view {name} refers to itself (through {MAX_VIEW_DEPTH} levels of views)"
+            );
+        }
+        let statements = super::parse(sql)?;
+        let [ast::Statement::Query(query)] = statements.as_slice() else {
+            return Err(Error::Corrupt(format!(
+                "view {name} is not a single query: {sql}"
+            )));
+        };
+        let binder = QueryBinder {
+            catalog: self.catalog,
+            outer: None,
+            ctes: vec![],
+            view_depth: self.view_depth + 1,
+        };
+        binder
+            .bind_query(query)
+            .map_err(|e| Error::Bind(format!("view {name} cannot be used: {e}")))
     }
 
     /// `read_csv('file', header = true, delim = '|')` and `read_parquet('file')`.
@@ -752,6 +796,60 @@ fn boolean_condition(predicate: Expr, clause: &str) -> Result<Expr> {
             )
         }
     })
+}
+
+/// `l INTERSECT r` / `l EXCEPT r` (set semantics, NULLs equal): the rows of both,
+/// each tagged with its side, grouped by all columns; a group qualifies when it has
+/// rows from both sides (INTERSECT) or only from the left (EXCEPT).
+fn intersect_or_except(l: LogicalPlan, r: LogicalPlan, intersect: bool) -> Result<LogicalPlan> {
+    let names = field_names(&l);
+    let width = names.len();
+    let tag = |p: LogicalPlan, side: i32| {
+        let mut exprs = output_columns(&p);
+        exprs.push(Expr::Literal(ScalarValue::Int32(Some(side))));
+        let mut tagged_names = names.clone();
+        tagged_names.push("#side".into());
+        LogicalPlan::project(p, exprs, tagged_names)
+    };
+    let inputs = vec![tag(l, 0), tag(r, 1)];
+    let schema = inputs[0].schema();
+    let union = LogicalPlan::Union { inputs, schema };
+    let side = Expr::column(width, "#side", DataType::Int32);
+    let group: Vec<Expr> = output_columns(&union).into_iter().take(width).collect();
+    let agg = |func| AggExpr {
+        func,
+        arg: Some(side.clone()),
+        distinct: false,
+        data_type: DataType::Int32,
+    };
+    let aggs = vec![agg(AggFunc::Min), agg(AggFunc::Max)];
+    let mut agg_exprs = group.clone();
+    agg_exprs.extend([
+        Expr::column(0, "#min", DataType::Int32),
+        Expr::column(0, "#max", DataType::Int32),
+    ]);
+    let mut agg_names = names.clone();
+    agg_names.extend(["#min".to_string(), "#max".to_string()]);
+    let aggregate = LogicalPlan::Aggregate {
+        input: Box::new(union),
+        group,
+        aggs,
+        schema: schema_of(&agg_exprs, &agg_names),
+    };
+    let min = Expr::column(width, "#min", DataType::Int32);
+    let max = Expr::column(width + 1, "#max", DataType::Int32);
+    let lit = |v| Expr::Literal(ScalarValue::Int32(Some(v)));
+    let predicate = if intersect {
+        binary(BinaryOp::Eq, min, lit(0))?.and(binary(BinaryOp::Eq, max, lit(1))?)
+    } else {
+        binary(BinaryOp::Eq, max, lit(0))?
+    };
+    let filtered = LogicalPlan::Filter {
+        input: Box::new(aggregate),
+        predicate,
+    };
+    let exprs = output_columns(&filtered).into_iter().take(width).collect();
+    Ok(LogicalPlan::project(filtered, exprs, names))
 }
 
 /// DISTINCT as an aggregate grouping by every column.

@@ -36,12 +36,35 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
                 names: names.iter().map(object_name).collect(),
                 if_exists: *if_exists,
             }),
+            ast::ObjectType::View => Ok(Command::DropView {
+                names: names.iter().map(object_name).collect(),
+                if_exists: *if_exists,
+            }),
             other => unsupported!("DROP {other}"),
         },
+        Statement::CreateView(view) => {
+            if view.materialized {
+                return unsupported!("materialized views");
+            }
+            if !view.columns.is_empty() {
+                return unsupported!(
+                    "CREATE VIEW with a column list; alias the columns in the query"
+                );
+            }
+            let name = object_name(&view.name);
+            // Bind now so that a view over missing tables or columns is refused.
+            binder.bind_query(&view.query)?;
+            Ok(Command::CreateView {
+                name,
+                sql: view.query.to_string(),
+                or_replace: view.or_replace,
+                if_not_exists: view.if_not_exists,
+            })
+        }
         Statement::ShowTables { .. } => Ok(Command::ShowTables),
-        Statement::ExplainTable { table_name, .. } => Ok(Command::Describe {
-            table: object_name(table_name),
-        }),
+        Statement::ExplainTable { table_name, .. } => {
+            describe(catalog, &binder, &object_name(table_name))
+        }
         Statement::Copy {
             source,
             to,
@@ -87,6 +110,35 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
             unsupported!("statement {verb}")
         }
     }
+}
+
+/// DESCRIBE of a table (its declared columns) or a view (its query's columns).
+fn describe(catalog: &Catalog, binder: &QueryBinder, name: &str) -> Result<Command> {
+    let columns = if let Some(table) = catalog.table(name) {
+        table.columns.clone()
+    } else if catalog.view(name).is_some() {
+        let query = format!("SELECT * FROM {name}");
+        let Some(Statement::Query(q)) = super::parse(&query)?.into_iter().next() else {
+            return bind_err!("cannot describe view {name}");
+        };
+        let plan = binder.bind_query(&q)?;
+        plan.schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok(ColumnDef {
+                    name: f.name().clone(),
+                    sql_type: crate::types::SqlType::from_arrow(f.data_type())?,
+                    nullable: true,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        return Err(Error::Catalog(format!(
+            "Table with name {name} does not exist"
+        )));
+    };
+    Ok(Command::Describe { columns })
 }
 
 fn create_table(binder: &QueryBinder, ct: &ast::CreateTable) -> Result<Command> {
