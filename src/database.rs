@@ -349,6 +349,7 @@ impl Database {
             Command::CreateView {
                 name,
                 sql,
+                columns,
                 or_replace,
                 if_not_exists,
             } => {
@@ -368,7 +369,7 @@ impl Database {
                 let mut catalog = state.catalog.clone();
                 catalog
                     .views
-                    .insert(name.to_lowercase(), ViewMeta { name, sql });
+                    .insert(name.to_lowercase(), ViewMeta { name, sql, columns });
                 catalog.commit(&self.dir)?;
                 state.catalog = catalog;
                 Ok(QueryResult::empty())

@@ -15,6 +15,7 @@ pub mod optimizer;
 pub mod plan;
 pub mod sql;
 pub mod storage;
+pub mod tpch;
 pub mod types;
 
 pub use database::{Database, QueryResult};

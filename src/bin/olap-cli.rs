@@ -4,6 +4,8 @@
 //! olap-cli [--db DIR] [--threads N] [--format table|csv|json] query "SQL; SQL; ..."
 //! olap-cli [--db DIR] query -f file.sql        (`-f -` reads standard input)
 //! olap-cli [--db DIR]                          (the interactive shell)
+//! olap-cli [--db DIR] tpch [--sf N]            (generate the TPC-H tables)
+//! olap-cli [--db DIR] bench [FILES|DIRS] [--runs N] [--check DIR]
 //! ```
 //!
 //! Every error is one line, `Error: <message>`, on stderr, and exit code 1.
@@ -16,6 +18,8 @@ mod output;
 mod repl;
 #[path = "olap_cli/statements.rs"]
 mod statements;
+#[path = "olap_cli/tpch.rs"]
+mod tpch;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -56,6 +60,12 @@ struct Cli {
 enum Command {
     /// Run SQL statements and print the result of the last one.
     Query(QueryArgs),
+    /// Generate the eight TPC-H tables at a scale factor into the database (which
+    /// must not have them yet).
+    Tpch(tpch::TpchArgs),
+    /// Run query files (default: sql/tpch/*.sql) several times each, print their
+    /// times, and with --check compare the results with reference answers.
+    Bench(tpch::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +100,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             run_query(&db, &sql, cli.format)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Tpch(args)) => tpch::generate(&open(cli)?, args),
+        Some(Command::Bench(args)) => tpch::bench(&open(cli)?, args),
         None => repl::run(&open(cli)?, &cli.db, cli.format),
     }
 }

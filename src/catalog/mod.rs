@@ -105,6 +105,9 @@ pub struct ViewMeta {
     pub name: String,
     /// The SELECT statement that defines the view.
     pub sql: String,
+    /// Names for the query's columns (`CREATE VIEW v (a, b) AS ...`); may be empty.
+    #[serde(default)]
+    pub columns: Vec<String>,
 }
 
 /// Every table and view of a database: the content of the manifest.

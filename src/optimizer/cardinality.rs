@@ -115,7 +115,7 @@ fn filter_selectivity(input: &LogicalPlan, predicate: &Expr) -> f64 {
         } => match op {
             BinaryOp::Eq => match (left.as_ref(), right.as_ref()) {
                 (e, Expr::Literal(_)) | (Expr::Literal(_), e) => {
-                    1.0 / distinct_values(input, e).max(1.0)
+                    1.0 / column_statistics_ndv(input, e).unwrap_or(10.0).max(1.0)
                 }
                 _ => 0.1,
             },

@@ -122,6 +122,10 @@ fn semi_join(
 ) -> Result<LogicalPlan> {
     let sub = decorrelate(subquery.0.as_ref().clone())?;
     let (right, correlated) = pull_up(sub)?;
+    if kind == JoinKind::NullAwareAnti && !correlated.is_empty() {
+        // Its NULL semantics hold per outer row, within the correlated rows only.
+        return unsupported!("NOT IN with a correlated subquery; write it as NOT EXISTS");
+    }
     let nl = left.schema().fields().len();
     let filter = Expr::conjunction(correlated.into_iter().map(|p| to_join_row(p, nl)));
     let mut on = vec![];

@@ -57,6 +57,8 @@ pub enum Command {
     CreateView {
         name: String,
         sql: String,
+        /// Names for the query's columns, if the statement gives them.
+        columns: Vec<String>,
         or_replace: bool,
         if_not_exists: bool,
     },

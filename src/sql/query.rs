@@ -526,6 +526,7 @@ impl<'a> QueryBinder<'a> {
     /// One FROM item with its JOIN clauses, joined left to right.
     fn bind_table_with_joins(&self, item: &ast::TableWithJoins) -> Result<(LogicalPlan, Scope)> {
         let (mut plan, mut scope) = self.bind_table_factor(&item.relation)?;
+        let mut using_pairs: Vec<(Expr, Expr)> = vec![];
         for join in &item.joins {
             use ast::JoinOperator as J;
             let (kind, constraint) = match &join.join_operator {
@@ -549,6 +550,7 @@ impl<'a> QueryBinder<'a> {
                 Some(ast::JoinConstraint::Using(names)) => {
                     let left_width = scope.columns.len();
                     let mut conds = vec![];
+                    using_pairs.clear();
                     for name in names {
                         let name = object_name(name);
                         let ident = ast::Ident::new(name.clone());
@@ -560,6 +562,7 @@ impl<'a> QueryBinder<'a> {
                         // The right copy is reachable only qualified; `*` shows it once.
                         combined.columns[left_width + ri].using_duplicate = true;
                         let r = r.remap_columns(&|i| i + left_width);
+                        using_pairs.push((l.clone(), r.clone()));
                         conds.push(binary(BinaryOp::Eq, l, r)?);
                     }
                     Expr::conjunction(conds)
@@ -571,6 +574,22 @@ impl<'a> QueryBinder<'a> {
                 combined = scope.clone();
             }
             plan = LogicalPlan::join(plan, right, kind, vec![], filter);
+            if matches!(kind, JoinKind::Right | JoinKind::Full) && !using_pairs.is_empty() {
+                // The visible USING column is whichever side has the value.
+                let mut exprs = output_columns(&plan);
+                for (l, r) in using_pairs.drain(..) {
+                    let Expr::Column { index, .. } = l else {
+                        continue;
+                    };
+                    let t = exprs[index].data_type();
+                    exprs[index] = Expr::Function {
+                        func: crate::plan::ScalarFunc::Coalesce,
+                        args: vec![l, r],
+                        data_type: t,
+                    };
+                }
+                plan = LogicalPlan::project(plan, exprs, field_names_of(&combined));
+            }
             scope = combined;
         }
         Ok((plan, scope))
@@ -596,6 +615,7 @@ impl<'a> QueryBinder<'a> {
                 }
                 if let Some(view) = self.catalog.view(&table_name) {
                     let plan = self.bind_view(&view.sql, &view.name)?;
+                    let plan = rename_columns(plan, &view.columns)?;
                     return apply_alias(plan, alias.as_ref(), &view.name);
                 }
                 let Some(table) = self.catalog.table(&table_name) else {
@@ -872,6 +892,10 @@ fn output_columns(plan: &LogicalPlan) -> Vec<Expr> {
         .enumerate()
         .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
         .collect()
+}
+
+fn field_names_of(scope: &Scope) -> Vec<String> {
+    scope.columns.iter().map(|c| c.name.clone()).collect()
 }
 
 fn field_names(plan: &LogicalPlan) -> Vec<String> {

@@ -46,16 +46,19 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
             if view.materialized {
                 return unsupported!("materialized views");
             }
-            if !view.columns.is_empty() {
-                return unsupported!(
-                    "CREATE VIEW with a column list; alias the columns in the query"
+            let name = object_name(&view.name);
+            let columns: Vec<String> = view.columns.iter().map(|c| c.name.value.clone()).collect();
+            // Bind now so that a view over missing tables or columns is refused.
+            let width = binder.bind_query(&view.query)?.schema().fields().len();
+            if columns.len() > width {
+                return bind_err!(
+                    "view {name} names {} columns but its query has {width}",
+                    columns.len()
                 );
             }
-            let name = object_name(&view.name);
-            // Bind now so that a view over missing tables or columns is refused.
-            binder.bind_query(&view.query)?;
             Ok(Command::CreateView {
                 name,
+                columns,
                 sql: view.query.to_string(),
                 or_replace: view.or_replace,
                 if_not_exists: view.if_not_exists,
