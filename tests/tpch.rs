@@ -31,7 +31,12 @@ fn query_dir() -> PathBuf {
 
 /// The reference answers at SF 0.01, which must be there.
 fn answers() -> PathBuf {
-    let dir = manifest_dir().join("../shared/tpch/answers/sf0.01");
+    answers_at("sf0.01")
+}
+
+/// The reference answers at one scale factor (`sf0.1`), which must be there.
+fn answers_at(scale: &str) -> PathBuf {
+    let dir = manifest_dir().join("../shared/tpch/answers").join(scale);
     assert!(
         dir.is_dir(),
         "the TPC-H reference answers are missing: expected them in {} \
@@ -51,10 +56,26 @@ fn sf001() -> (tempfile::TempDir, Database) {
 
 /// Runs query `name` (`q01`) and compares it with its reference answer.
 fn check_query(db: &Database, name: &str) -> Result<(), String> {
+    check_query_against(db, name, &answers())
+}
+
+fn check_query_against(db: &Database, name: &str, answers: &Path) -> Result<(), String> {
     let path = query_dir().join(format!("{name}.sql"));
     let sql = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let result = db.execute(&sql).map_err(|e| e.to_string())?;
-    compare_query(&result, &sql, &answers().join(format!("{name}.csv")))
+    compare_query(&result, &sql, &answers.join(format!("{name}.csv")))
+}
+
+/// The 22 queries that differ from the answers in `answers`.
+fn failing_queries(db: &Database, answers: &Path) -> Vec<String> {
+    (1..=22)
+        .map(|n| format!("q{n:02}"))
+        .filter_map(|name| {
+            check_query_against(db, &name, answers)
+                .err()
+                .map(|e| format!("{name}: {e}"))
+        })
+        .collect()
 }
 
 fn count(db: &Database, table: &str) -> u64 {
@@ -135,19 +156,27 @@ fn bad_scale_factors_are_refused() {
 
 #[test]
 fn sf001_all_22_queries_match_the_reference() {
-    answers();
     let (_dir, db) = sf001();
-    let failures: Vec<String> = (1..=22)
-        .map(|n| format!("q{n:02}"))
-        .filter_map(|name| {
-            check_query(&db, &name)
-                .err()
-                .map(|e| format!("{name}: {e}"))
-        })
-        .collect();
+    let failures = failing_queries(&db, &answers());
     assert!(
         failures.is_empty(),
         "{} of 22 queries differ from the reference:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// SF 0.1 (600 000 lineitem rows, a few seconds) catches what only more data shows.
+#[test]
+fn sf01_all_22_queries_match_the_reference() {
+    let answers = answers_at("sf0.1");
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("tpch.db")).unwrap();
+    generate(&db, 0.1, false).unwrap();
+    let failures = failing_queries(&db, &answers);
+    assert!(
+        failures.is_empty(),
+        "{} of 22 queries differ from the reference at SF 0.1:\n{}",
         failures.len(),
         failures.join("\n")
     );
