@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::catalog::{self, Catalog, ColumnDef, DirLock, TableMeta, ViewMeta};
+use crate::catalog::{self, Catalog, ColumnDef, DirLock, MaterializedView, TableMeta, ViewMeta};
 use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
 use crate::exec::{self, expr::cast, ExecContext};
+use crate::mv;
 use crate::optimizer::optimize;
 use crate::plan::{ExternalSource, LogicalPlan};
 use crate::sql::{self, Command};
@@ -244,12 +245,14 @@ impl Database {
                 if !self.check_new_table(state, &name, if_not_exists, or_replace)? {
                     return Ok(QueryResult::empty());
                 }
+                let id = state.catalog.allocate_table_id();
                 self.commit_table(
                     state,
                     TableMeta {
                         name,
                         columns,
                         data: TableData::default(),
+                        id,
                     },
                 )?;
                 Ok(QueryResult::empty())
@@ -277,6 +280,7 @@ impl Database {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 let mut table = TableMeta {
+                    id: state.catalog.allocate_table_id(),
                     name,
                     columns,
                     data: TableData::default(),
@@ -334,6 +338,78 @@ impl Database {
                 // The drop is committed; leftover files are only garbage, removed next time.
                 let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
                 Ok(QueryResult::empty())
+            }
+            Command::CreateMaterializedView {
+                name,
+                sql,
+                query,
+                if_not_exists,
+            } => {
+                if state.catalog.mview(&name).is_some() && if_not_exists {
+                    return Ok(QueryResult::empty());
+                }
+                if state.catalog.has_relation(&name) {
+                    return Err(Error::Catalog(format!(
+                        "a table, view or materialized view named \"{name}\" already exists"
+                    )));
+                }
+                let bases = mv::snapshot(&query, &state.catalog);
+                let def = mv::define(query);
+                let data = self.compute_state(state, &name, def.state_plan)?;
+                let rows = data.row_count();
+                let view = MaterializedView {
+                    name: name.clone(),
+                    sql,
+                    data,
+                    bases,
+                    refreshed_at: now(),
+                    last_refresh: "full".into(),
+                };
+                self.commit_mview(state, view)?;
+                QueryResult::count(rows)
+            }
+            Command::RefreshMaterializedView { name } => self.refresh_mview(state, &name),
+            Command::DropMaterializedView { names, if_exists } => {
+                let mut catalog = state.catalog.clone();
+                for name in &names {
+                    if catalog.mviews.remove(&name.to_lowercase()).is_none() && !if_exists {
+                        return Err(Error::Catalog(format!(
+                            "Materialized view with name {name} does not exist"
+                        )));
+                    }
+                }
+                catalog.commit(&self.dir)?;
+                state.catalog = catalog;
+                let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+                Ok(QueryResult::empty())
+            }
+            Command::ShowMaterializedViews => {
+                let views: Vec<&MaterializedView> = state.catalog.mviews.values().collect();
+                let text = |f: &dyn Fn(&MaterializedView) -> String| -> ArrayRef {
+                    Arc::new(StringArray::from(
+                        views.iter().map(|v| f(v)).collect::<Vec<_>>(),
+                    ))
+                };
+                let rows: ArrayRef = Arc::new(arrow::array::Int64Array::from(
+                    views
+                        .iter()
+                        .map(|v| v.data.row_count() as i64)
+                        .collect::<Vec<_>>(),
+                ));
+                let stale: ArrayRef = Arc::new(arrow::array::BooleanArray::from(
+                    views
+                        .iter()
+                        .map(|v| state.catalog.is_stale(v))
+                        .collect::<Vec<_>>(),
+                ));
+                QueryResult::columns(vec![
+                    ("name", text(&|v| v.name.clone())),
+                    ("definition", text(&|v| v.sql.clone())),
+                    ("rows", rows),
+                    ("last_refresh", text(&|v| format_time(v.refreshed_at))),
+                    ("refresh", text(&|v| v.last_refresh.clone())),
+                    ("stale", stale),
+                ])
             }
             Command::ShowTables => {
                 let mut names: Vec<String> = state
@@ -415,6 +491,124 @@ impl Database {
                 ))),
             },
         }
+    }
+
+    /// Runs a materialized view's state plan and writes the rows into new files.
+    fn compute_state(&self, state: &mut State, name: &str, plan: LogicalPlan) -> Result<TableMeta> {
+        let result = self.run_query(state, plan)?;
+        let columns = result
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok(ColumnDef {
+                    name: f.name().clone(),
+                    sql_type: SqlType::from_arrow(f.data_type())?,
+                    nullable: true,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut data = TableMeta {
+            name: name.to_string(),
+            columns,
+            data: TableData::default(),
+            id: state.catalog.allocate_table_id(),
+        };
+        self.append(state, &mut data, result.batches.into_iter().map(Ok))?;
+        Ok(data)
+    }
+
+    fn commit_mview(&self, state: &mut State, view: MaterializedView) -> Result<()> {
+        let mut catalog = state.catalog.clone();
+        catalog.mviews.insert(view.name.to_lowercase(), view);
+        if let Err(e) = catalog.commit(&self.dir) {
+            let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+            return Err(e);
+        }
+        state.catalog = catalog;
+        let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+        Ok(())
+    }
+
+    /// REFRESH MATERIALIZED VIEW: incremental when only appends happened to one
+    /// base table, in full otherwise; nothing when nothing changed.
+    fn refresh_mview(&self, state: &mut State, name: &str) -> Result<QueryResult> {
+        let Some(view) = state.catalog.mview(name).cloned() else {
+            return Err(Error::Catalog(format!(
+                "Materialized view with name {name} does not exist"
+            )));
+        };
+        let started = std::time::Instant::now();
+        let statements = sql::parse(&view.sql)?;
+        let query = match statements.first() {
+            Some(sqlparser::ast::Statement::Query(q)) => q.clone(),
+            _ => {
+                return Err(Error::Corrupt(format!(
+                    "materialized view {name} has no query"
+                )))
+            }
+        };
+        let plan = sql::QueryBinder::new(&state.catalog)
+            .bind_query(&query)
+            .map_err(|e| {
+                Error::Bind(format!("materialized view {name} cannot be refreshed: {e}"))
+            })?;
+        let bases = mv::snapshot(&plan, &state.catalog);
+        let def = mv::define(plan);
+        let (mode, data) = if !state.catalog.is_stale(&view) {
+            ("up to date", view.data.clone())
+        } else if let Some(delta) = mv::appended_table(&def, &view.bases, &state.catalog) {
+            let delta_plan = mv::with_table(def.state_plan.clone(), &Arc::new(delta));
+            let data = match &def.kind {
+                mv::MvKind::Aggregate { keys, merge } => {
+                    let merged =
+                        mv::merge_plan(mv::stored_scan(&view.data), delta_plan, *keys, merge)?;
+                    self.compute_state(state, name, merged)?
+                }
+                _ => {
+                    let mut data = view.data.clone();
+                    let rows = self.run_query(state, delta_plan)?.batches;
+                    self.append(state, &mut data, rows.into_iter().map(Ok))?;
+                    data
+                }
+            };
+            ("incremental", data)
+        } else {
+            ("full", self.compute_state(state, name, def.state_plan)?)
+        };
+        let rows = data.row_count();
+        let refreshed = MaterializedView {
+            data,
+            bases,
+            refreshed_at: now(),
+            last_refresh: if mode == "up to date" {
+                view.last_refresh.clone()
+            } else {
+                mode.into()
+            },
+            ..view
+        };
+        self.commit_mview(state, refreshed)?;
+        QueryResult::columns(vec![
+            (
+                "view",
+                Arc::new(StringArray::from(vec![name.to_string()])) as ArrayRef,
+            ),
+            (
+                "refresh",
+                Arc::new(StringArray::from(vec![mode.to_string()])),
+            ),
+            (
+                "rows",
+                Arc::new(arrow::array::Int64Array::from(vec![rows as i64])),
+            ),
+            (
+                "ms",
+                Arc::new(arrow::array::Float64Array::from(vec![
+                    started.elapsed().as_secs_f64() * 1000.0,
+                ])),
+            ),
+        ])
     }
 
     /// Whether to go on creating table `name`: false for IF NOT EXISTS on an
@@ -577,4 +771,19 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A time in seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
+fn format_time(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod etl;
 pub mod exec;
 pub mod format;
+pub mod mv;
 pub mod optimizer;
 pub mod plan;
 pub mod sql;

@@ -68,6 +68,11 @@ pub struct TableMeta {
     pub columns: Vec<ColumnDef>,
     #[serde(default)]
     pub data: TableData,
+    /// Identifies this incarnation of the table: a table created anew (or replaced)
+    /// gets a new id, appends keep it. Materialized views use it to tell appends
+    /// from other changes.
+    #[serde(default)]
+    pub id: u64,
 }
 
 impl TableMeta {
@@ -110,6 +115,32 @@ pub struct ViewMeta {
     pub columns: Vec<String>,
 }
 
+/// A materialized view: a query whose result is stored in column files, with what
+/// its base tables looked like when it was last refreshed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaterializedView {
+    pub name: String,
+    /// The defining query.
+    pub sql: String,
+    /// The stored rows (for an aggregate view: group keys and aggregate states).
+    pub data: TableMeta,
+    /// The base tables as of the last refresh.
+    pub bases: Vec<BaseSnapshot>,
+    /// When the last refresh happened (seconds since the Unix epoch).
+    pub refreshed_at: u64,
+    /// How the last refresh was done: "full" or "incremental".
+    pub last_refresh: String,
+}
+
+/// A base table of a materialized view as of its last refresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseSnapshot {
+    pub table: String,
+    pub id: u64,
+    pub segments: usize,
+    pub rows: u64,
+}
+
 /// Every table and view of a database: the content of the manifest.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Catalog {
@@ -125,6 +156,12 @@ pub struct Catalog {
     /// The views, keyed by lowercased name.
     #[serde(default)]
     pub views: BTreeMap<String, ViewMeta>,
+    /// The materialized views, keyed by lowercased name.
+    #[serde(default)]
+    pub mviews: BTreeMap<String, MaterializedView>,
+    /// The id the next created table gets.
+    #[serde(default)]
+    pub next_table_id: u64,
     /// The database directory this catalog was loaded from or committed to (not stored);
     /// used to skip file prefixes that exist on disk.
     #[serde(skip)]
@@ -230,15 +267,38 @@ impl Catalog {
         self.views.get(&name.to_lowercase())
     }
 
-    /// Whether a table or a view has this name.
+    /// Whether a table, a view or a materialized view has this name.
     pub fn has_relation(&self, name: &str) -> bool {
-        self.table(name).is_some() || self.view(name).is_some()
+        self.table(name).is_some() || self.view(name).is_some() || self.mview(name).is_some()
+    }
+
+    /// The materialized view named `name` (case-insensitive).
+    pub fn mview(&self, name: &str) -> Option<&MaterializedView> {
+        self.mviews.get(&name.to_lowercase())
+    }
+
+    /// A new table id (see `TableMeta::id`).
+    pub fn allocate_table_id(&mut self) -> u64 {
+        self.next_table_id += 1;
+        self.next_table_id
+    }
+
+    /// Whether the base tables of `mv` changed since its last refresh.
+    pub fn is_stale(&self, mv: &MaterializedView) -> bool {
+        mv.bases.iter().any(|b| {
+            self.table(&b.table)
+                .is_none_or(|t| t.id != b.id || t.data.segments.len() != b.segments)
+        })
     }
 
     /// Every data file name referenced by any table.
     pub fn referenced_files(&self) -> BTreeSet<String> {
         let mut names = BTreeSet::new();
-        for table in self.tables.values() {
+        let stored = self
+            .tables
+            .values()
+            .chain(self.mviews.values().map(|m| &m.data));
+        for table in stored {
             names.extend(table.data.files.iter().map(|f| f.name.clone()));
             for segment in &table.data.segments {
                 names.extend(segment.columns.iter().map(|c| c.file.clone()));
@@ -342,6 +402,7 @@ mod tests {
 
     fn sales() -> TableMeta {
         TableMeta {
+            id: 1,
             name: "Sales".into(),
             columns: vec![
                 ColumnDef {

@@ -7,6 +7,13 @@
 //! up in the larger one and its accumulators are merged through that mapping. A
 //! global aggregate (no GROUP BY) has exactly one group, even over no rows.
 //!
+//! Grouping sets (`GROUPING SETS`, `CUBE`, `ROLLUP`) share that one hash table and
+//! one pass over the input: the keys of a batch are computed once, then, for each
+//! set, encoded with the keys outside the set replaced by NULLs and the set's
+//! number appended (so a NULL from the data and a rolled-up key never meet, and a
+//! set listed twice has groups of its own), and the rows update the same
+//! accumulators. The set number becomes the `#grouping_id` bitmask at the end.
+//!
 //! Memory: one entry per distinct group per worker, plus, for DISTINCT aggregates,
 //! the set of distinct argument values per group.
 
@@ -27,6 +34,8 @@ use crate::types::type_name;
 pub struct AggregateSink {
     group: Vec<Expr>,
     aggs: Vec<AggExpr>,
+    /// Positions in `group` of each grouping set's keys (None: GROUP BY `group`).
+    grouping_sets: Option<Vec<Vec<usize>>>,
     schema: SchemaRef,
     /// Encodes group keys; shared so that every worker's keys are comparable.
     converter: Option<RowConverter>,
@@ -38,14 +47,23 @@ pub struct AggState {
 }
 
 impl AggregateSink {
-    pub fn new(group: Vec<Expr>, aggs: Vec<AggExpr>, schema: SchemaRef) -> Result<AggregateSink> {
-        let converter = if group.is_empty() {
+    pub fn new(
+        group: Vec<Expr>,
+        aggs: Vec<AggExpr>,
+        grouping_sets: Option<Vec<Vec<usize>>>,
+        schema: SchemaRef,
+    ) -> Result<AggregateSink> {
+        let converter = if group.is_empty() && grouping_sets.is_none() {
             None
         } else {
-            let fields = group
+            let mut fields: Vec<SortField> = group
                 .iter()
                 .map(|g| SortField::new(g.data_type()))
                 .collect();
+            if grouping_sets.is_some() {
+                // The number of the grouping set.
+                fields.push(SortField::new(DataType::UInt32));
+            }
             Some(RowConverter::new(fields)?)
         };
         // Fail now, not in a worker, if an aggregate has no implementation.
@@ -55,9 +73,40 @@ impl AggregateSink {
         Ok(AggregateSink {
             group,
             aggs,
+            grouping_sets,
             schema,
             converter,
         })
+    }
+
+    /// The key columns of grouping set `set` for `keys` (all group keys of `n`
+    /// rows): the keys outside the set NULL, then the set's number.
+    fn set_keys(&self, set: usize, keys: &[ArrayRef], n: usize) -> Vec<ArrayRef> {
+        let members = &self.grouping_sets.as_ref().expect("grouping sets")[set];
+        let mut columns: Vec<ArrayRef> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                if members.contains(&i) {
+                    k.clone()
+                } else {
+                    new_null_array(k.data_type(), n)
+                }
+            })
+            .collect();
+        columns.push(Arc::new(UInt32Array::from_value(set as u32, n)));
+        columns
+    }
+
+    /// The `#grouping_id` of set `set`: a bit per group key, the first key's the
+    /// most significant, set when the key is not in the set.
+    fn grouping_id(&self, set: usize) -> i64 {
+        let members = &self.grouping_sets.as_ref().expect("grouping sets")[set];
+        let n = self.group.len();
+        (0..n)
+            .filter(|i| !members.contains(i))
+            .map(|i| 1i64 << (n - 1 - i))
+            .sum()
     }
 
     fn num_groups(&self, state: &AggState) -> usize {
@@ -84,6 +133,32 @@ impl Sink for AggregateSink {
     }
 
     fn consume(&self, state: &mut AggState, _morsel: usize, batch: RecordBatch) -> Result<()> {
+        if let (Some(sets), Some(converter)) = (&self.grouping_sets, &self.converter) {
+            let n = batch.num_rows();
+            let keys = self
+                .group
+                .iter()
+                .map(|g| evaluate(g, &batch))
+                .collect::<Result<Vec<_>>>()?;
+            let values = self
+                .aggs
+                .iter()
+                .map(|a| a.arg.as_ref().map(|e| evaluate(e, &batch)).transpose())
+                .collect::<Result<Vec<_>>>()?;
+            let mut ids = Vec::with_capacity(n);
+            for set in 0..sets.len() {
+                let rows = converter.convert_columns(&self.set_keys(set, &keys, n))?;
+                ids.clear();
+                for row in rows.iter() {
+                    ids.push(group_id(&mut state.groups, row.as_ref()));
+                }
+                let num_groups = state.groups.len();
+                for (acc, v) in state.accumulators.iter_mut().zip(&values) {
+                    acc.update(v.as_ref(), &ids, num_groups)?;
+                }
+            }
+            return Ok(());
+        }
         let n = batch.num_rows();
         let group_ids: Vec<u32> = match &self.converter {
             None => vec![0; n],
@@ -94,19 +169,9 @@ impl Sink for AggregateSink {
                     .map(|g| evaluate(g, &batch))
                     .collect::<Result<Vec<_>>>()?;
                 let rows = converter.convert_columns(&keys)?;
-                let mut ids = Vec::with_capacity(n);
-                for row in rows.iter() {
-                    let next = state.groups.len() as u32;
-                    let id = match state.groups.get(row.as_ref()) {
-                        Some(id) => *id,
-                        None => {
-                            state.groups.insert(row.as_ref().into(), next);
-                            next
-                        }
-                    };
-                    ids.push(id);
-                }
-                ids
+                rows.iter()
+                    .map(|row| group_id(&mut state.groups, row.as_ref()))
+                    .collect()
             }
         };
         let num_groups = self.num_groups(state);
@@ -136,18 +201,44 @@ impl Sink for AggregateSink {
     }
 
     fn finish(&self, mut state: AggState) -> Result<Vec<RecordBatch>> {
+        if let (Some(sets), Some(converter)) = (&self.grouping_sets, &self.converter) {
+            // An empty grouping set has its one group even when no row came.
+            let no_keys: Vec<ArrayRef> = self
+                .group
+                .iter()
+                .map(|g| new_null_array(&g.data_type(), 1))
+                .collect();
+            for (set, members) in sets.iter().enumerate() {
+                if members.is_empty() {
+                    let rows = converter.convert_columns(&self.set_keys(set, &no_keys, 1))?;
+                    group_id(&mut state.groups, rows.row(0).as_ref());
+                }
+            }
+        }
         let num_groups = self.num_groups(&state);
         let mut columns: Vec<ArrayRef> = vec![];
+        let mut grouping_id = None;
         if let Some(converter) = &self.converter {
             let mut keys: Vec<(u32, Box<[u8]>)> =
                 state.groups.drain().map(|(k, id)| (id, k)).collect();
             keys.sort_unstable_by_key(|(id, _)| *id);
             let parser = converter.parser();
             columns = converter.convert_rows(keys.iter().map(|(_, k)| parser.parse(k)))?;
+            if self.grouping_sets.is_some() {
+                let sets = columns.pop().expect("the grouping set column");
+                let ids: Int64Array = sets
+                    .as_primitive::<UInt32Type>()
+                    .values()
+                    .iter()
+                    .map(|&s| self.grouping_id(s as usize))
+                    .collect();
+                grouping_id = Some(Arc::new(ids) as ArrayRef);
+            }
         }
         for acc in state.accumulators.iter_mut() {
             columns.push(acc.finish(num_groups)?);
         }
+        columns.extend(grouping_id);
         let columns = columns
             .into_iter()
             .zip(self.schema.fields())
@@ -159,6 +250,18 @@ impl Sink for AggregateSink {
             columns,
             &options,
         )?])
+    }
+}
+
+/// The group number of an encoded key, a new one if the key is new.
+fn group_id(groups: &mut HashMap<Box<[u8]>, u32>, key: &[u8]) -> u32 {
+    let next = groups.len() as u32;
+    match groups.get(key) {
+        Some(id) => *id,
+        None => {
+            groups.insert(key.into(), next);
+            next
+        }
     }
 }
 

@@ -434,10 +434,16 @@ fn function(
             }
             result
         }
+        ScalarFunc::AvgOfState => avg_of_state(&args[0], &args[1])?,
         ScalarFunc::NullIf => {
             let equal = cmp::eq(&args[0], &args[1])?;
             let equal = arrow::compute::prep_null_mask_filter(&equal);
             arrow::compute::nullif(&args[0], &equal)?
+        }
+        ScalarFunc::Grouping => {
+            return Err(Error::Execute(format!(
+                "{expr}: GROUPING is only allowed in a grouped query"
+            )))
         }
     })
     .and_then(|a| {
@@ -447,6 +453,44 @@ fn function(
             cast(&a, data_type)
         }
     })
+}
+
+/// sum / count as the AVG aggregate computes it (a decimal's unscaled sum divided
+/// by count·10^scale, in doubles); NULL where the count is 0 or NULL.
+fn avg_of_state(sum: &ArrayRef, count: &ArrayRef) -> Result<ArrayRef> {
+    let count = count.as_primitive::<Int64Type>();
+    let (unscaled, scale): (Vec<Option<f64>>, f64) = match sum.data_type() {
+        DataType::Decimal128(_, s) => (
+            sum.as_primitive::<Decimal128Type>()
+                .iter()
+                .map(|v| v.map(|v| v as f64))
+                .collect(),
+            10f64.powi(*s as i32),
+        ),
+        DataType::Int64 => (
+            sum.as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.map(|v| v as f64))
+                .collect(),
+            1.0,
+        ),
+        _ => (
+            cast(sum, &DataType::Float64)?
+                .as_primitive::<Float64Type>()
+                .iter()
+                .collect(),
+            1.0,
+        ),
+    };
+    let result: Float64Array = unscaled
+        .into_iter()
+        .zip(count.iter())
+        .map(|(s, n)| match (s, n) {
+            (Some(s), Some(n)) if n > 0 => Some(s / (n as f64 * scale)),
+            _ => None,
+        })
+        .collect();
+    Ok(Arc::new(result))
 }
 
 fn map_strings(a: &StringArray, f: impl Fn(&str) -> String) -> ArrayRef {

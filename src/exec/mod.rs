@@ -113,10 +113,16 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
             input,
             group,
             aggs,
+            grouping_sets,
             schema,
         } => {
             let (source, operators) = pipeline(input, ctx)?;
-            let sink = AggregateSink::new(group.clone(), aggs.clone(), schema.clone())?;
+            let sink = AggregateSink::new(
+                group.clone(),
+                aggs.clone(),
+                grouping_sets.clone(),
+                schema.clone(),
+            )?;
             run(source.as_ref(), &operators, &sink)
         }
         LogicalPlan::Sort { input, keys, fetch } => {

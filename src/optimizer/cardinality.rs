@@ -52,17 +52,28 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
             let n = estimate_rows(input);
             fetch.map_or(n, |f| n.min(f as f64))
         }
-        LogicalPlan::Aggregate { input, group, .. } => {
-            if group.is_empty() {
-                1.0
-            } else {
-                let n = estimate_rows(input);
-                group
-                    .iter()
-                    .map(|g| distinct_values(input, g))
-                    .product::<f64>()
-                    .min(n)
-            }
+        LogicalPlan::Aggregate {
+            input,
+            group,
+            grouping_sets,
+            ..
+        } => {
+            let n = estimate_rows(input);
+            // Each grouping set has its own groups (a plain GROUP BY is one set).
+            let all: Vec<usize> = (0..group.len()).collect();
+            let sets = grouping_sets.as_deref().unwrap_or(std::slice::from_ref(&all));
+            sets.iter()
+                .map(|set| {
+                    if set.is_empty() {
+                        1.0
+                    } else {
+                        set.iter()
+                            .map(|&g| distinct_values(input, &group[g]))
+                            .product::<f64>()
+                            .min(n)
+                    }
+                })
+                .sum()
         }
         LogicalPlan::Join {
             left,

@@ -274,12 +274,16 @@ fn join_scalar_subquery(plan: LogicalPlan, subquery: &Subquery) -> Result<(Logic
         _ => return shape_error(),
     };
     let LogicalPlan::Aggregate {
-        input, group, aggs, ..
+        input,
+        group,
+        aggs,
+        grouping_sets,
+        ..
     } = aggregate
     else {
         return shape_error();
     };
-    if !group.is_empty() {
+    if !group.is_empty() || grouping_sets.is_some() {
         return shape_error();
     }
     let (input, pulled) = pull_up(*input)?;
@@ -322,6 +326,7 @@ fn join_scalar_subquery(plan: LogicalPlan, subquery: &Subquery) -> Result<(Logic
         input: Box::new(input),
         group: inner_keys,
         aggs,
+        grouping_sets: None,
         schema: agg_schema.clone(),
     };
     // The value first, then the group keys to join on.

@@ -93,11 +93,13 @@ pub(crate) fn map_inputs(
             input,
             group,
             aggs,
+            grouping_sets,
             schema,
         } => LogicalPlan::Aggregate {
             input: bx(input),
             group,
             aggs,
+            grouping_sets,
             schema,
         },
         LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort {

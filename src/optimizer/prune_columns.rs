@@ -119,9 +119,13 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
             input,
             group,
             aggs,
+            grouping_sets,
             schema,
         } => {
             let n_groups = group.len();
+            // With grouping sets, `#grouping_id` follows the aggregates; it is kept
+            // (the keys are too: removing one would merge its groups).
+            let grouping_id = grouping_sets.as_ref().map(|_| n_groups + aggs.len());
             let kept_aggs: Vec<usize> = (0..aggs.len())
                 .filter(|a| required.contains(&(n_groups + a)))
                 .collect();
@@ -143,12 +147,14 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
                 .collect();
             let have: Vec<usize> = (0..n_groups)
                 .chain(kept_aggs.iter().map(|a| n_groups + a))
+                .chain(grouping_id)
                 .collect();
             let fields: Vec<_> = have.iter().map(|&i| schema.field(i).clone()).collect();
             let agg = LogicalPlan::Aggregate {
                 input: Box::new(input),
                 group,
                 aggs,
+                grouping_sets,
                 schema: Arc::new(Schema::new(fields)),
             };
             select(agg, &have, required)

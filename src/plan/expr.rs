@@ -142,6 +142,13 @@ pub enum ScalarFunc {
     /// `NULLIF(a, b)`.
     NullIf,
     Trim,
+    /// `GROUPING(keys...)` as bound over the FROM clause. Only a placeholder: the
+    /// SELECT binder replaces it by bits of the Aggregate's `#grouping_id` (or 0)
+    /// when it rewrites expressions above the Aggregate, so it is never evaluated.
+    Grouping,
+    /// `AVG` from a stored SUM and COUNT (materialized views): the same arithmetic
+    /// as the AVG aggregate, so that both give identical doubles.
+    AvgOfState,
 }
 
 impl ScalarFunc {

@@ -92,10 +92,19 @@ pub enum LogicalPlan {
     },
     /// γ: one row per distinct `group` key (one row in all when `group` is empty),
     /// with the group keys followed by the aggregates.
+    ///
+    /// With `grouping_sets` (`GROUPING SETS`, `CUBE`, `ROLLUP`), each set lists the
+    /// positions in `group` it groups by: one row per distinct key of each set
+    /// (duplicate sets give duplicate rows; an empty set gives one row even over no
+    /// input), with the keys not in the set NULL, all computed in one pass. The
+    /// output then ends with one more column after the aggregates, `#grouping_id`
+    /// (BIGINT): a bit per group key, the first key's the most significant, set
+    /// when that key is not in the row's set.
     Aggregate {
         input: Box<LogicalPlan>,
         group: Vec<Expr>,
         aggs: Vec<AggExpr>,
+        grouping_sets: Option<Vec<Vec<usize>>>,
         schema: SchemaRef,
     },
     /// τ: rows ordered by `keys`; only the first `fetch` are needed when given.
@@ -249,9 +258,11 @@ impl LogicalPlan {
                 input,
                 group,
                 aggs,
+                grouping_sets,
                 schema,
             } => LogicalPlan::Aggregate {
                 input,
+                grouping_sets,
                 group: all(group, f)?,
                 aggs: aggs
                     .into_iter()
@@ -380,11 +391,30 @@ impl LogicalPlan {
                     .collect();
                 writeln!(out, "{pad}Project π: {}", items.join(", "))
             }
-            LogicalPlan::Aggregate { group, aggs, .. } => {
+            LogicalPlan::Aggregate {
+                group,
+                aggs,
+                grouping_sets,
+                ..
+            } => {
                 let aggs: Vec<String> = aggs.iter().map(|a| a.to_string()).collect();
+                let sets = grouping_sets
+                    .as_ref()
+                    .map(|sets| {
+                        let sets: Vec<String> = sets
+                            .iter()
+                            .map(|s| {
+                                let keys: Vec<String> =
+                                    s.iter().map(|&i| group[i].to_string()).collect();
+                                format!("({})", keys.join(", "))
+                            })
+                            .collect();
+                        format!(" sets=[{}]", sets.join(", "))
+                    })
+                    .unwrap_or_default();
                 writeln!(
                     out,
-                    "{pad}Aggregate γ: group=[{}] aggregates=[{}]",
+                    "{pad}Aggregate γ: group=[{}]{sets} aggregates=[{}]",
                     list(group),
                     aggs.join(", ")
                 )

@@ -396,6 +396,9 @@ impl<'a> ExprBinder<'a> {
         if let Some(func) = agg {
             return self.aggregate(&name, func, &args, distinct, f);
         }
+        if name == "grouping" || name == "grouping_id" {
+            return self.grouping(&args, distinct, f);
+        }
         if distinct {
             return bind_err!("DISTINCT is only allowed in aggregate functions, not {name}");
         }
@@ -407,6 +410,35 @@ impl<'a> ExprBinder<'a> {
             })
             .collect::<Result<Vec<_>>>()?;
         scalar_function(&name, args)
+    }
+
+    /// `GROUPING(k1, ...)`: a placeholder holding the bound keys, which the SELECT
+    /// binder turns into bits of the Aggregate's `#grouping_id`.
+    fn grouping(
+        &mut self,
+        args: &[&ast::FunctionArg],
+        distinct: bool,
+        call: &ast::Function,
+    ) -> Result<Expr> {
+        if self.in_aggregate {
+            return bind_err!("GROUPING cannot be used inside an aggregate function: {call}");
+        }
+        if self.aggs.is_none() {
+            return bind_err!("GROUPING is not allowed here: {call}");
+        }
+        if distinct || args.is_empty() {
+            return bind_err!("GROUPING takes one or more grouping columns: {call}");
+        }
+        self.in_aggregate = true;
+        let keys = args
+            .iter()
+            .map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => self.bind(e),
+                other => bind_err!("unsupported argument {other} to GROUPING"),
+            })
+            .collect::<Result<Vec<_>>>();
+        self.in_aggregate = false;
+        Ok(function(ScalarFunc::Grouping, keys?, DataType::Int64))
     }
 
     fn aggregate(

@@ -66,6 +66,20 @@ pub enum Command {
         names: Vec<String>,
         if_exists: bool,
     },
+    CreateMaterializedView {
+        name: String,
+        sql: String,
+        query: LogicalPlan,
+        if_not_exists: bool,
+    },
+    RefreshMaterializedView {
+        name: String,
+    },
+    DropMaterializedView {
+        names: Vec<String>,
+        if_exists: bool,
+    },
+    ShowMaterializedViews,
     ShowTables,
     /// The columns of a table or view.
     Describe {

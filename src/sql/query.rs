@@ -22,7 +22,8 @@ use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::etl::{self, CsvOptions, FileFormat};
 use crate::plan::{
-    schema_of, AggExpr, AggFunc, BinaryOp, Expr, ExternalSource, JoinKind, LogicalPlan, SortKey,
+    schema_of, AggExpr, AggFunc, BinaryOp, Expr, ExternalSource, JoinKind, LogicalPlan, ScalarFunc,
+    SortKey,
 };
 use crate::types::{type_name, ScalarValue};
 use crate::{bind_err, unsupported};
@@ -391,7 +392,8 @@ impl<'a> QueryBinder<'a> {
             }
         }
 
-        let group = self.bind_group_by(&select.group_by, &scope, &items, &names)?;
+        let (group, grouping_sets, grouped) =
+            self.bind_group_by(&select.group_by, &scope, &items, &names)?;
         let having = select
             .having
             .as_ref()
@@ -411,7 +413,7 @@ impl<'a> QueryBinder<'a> {
             order_keys.push((target, o));
         }
 
-        let aggregating = !aggs.is_empty() || !group.is_empty() || having.is_some();
+        let aggregating = !aggs.is_empty() || grouped || having.is_some();
         if aggregating {
             let n_groups = group.len();
             let mut exprs: Vec<Expr> = group.clone();
@@ -420,14 +422,21 @@ impl<'a> QueryBinder<'a> {
                 exprs.push(Expr::column(0, "", a.data_type.clone()));
                 agg_names.push(a.to_string());
             }
+            // With grouping sets, the Aggregate's last column is `#grouping_id`.
+            let grouping_id = grouping_sets.as_ref().map(|_| {
+                exprs.push(Expr::column(0, "", DataType::Int64));
+                agg_names.push(GROUPING_ID.to_string());
+                exprs.len() - 1
+            });
             let schema = schema_of(&exprs, &agg_names);
             plan = LogicalPlan::Aggregate {
                 input: Box::new(plan),
                 group: group.clone(),
                 aggs,
+                grouping_sets,
                 schema,
             };
-            let rewrite = |e: Expr| above_aggregate(e, &group, n_groups);
+            let rewrite = |e: Expr| above_aggregate(e, &group, n_groups, grouping_id);
             items = items.into_iter().map(rewrite).collect::<Result<_>>()?;
             for (target, _) in order_keys.iter_mut() {
                 if let OrderTarget::Expr(e) = target {
@@ -437,6 +446,15 @@ impl<'a> QueryBinder<'a> {
             if let Some(h) = having {
                 plan = filter(plan, rewrite(h)?, "HAVING")?;
             }
+        } else if items
+            .iter()
+            .chain(order_keys.iter().filter_map(|(t, _)| match t {
+                OrderTarget::Expr(e) => Some(e),
+                OrderTarget::Output(_) => None,
+            }))
+            .any(contains_grouping)
+        {
+            return bind_err!("GROUPING cannot be used without GROUP BY");
         }
 
         let width = items.len();
@@ -454,40 +472,70 @@ impl<'a> QueryBinder<'a> {
         Ok(finish_query(plan, keys, offset, fetch, width, names))
     }
 
+    /// The GROUP BY keys, and the grouping sets (positions in the keys) when there
+    /// is more than one (`GROUPING SETS`, `CUBE`, `ROLLUP`, or plain keys mixed with
+    /// them); also whether there is a GROUP BY clause at all (`GROUP BY ()` groups).
+    #[allow(clippy::type_complexity)]
     fn bind_group_by(
         &self,
         group_by: &ast::GroupByExpr,
         scope: &Scope,
         items: &[Expr],
         names: &[String],
-    ) -> Result<Vec<Expr>> {
+    ) -> Result<(Vec<Expr>, Option<Vec<Vec<usize>>>, bool)> {
         let exprs = match group_by {
             ast::GroupByExpr::Expressions(exprs, modifiers) => {
                 if !modifiers.is_empty() {
-                    return unsupported!("GROUP BY modifiers (ROLLUP, CUBE, GROUPING SETS)");
+                    return unsupported!("GROUP BY modifiers (WITH ROLLUP, WITH CUBE, ...)");
                 }
                 exprs
             }
             ast::GroupByExpr::All(_) => return unsupported!("GROUP BY ALL"),
         };
-        let mut group = vec![];
+        // Each item stands for a list of sets; the query's sets are their product.
+        let mut sets: Vec<Vec<&ast::Expr>> = vec![vec![]];
         for e in exprs {
-            let bound = match select_list_position(e, names, items.len())? {
-                // A position, or a SELECT alias that is not also a column of FROM.
-                Some(i) if is_position(e) || !resolves(scope, e) => {
-                    let item = items[i].clone();
-                    if contains_aggregate(&item) {
-                        return bind_err!("GROUP BY cannot refer to an aggregate: {e}");
-                    }
-                    item
-                }
-                _ => self.expr_binder(scope).bind(e)?,
-            };
-            if !group.contains(&bound) {
-                group.push(bound);
-            }
+            sets = set_product(&sets, &grouping_sets_of(e)?)?;
         }
-        Ok(group)
+        let mut group: Vec<Expr> = vec![];
+        let mut bound_sets = vec![];
+        for set in &sets {
+            let mut positions = vec![];
+            for e in set {
+                let bound = match select_list_position(e, names, items.len())? {
+                    // A position, or a SELECT alias that is not also a column of FROM.
+                    Some(i) if is_position(e) || !resolves(scope, e) => {
+                        let item = items[i].clone();
+                        if contains_aggregate(&item) {
+                            return bind_err!("GROUP BY cannot refer to an aggregate: {e}");
+                        }
+                        item
+                    }
+                    _ => self.expr_binder(scope).bind(e)?,
+                };
+                let position = match group.iter().position(|g| *g == bound) {
+                    Some(p) => p,
+                    None => {
+                        group.push(bound);
+                        group.len() - 1
+                    }
+                };
+                positions.push(position);
+            }
+            positions.sort_unstable();
+            positions.dedup();
+            bound_sets.push(positions);
+        }
+        if bound_sets.len() == 1 {
+            return Ok((group, None, !exprs.is_empty()));
+        }
+        if group.len() > MAX_GROUPING_KEYS {
+            return bind_err!(
+                "GROUPING SETS, CUBE and ROLLUP take at most {MAX_GROUPING_KEYS} distinct keys, not {}",
+                group.len()
+            );
+        }
+        Ok((group, Some(bound_sets), true))
     }
 
     /// Binds the FROM clause into a plan and the scope of its columns.
@@ -612,6 +660,12 @@ impl<'a> QueryBinder<'a> {
                     .find(|(n, _)| n.eq_ignore_ascii_case(&table_name))
                 {
                     return apply_alias(plan.clone(), alias.as_ref(), &table_name);
+                }
+                if let Some(mv) = self.catalog.mview(&table_name) {
+                    let def = crate::mv::define(self.bind_view(&mv.sql, &mv.name)?);
+                    let stored = crate::mv::stored_scan(&mv.data);
+                    let plan = LogicalPlan::project(stored, def.visible, def.names);
+                    return apply_alias(plan, alias.as_ref(), &mv.name);
                 }
                 if let Some(view) = self.catalog.view(&table_name) {
                     let plan = self.bind_view(&view.sql, &view.name)?;
@@ -854,6 +908,7 @@ fn intersect_or_except(l: LogicalPlan, r: LogicalPlan, intersect: bool) -> Resul
         input: Box::new(union),
         group,
         aggs,
+        grouping_sets: None,
         schema: schema_of(&agg_exprs, &agg_names),
     };
     let min = Expr::column(width, "#min", DataType::Int32);
@@ -880,6 +935,7 @@ fn distinct_rows(plan: LogicalPlan) -> LogicalPlan {
         input: Box::new(plan),
         group,
         aggs: vec![],
+        grouping_sets: None,
         schema,
     }
 }
@@ -976,16 +1032,38 @@ fn finish_query(
 
 /// Rewrites an expression bound over FROM to one over the Aggregate's output:
 /// group keys and aggregate references become its columns.
-fn above_aggregate(e: Expr, group: &[Expr], n_groups: usize) -> Result<Expr> {
+fn above_aggregate(
+    e: Expr,
+    group: &[Expr],
+    n_groups: usize,
+    grouping_id: Option<usize>,
+) -> Result<Expr> {
     let mut error = None;
-    let result = rewrite_above(e, group, n_groups, &mut error);
+    let result = rewrite_above(e, group, n_groups, grouping_id, &mut error);
     match error {
         Some(err) => Err(err),
         None => Ok(result),
     }
 }
 
-fn rewrite_above(e: Expr, group: &[Expr], n_groups: usize, error: &mut Option<Error>) -> Expr {
+fn rewrite_above(
+    e: Expr,
+    group: &[Expr],
+    n_groups: usize,
+    grouping_id: Option<usize>,
+    error: &mut Option<Error>,
+) -> Expr {
+    if let Expr::Function {
+        func: ScalarFunc::Grouping,
+        args,
+        ..
+    } = e
+    {
+        return grouping_bits(args, group, grouping_id).unwrap_or_else(|err| {
+            error.get_or_insert(err);
+            Expr::Literal(ScalarValue::Int64(Some(0)))
+        });
+    }
     if let Some(i) = group.iter().position(|g| *g == e) {
         return Expr::column(i, e.to_string(), e.data_type());
     }
@@ -1007,13 +1085,189 @@ fn rewrite_above(e: Expr, group: &[Expr], n_groups: usize, error: &mut Option<Er
             });
             e
         }
-        other => other.map_children(&mut |c| rewrite_above(c, group, n_groups, error)),
+        other => other.map_children(&mut |c| rewrite_above(c, group, n_groups, grouping_id, error)),
     }
 }
 
 fn contains_aggregate(e: &Expr) -> bool {
     matches!(e, Expr::Column { index, .. } if *index >= AGG_REF_BASE)
+        || contains_grouping(e)
         || e.children().into_iter().any(contains_aggregate)
+}
+
+fn contains_grouping(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Function {
+            func: ScalarFunc::Grouping,
+            ..
+        }
+    ) || e.children().into_iter().any(contains_grouping)
+}
+
+/// The name of the Aggregate's column that tells which grouping set a row is of.
+const GROUPING_ID: &str = "#grouping_id";
+/// At most this many distinct keys with grouping sets (bits of `#grouping_id`).
+const MAX_GROUPING_KEYS: usize = 62;
+/// At most this many grouping sets in one query.
+const MAX_GROUPING_SETS: usize = 4096;
+
+/// The grouping sets one GROUP BY item stands for, each a list of key expressions:
+/// a plain key is one set of itself, `()` the empty set, `ROLLUP (a, b)` the sets
+/// (a, b), (a), (); `CUBE (a, b)` every subset; `GROUPING SETS (...)` each of its
+/// items (an item in parentheses is the product of its elements' sets). A
+/// parenthesized list inside ROLLUP or CUBE is one unit.
+fn grouping_sets_of(e: &ast::Expr) -> Result<Vec<Vec<&ast::Expr>>> {
+    match e {
+        ast::Expr::GroupingSets(lists) => {
+            let mut sets = vec![];
+            for list in lists {
+                let mut product: Vec<Vec<&ast::Expr>> = vec![vec![]];
+                for item in list {
+                    product = set_product(&product, &grouping_sets_of(item)?)?;
+                }
+                sets.extend(product);
+                if sets.len() > MAX_GROUPING_SETS {
+                    return too_many_sets();
+                }
+            }
+            Ok(sets)
+        }
+        ast::Expr::Rollup(lists) => Ok(rollup(units_of(lists))),
+        ast::Expr::Cube(lists) => cube(units_of(lists)),
+        ast::Expr::Tuple(items) => {
+            let mut product: Vec<Vec<&ast::Expr>> = vec![vec![]];
+            for item in items {
+                product = set_product(&product, &grouping_sets_of(item)?)?;
+            }
+            Ok(product)
+        }
+        // `ROLLUP (...)` / `CUBE (...)` nested in GROUPING SETS parse as calls.
+        ast::Expr::Function(f)
+            if matches!(
+                object_name(&f.name).to_lowercase().as_str(),
+                "rollup" | "cube"
+            ) && f.over.is_none()
+                && f.filter.is_none() =>
+        {
+            let ast::FunctionArguments::List(list) = &f.args else {
+                return bind_err!("{e} needs a list of keys");
+            };
+            let mut units = vec![];
+            for arg in &list.args {
+                match arg {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Tuple(
+                        items,
+                    ))) => units.push(items.iter().collect()),
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(item)) => {
+                        units.push(vec![item])
+                    }
+                    other => return bind_err!("unsupported argument {other} in {e}"),
+                }
+            }
+            if object_name(&f.name).eq_ignore_ascii_case("rollup") {
+                Ok(rollup(units))
+            } else {
+                cube(units)
+            }
+        }
+        other => Ok(vec![vec![other]]),
+    }
+}
+
+/// The units of a ROLLUP or CUBE: each parenthesized list, or single key.
+fn units_of(lists: &[Vec<ast::Expr>]) -> Vec<Vec<&ast::Expr>> {
+    lists.iter().map(|l| l.iter().collect()).collect()
+}
+
+/// `ROLLUP (u1, ..., un)`: the sets u1..un, u1..un-1, ..., ().
+fn rollup(units: Vec<Vec<&ast::Expr>>) -> Vec<Vec<&ast::Expr>> {
+    (0..=units.len())
+        .rev()
+        .map(|n| units[..n].concat())
+        .collect()
+}
+
+/// `CUBE (u1, ..., un)`: every subset of the units.
+fn cube(units: Vec<Vec<&ast::Expr>>) -> Result<Vec<Vec<&ast::Expr>>> {
+    let n = units.len();
+    if n >= 63 || 1usize << n > MAX_GROUPING_SETS {
+        return too_many_sets();
+    }
+    Ok((0..1usize << n)
+        .rev()
+        .map(|mask| {
+            (0..n)
+                .filter(|j| mask & (1 << (n - 1 - j)) != 0)
+                .flat_map(|j| units[j].iter().copied())
+                .collect()
+        })
+        .collect())
+}
+
+/// Every concatenation of a set of `a` with a set of `b`.
+fn set_product<'e>(
+    a: &[Vec<&'e ast::Expr>],
+    b: &[Vec<&'e ast::Expr>],
+) -> Result<Vec<Vec<&'e ast::Expr>>> {
+    if a.len().saturating_mul(b.len()) > MAX_GROUPING_SETS {
+        return too_many_sets();
+    }
+    Ok(a.iter()
+        .flat_map(|x| b.iter().map(move |y| [x.as_slice(), y.as_slice()].concat()))
+        .collect())
+}
+
+fn too_many_sets<T>() -> Result<T> {
+    bind_err!("a GROUP BY may have at most {MAX_GROUPING_SETS} grouping sets")
+}
+
+/// `GROUPING(k1, ..., kn)` above the Aggregate: bit i (from the most significant)
+/// is 1 when `ki` is not in the row's grouping set, taken from `#grouping_id`
+/// (whose bits are over all of `group`); 0 without grouping sets.
+fn grouping_bits(args: Vec<Expr>, group: &[Expr], grouping_id: Option<usize>) -> Result<Expr> {
+    let mut positions = vec![];
+    for a in &args {
+        match group.iter().position(|g| g == a) {
+            Some(p) => positions.push(p),
+            None => return bind_err!("GROUPING child \"{a}\" must be a grouping column"),
+        }
+    }
+    if positions.len() > MAX_GROUPING_KEYS {
+        return bind_err!("GROUPING takes at most {MAX_GROUPING_KEYS} arguments");
+    }
+    let int = |v: i64| Expr::Literal(ScalarValue::Int64(Some(v)));
+    let Some(index) = grouping_id else {
+        return Ok(int(0));
+    };
+    let id = Expr::column(index, GROUPING_ID, DataType::Int64);
+    let n = group.len();
+    if positions.iter().copied().eq(0..n) {
+        return Ok(id);
+    }
+    let op = |op, l, r| Expr::Binary {
+        op,
+        left: Box::new(l),
+        right: Box::new(r),
+        data_type: DataType::Int64,
+    };
+    let k = positions.len();
+    let terms = positions.iter().enumerate().map(|(j, &p)| {
+        let shift = n - 1 - p;
+        let shifted = if shift == 0 {
+            id.clone()
+        } else {
+            op(BinaryOp::IntegerDivide, id.clone(), int(1 << shift))
+        };
+        let bit = op(BinaryOp::Modulo, shifted, int(2));
+        match k - 1 - j {
+            0 => bit,
+            w => op(BinaryOp::Multiply, bit, int(1 << w)),
+        }
+    });
+    Ok(terms
+        .reduce(|a, b| op(BinaryOp::Plus, a, b))
+        .expect("GROUPING has arguments"))
 }
 
 fn is_position(e: &ast::Expr) -> bool {

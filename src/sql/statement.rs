@@ -36,6 +36,10 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
                 names: names.iter().map(object_name).collect(),
                 if_exists: *if_exists,
             }),
+            ast::ObjectType::MaterializedView => Ok(Command::DropMaterializedView {
+                names: names.iter().map(object_name).collect(),
+                if_exists: *if_exists,
+            }),
             ast::ObjectType::View => Ok(Command::DropView {
                 names: names.iter().map(object_name).collect(),
                 if_exists: *if_exists,
@@ -44,7 +48,17 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
         },
         Statement::CreateView(view) => {
             if view.materialized {
-                return unsupported!("materialized views");
+                if !view.columns.is_empty() || view.or_replace {
+                    return unsupported!(
+                        "CREATE OR REPLACE or a column list for a materialized view"
+                    );
+                }
+                return Ok(Command::CreateMaterializedView {
+                    name: object_name(&view.name),
+                    sql: view.query.to_string(),
+                    query: binder.bind_query(&view.query)?,
+                    if_not_exists: view.if_not_exists,
+                });
             }
             let name = object_name(&view.name);
             let columns: Vec<String> = view.columns.iter().map(|c| c.name.value.clone()).collect();
@@ -65,6 +79,12 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
             })
         }
         Statement::ShowTables { .. } => Ok(Command::ShowTables),
+        Statement::ShowViews {
+            materialized: true, ..
+        } => Ok(Command::ShowMaterializedViews),
+        Statement::RefreshMaterializedView(r) => Ok(Command::RefreshMaterializedView {
+            name: object_name(&r.name),
+        }),
         Statement::ExplainTable { table_name, .. } => {
             describe(catalog, &binder, &object_name(table_name))
         }
