@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
 use crate::exec::{self, expr::cast, ExecContext};
 use crate::mv;
-use crate::optimizer::optimize;
+use crate::mv::rewrite::Candidate;
+use crate::optimizer::optimize_with;
 use crate::plan::{ExternalSource, LogicalPlan};
 use crate::sql::{self, Command};
 use crate::storage::{FileStore, TableData, TableWriter, SEGMENT_ROWS};
@@ -35,6 +36,8 @@ struct State {
     catalog: Catalog,
     threads: usize,
     pool: Arc<rayon::ThreadPool>,
+    /// Whether queries may be answered from materialized views (`SET mv_rewrite`).
+    mv_rewrite: bool,
 }
 
 /// The result of a statement: an Arrow schema and the record batches that hold the rows.
@@ -127,6 +130,7 @@ impl Database {
                 catalog,
                 threads,
                 pool: build_pool(threads)?,
+                mv_rewrite: true,
             }),
             dir,
             _lock: lock,
@@ -223,7 +227,7 @@ impl Database {
 
     /// Optimizes and runs a query plan.
     fn run_query(&self, state: &State, plan: LogicalPlan) -> Result<QueryResult> {
-        let plan = optimize(plan)?;
+        let plan = optimize_with(plan, &self.rewrite_candidates(state))?;
         let schema = plan.schema();
         let batches = exec::execute(&plan, &self.context(state))?;
         Ok(QueryResult { schema, batches })
@@ -233,7 +237,7 @@ impl Database {
         match command {
             Command::Query(plan) => self.run_query(state, plan),
             Command::Explain(plan) => {
-                let text = optimize(plan)?.display_tree();
+                let text = optimize_with(plan, &self.rewrite_candidates(state))?.display_tree();
                 QueryResult::strings("plan", text.lines().map(str::to_string).collect())
             }
             Command::CreateTable {
@@ -486,11 +490,50 @@ impl Database {
                     state.threads = n;
                     Ok(QueryResult::empty())
                 }
+                "mv_rewrite" => {
+                    state.mv_rewrite = match value.to_lowercase().as_str() {
+                        "true" | "on" | "1" => true,
+                        "false" | "off" | "0" => false,
+                        _ => {
+                            return Err(Error::Bind(format!(
+                                "mv_rewrite must be true or false, not {value}"
+                            )))
+                        }
+                    };
+                    Ok(QueryResult::empty())
+                }
                 other => Err(Error::Bind(format!(
-                    "unknown setting {other} (known: threads)"
+                    "unknown setting {other} (known: threads, mv_rewrite)"
                 ))),
             },
         }
+    }
+
+    /// The materialized views queries may be answered from: the fresh aggregate
+    /// views, unless `SET mv_rewrite = false`.
+    fn rewrite_candidates(&self, state: &State) -> Vec<Candidate> {
+        if !state.mv_rewrite {
+            return vec![];
+        }
+        let catalog = &state.catalog;
+        catalog
+            .mviews
+            .values()
+            .filter(|v| !catalog.is_stale(v))
+            .filter_map(|v| {
+                let statements = sql::parse(&v.sql).ok()?;
+                let Some(sqlparser::ast::Statement::Query(q)) = statements.first() else {
+                    return None;
+                };
+                let plan = sql::QueryBinder::new(catalog).bind_query(q).ok()?;
+                let definition = mv::define(plan);
+                matches!(definition.kind, mv::MvKind::Aggregate { .. }).then(|| Candidate {
+                    name: v.name.clone(),
+                    definition,
+                    data: v.data.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Runs a materialized view's state plan and writes the rows into new files.

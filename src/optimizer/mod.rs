@@ -1,6 +1,7 @@
 //! Rewrite rules over the logical plan, applied in order:
 //!
-//! 0. `decorrelate`: subqueries in WHERE become semi, anti and left joins.
+//! 0. `decorrelate`: subqueries in WHERE become semi, anti and left joins; then
+//!    aggregates that a fresh materialized view can answer read it (`mv::rewrite`).
 //! 1. `fold_constants`: computes sub-expressions without column references once.
 //! 2. `push_filters`: moves predicates down through projections into table scans,
 //!    where zone maps can skip whole segments.
@@ -23,7 +24,17 @@ pub use fold_constants::fold;
 
 /// Applies every rule to `plan`.
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
+    optimize_with(plan, &[])
+}
+
+/// Applies every rule, answering aggregates from the materialized views in
+/// `views` where they can (`mv::rewrite`).
+pub fn optimize_with(
+    plan: LogicalPlan,
+    views: &[crate::mv::rewrite::Candidate],
+) -> Result<LogicalPlan> {
     let plan = decorrelate::decorrelate(plan)?;
+    let plan = crate::mv::rewrite::rewrite(plan, views);
     let plan = optimize_subqueries(plan)?;
     let plan = fold_constants::fold_plan(plan);
     let plan = push_filters::push_filters(plan);
