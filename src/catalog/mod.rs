@@ -130,6 +130,21 @@ pub struct MaterializedView {
     pub refreshed_at: u64,
     /// How the last refresh was done: "full" or "incremental".
     pub last_refresh: String,
+    /// The cube this view is a cuboid of, if any.
+    #[serde(default)]
+    pub cube: Option<String>,
+}
+
+/// A data cube: aggregates over a FROM clause grouped by every subset of its
+/// dimensions, of which the chosen cuboids are stored as materialized views.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CubeMeta {
+    pub name: String,
+    pub from: String,
+    pub dimensions: Vec<String>,
+    pub measures: Vec<String>,
+    /// The materialized views holding its cuboids, the base cuboid first.
+    pub cuboids: Vec<String>,
 }
 
 /// A base table of a materialized view as of its last refresh.
@@ -159,6 +174,9 @@ pub struct Catalog {
     /// The materialized views, keyed by lowercased name.
     #[serde(default)]
     pub mviews: BTreeMap<String, MaterializedView>,
+    /// The data cubes, keyed by lowercased name.
+    #[serde(default)]
+    pub cubes: BTreeMap<String, CubeMeta>,
     /// The id the next created table gets.
     #[serde(default)]
     pub next_table_id: u64,
@@ -269,7 +287,10 @@ impl Catalog {
 
     /// Whether a table, a view or a materialized view has this name.
     pub fn has_relation(&self, name: &str) -> bool {
-        self.table(name).is_some() || self.view(name).is_some() || self.mview(name).is_some()
+        self.table(name).is_some()
+            || self.view(name).is_some()
+            || self.mview(name).is_some()
+            || self.cubes.contains_key(&name.to_lowercase())
     }
 
     /// The materialized view named `name` (case-insensitive).

@@ -847,3 +847,96 @@ impl Accumulator for DistinctAcc {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GROUP BY GROUPING SETS ((k), (), ())` with SUM(x) and COUNT(*).
+    fn rollup_sink() -> AggregateSink {
+        let aggs = vec![
+            AggExpr {
+                func: AggFunc::Sum,
+                arg: Some(Expr::column(1, "x", DataType::Int64)),
+                distinct: false,
+                data_type: DataType::Int64,
+            },
+            AggExpr {
+                func: AggFunc::CountStar,
+                arg: None,
+                distinct: false,
+                data_type: DataType::Int64,
+            },
+        ];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int32, true),
+            Field::new("sum", DataType::Int64, true),
+            Field::new("count", DataType::Int64, true),
+            Field::new("#grouping_id", DataType::Int64, true),
+        ]));
+        let group = vec![Expr::column(0, "k", DataType::Int32)];
+        AggregateSink::new(group, aggs, Some(vec![vec![0], vec![], vec![]]), schema).unwrap()
+    }
+
+    fn batch(k: Vec<Option<i32>>, x: Vec<i64>) -> RecordBatch {
+        RecordBatch::try_from_iter([
+            ("k", Arc::new(Int32Array::from(k)) as ArrayRef),
+            ("x", Arc::new(Int64Array::from(x)) as ArrayRef),
+        ])
+        .unwrap()
+    }
+
+    /// The output rows as (k, sum, count, grouping id), sorted.
+    fn rows(batches: Vec<RecordBatch>) -> Vec<(Option<i32>, Option<i64>, i64, i64)> {
+        let mut out = vec![];
+        for b in batches {
+            let k = b.column(0).as_primitive::<Int32Type>();
+            let sum = b.column(1).as_primitive::<Int64Type>();
+            let count = b.column(2).as_primitive::<Int64Type>();
+            let id = b.column(3).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                out.push((
+                    k.is_valid(i).then(|| k.value(i)),
+                    sum.is_valid(i).then(|| sum.value(i)),
+                    count.value(i),
+                    id.value(i),
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn grouping_sets_merge_worker_states() {
+        let sink = rollup_sink();
+        let mut a = sink.init();
+        sink.consume(&mut a, 0, batch(vec![Some(1), None], vec![10, 20]))
+            .unwrap();
+        let mut b = sink.init();
+        sink.consume(&mut b, 1, batch(vec![Some(1), Some(2)], vec![1, 2]))
+            .unwrap();
+        let merged = sink.merge(sink.init(), sink.merge(a, b).unwrap()).unwrap();
+        assert_eq!(
+            rows(sink.finish(merged).unwrap()),
+            vec![
+                // NULL from the data (grouping id 0) and the two global sets (id 1).
+                (None, Some(20), 1, 0),
+                (None, Some(33), 4, 1),
+                (None, Some(33), 4, 1),
+                (Some(1), Some(11), 2, 0),
+                (Some(2), Some(2), 1, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_grouping_sets_have_a_row_without_input() {
+        let sink = rollup_sink();
+        let state = sink.merge(sink.init(), sink.init()).unwrap();
+        assert_eq!(
+            rows(sink.finish(state).unwrap()),
+            vec![(None, None, 0, 1), (None, None, 0, 1)]
+        );
+    }
+}

@@ -14,6 +14,7 @@
 //! segments are read: their states are merged into the stored ones (aggregates) or
 //! their rows appended (rows). Otherwise the query runs again in full.
 
+pub mod cube;
 pub mod rewrite;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ pub fn define(plan: LogicalPlan) -> MvDefinition {
             input: agg_input,
             group,
             aggs,
+            grouping_sets: None,
             ..
         } = input.as_ref()
         {
@@ -297,39 +299,66 @@ pub fn snapshot(plan: &LogicalPlan, catalog: &Catalog) -> Vec<BaseSnapshot> {
         .collect()
 }
 
-/// What an incremental refresh reads: the one base table that only had rows
-/// appended (with just its new segments), if the view allows it.
-pub fn appended_table(
+/// What an incremental refresh computes: when the base tables only had rows
+/// appended, the new part of the view's result as a union of delta terms (for
+/// changed tables T1..Tn: the term for Tj reads Tj's new segments, the tables
+/// before it whole and the changed tables after it as they were). `None` when a
+/// full refresh is needed.
+pub fn delta_plan(
     def: &MvDefinition,
     bases: &[BaseSnapshot],
     catalog: &Catalog,
-) -> Option<TableMeta> {
+) -> Option<LogicalPlan> {
     if def.kind == MvKind::Opaque {
         return None;
     }
-    let mut changed = None;
+    // (new segments only, as before) of each changed table
+    let mut changed: Vec<(Arc<TableMeta>, Arc<TableMeta>)> = vec![];
     for b in bases {
         let now = catalog.table(&b.table)?;
         if now.id != b.id || now.data.segments.len() < b.segments {
             return None;
         }
-        if now.data.segments.len() > b.segments {
-            if changed.is_some() {
-                return None;
-            }
-            changed = Some((now, b.segments));
+        if now.data.segments.len() == b.segments {
+            continue;
         }
+        if scan_count(&def.state_plan, &now.name) != 1 {
+            return None;
+        }
+        let part = |segments: &[crate::storage::SegmentMeta]| {
+            let mut t = now.clone();
+            t.data = TableData {
+                files: now.data.files.clone(),
+                segments: segments.to_vec(),
+            };
+            Arc::new(t)
+        };
+        changed.push((
+            part(&now.data.segments[b.segments..]),
+            part(&now.data.segments[..b.segments]),
+        ));
     }
-    let (table, old_segments) = changed?;
-    if scan_count(&def.state_plan, &table.name) != 1 {
+    if changed.is_empty() {
         return None;
     }
-    let mut delta = table.clone();
-    delta.data = TableData {
-        files: table.data.files.clone(),
-        segments: table.data.segments[old_segments..].to_vec(),
-    };
-    Some(delta)
+    let terms: Vec<LogicalPlan> = (0..changed.len())
+        .map(|j| {
+            let mut plan = with_table(def.state_plan.clone(), &changed[j].0);
+            for (_, old) in &changed[j + 1..] {
+                plan = with_table(plan, old);
+            }
+            plan
+        })
+        .collect();
+    let schema = terms[0].schema();
+    Some(if terms.len() == 1 {
+        terms.into_iter().next().expect("one term")
+    } else {
+        LogicalPlan::Union {
+            inputs: terms,
+            schema,
+        }
+    })
 }
 
 /// `plan` with the scans of `table` reading `table` as given (its new segments).

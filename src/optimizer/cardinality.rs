@@ -61,7 +61,9 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
             let n = estimate_rows(input);
             // Each grouping set has its own groups (a plain GROUP BY is one set).
             let all: Vec<usize> = (0..group.len()).collect();
-            let sets = grouping_sets.as_deref().unwrap_or(std::slice::from_ref(&all));
+            let sets = grouping_sets
+                .as_deref()
+                .unwrap_or(std::slice::from_ref(&all));
             sets.iter()
                 .map(|set| {
                     if set.is_empty() {

@@ -20,6 +20,10 @@ use crate::{bind_err, unsupported};
 /// Column indexes at or above this mark stand for "aggregate number (index - mark)".
 pub const AGG_REF_BASE: usize = usize::MAX / 2;
 
+/// A column with this index, inside `GROUPING(...)`, names a SELECT alias (its
+/// `name`) that is not a column of FROM; the SELECT binder resolves it.
+pub const ALIAS_REF: usize = AGG_REF_BASE - 1;
+
 /// Binds expressions against one scope; collects aggregate calls when allowed.
 pub struct ExprBinder<'a> {
     scope: &'a Scope,
@@ -432,13 +436,25 @@ impl<'a> ExprBinder<'a> {
         self.in_aggregate = true;
         let keys = args
             .iter()
-            .map(|a| match a {
-                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => self.bind(e),
-                other => bind_err!("unsupported argument {other} to GROUPING"),
-            })
+            .map(|a| self.grouping_key(a))
             .collect::<Result<Vec<_>>>();
         self.in_aggregate = false;
         Ok(function(ScalarFunc::Grouping, keys?, DataType::Int64))
+    }
+
+    /// One argument of GROUPING: a key over FROM, or a SELECT alias (`ALIAS_REF`).
+    fn grouping_key(&mut self, arg: &ast::FunctionArg) -> Result<Expr> {
+        let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg else {
+            return bind_err!("unsupported argument {arg} to GROUPING");
+        };
+        match e {
+            ast::Expr::Identifier(i) if self.scope.lookup(None, i)?.is_none() => Ok(Expr::Column {
+                index: ALIAS_REF,
+                name: i.value.clone(),
+                data_type: DataType::Null,
+            }),
+            e => self.bind(e),
+        }
     }
 
     fn aggregate(

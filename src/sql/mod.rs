@@ -7,6 +7,7 @@ mod coerce;
 pub mod expr;
 mod query;
 mod scope;
+mod script;
 mod statement;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use crate::types::{SqlType, MAX_DECIMAL_PRECISION};
 use crate::unsupported;
 
 pub use query::QueryBinder;
+pub use script::{parse_script, CubeDefinition, Parsed};
 pub use statement::bind_statement;
 
 /// What a statement asks the database to do, fully bound.

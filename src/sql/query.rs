@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use sqlparser::ast::{self, SelectItem, SetExpr, TableFactor, Value};
 
 use super::coerce::common_type;
-use super::expr::{binary, cast, ExprBinder, AGG_REF_BASE};
+use super::expr::{binary, cast, ExprBinder, AGG_REF_BASE, ALIAS_REF};
 use super::scope::Scope;
 use super::{at, object_name};
 use crate::catalog::Catalog;
@@ -413,6 +413,16 @@ impl<'a> QueryBinder<'a> {
             order_keys.push((target, o));
         }
 
+        // `GROUPING(y)` may name a SELECT alias `y`.
+        let targets = items.clone();
+        let aliases = |e: Expr| grouping_aliases(e, &targets, &names);
+        items = items.into_iter().map(aliases).collect::<Result<_>>()?;
+        let having = having.map(aliases).transpose()?;
+        for (target, _) in order_keys.iter_mut() {
+            if let OrderTarget::Expr(e) = target {
+                *e = aliases(e.clone())?;
+            }
+        }
         let aggregating = !aggs.is_empty() || grouped || having.is_some();
         if aggregating {
             let n_groups = group.len();
@@ -1103,6 +1113,37 @@ fn contains_grouping(e: &Expr) -> bool {
             ..
         }
     ) || e.children().into_iter().any(contains_grouping)
+}
+
+/// Replaces the SELECT aliases named in GROUPING's arguments by their expressions.
+fn grouping_aliases(e: Expr, items: &[Expr], names: &[String]) -> Result<Expr> {
+    if !contains_grouping(&e) {
+        return Ok(e);
+    }
+    let mut error = None;
+    let e = e.transform_up(&mut |x| match x {
+        Expr::Column {
+            index: ALIAS_REF,
+            ref name,
+            ..
+        } => match names.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+            Some(i) if !contains_aggregate(&items[i]) => items[i].clone(),
+            Some(_) => {
+                error.get_or_insert_with(|| {
+                    Error::Bind(format!("GROUPING cannot refer to an aggregate: {name}"))
+                });
+                x
+            }
+            None => {
+                error.get_or_insert_with(|| {
+                    Error::Bind(format!("Referenced column \"{name}\" not found"))
+                });
+                x
+            }
+        },
+        other => other,
+    });
+    error.map_or(Ok(e), Err)
 }
 
 /// The name of the Aggregate's column that tells which grouping set a row is of.

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::catalog::{self, Catalog, ColumnDef, DirLock, MaterializedView, TableMeta, ViewMeta};
+use crate::catalog::{
+    self, Catalog, ColumnDef, CubeMeta, DirLock, MaterializedView, TableMeta, ViewMeta,
+};
 use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
 use crate::exec::{self, expr::cast, ExecContext};
@@ -354,22 +356,12 @@ impl Database {
                 }
                 if state.catalog.has_relation(&name) {
                     return Err(Error::Catalog(format!(
-                        "a table, view or materialized view named \"{name}\" already exists"
+                        "a table, view, materialized view or cube named \"{name}\" already exists"
                     )));
                 }
-                let bases = mv::snapshot(&query, &state.catalog);
-                let def = mv::define(query);
-                let data = self.compute_state(state, &name, def.state_plan)?;
-                let rows = data.row_count();
-                let view = MaterializedView {
-                    name: name.clone(),
-                    sql,
-                    data,
-                    bases,
-                    refreshed_at: now(),
-                    last_refresh: "full".into(),
-                };
-                self.commit_mview(state, view)?;
+                let view = self.build_mview(state, &name, sql, query, None)?;
+                let rows = view.data.row_count();
+                self.commit_mviews(state, vec![view], None)?;
                 QueryResult::count(rows)
             }
             Command::RefreshMaterializedView { name } => self.refresh_mview(state, &name),
@@ -561,9 +553,43 @@ impl Database {
         Ok(data)
     }
 
-    fn commit_mview(&self, state: &mut State, view: MaterializedView) -> Result<()> {
+    /// Computes a materialized view of `query` (bound from `sql`), uncommitted.
+    fn build_mview(
+        &self,
+        state: &mut State,
+        name: &str,
+        sql: String,
+        query: LogicalPlan,
+        cube: Option<String>,
+    ) -> Result<MaterializedView> {
+        let bases = mv::snapshot(&query, &state.catalog);
+        let def = mv::define(query);
+        let data = self.compute_state(state, name, def.state_plan)?;
+        Ok(MaterializedView {
+            name: name.to_string(),
+            sql,
+            data,
+            bases,
+            refreshed_at: now(),
+            last_refresh: "full".into(),
+            cube,
+        })
+    }
+
+    /// Commits new or refreshed materialized views (and a new or changed cube).
+    fn commit_mviews(
+        &self,
+        state: &mut State,
+        views: Vec<MaterializedView>,
+        cube: Option<CubeMeta>,
+    ) -> Result<()> {
         let mut catalog = state.catalog.clone();
-        catalog.mviews.insert(view.name.to_lowercase(), view);
+        for view in views {
+            catalog.mviews.insert(view.name.to_lowercase(), view);
+        }
+        if let Some(cube) = cube {
+            catalog.cubes.insert(cube.name.to_lowercase(), cube);
+        }
         if let Err(e) = catalog.commit(&self.dir) {
             let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
             return Err(e);
@@ -571,6 +597,62 @@ impl Database {
         state.catalog = catalog;
         let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
         Ok(())
+    }
+
+    /// A materialized view brought up to date (uncommitted), and how: "up to
+    /// date", "incremental" (only appends to its base tables: the delta is merged
+    /// in) or "full".
+    fn refreshed(
+        &self,
+        state: &mut State,
+        view: MaterializedView,
+    ) -> Result<(MaterializedView, &'static str)> {
+        let name = view.name.clone();
+        let statements = sql::parse(&view.sql)?;
+        let Some(sqlparser::ast::Statement::Query(query)) = statements.first() else {
+            return Err(Error::Corrupt(format!(
+                "materialized view {name} has no query"
+            )));
+        };
+        let plan = sql::QueryBinder::new(&state.catalog)
+            .bind_query(query)
+            .map_err(|e| {
+                Error::Bind(format!("materialized view {name} cannot be refreshed: {e}"))
+            })?;
+        let bases = mv::snapshot(&plan, &state.catalog);
+        let def = mv::define(plan);
+        let (mode, data) = if !state.catalog.is_stale(&view) {
+            ("up to date", view.data.clone())
+        } else if let Some(delta) = mv::delta_plan(&def, &view.bases, &state.catalog) {
+            let data = match &def.kind {
+                mv::MvKind::Aggregate { keys, merge } => {
+                    let merged = mv::merge_plan(mv::stored_scan(&view.data), delta, *keys, merge)?;
+                    self.compute_state(state, &name, merged)?
+                }
+                _ => {
+                    let mut data = view.data.clone();
+                    let rows = self.run_query(state, delta)?.batches;
+                    self.append(state, &mut data, rows.into_iter().map(Ok))?;
+                    data
+                }
+            };
+            ("incremental", data)
+        } else {
+            ("full", self.compute_state(state, &name, def.state_plan)?)
+        };
+        let last_refresh = if mode == "up to date" {
+            view.last_refresh.clone()
+        } else {
+            mode.to_string()
+        };
+        let refreshed = MaterializedView {
+            data,
+            bases,
+            refreshed_at: now(),
+            last_refresh,
+            ..view
+        };
+        Ok((refreshed, mode))
     }
 
     /// REFRESH MATERIALIZED VIEW: incremental when only appends happened to one
@@ -582,56 +664,9 @@ impl Database {
             )));
         };
         let started = std::time::Instant::now();
-        let statements = sql::parse(&view.sql)?;
-        let query = match statements.first() {
-            Some(sqlparser::ast::Statement::Query(q)) => q.clone(),
-            _ => {
-                return Err(Error::Corrupt(format!(
-                    "materialized view {name} has no query"
-                )))
-            }
-        };
-        let plan = sql::QueryBinder::new(&state.catalog)
-            .bind_query(&query)
-            .map_err(|e| {
-                Error::Bind(format!("materialized view {name} cannot be refreshed: {e}"))
-            })?;
-        let bases = mv::snapshot(&plan, &state.catalog);
-        let def = mv::define(plan);
-        let (mode, data) = if !state.catalog.is_stale(&view) {
-            ("up to date", view.data.clone())
-        } else if let Some(delta) = mv::appended_table(&def, &view.bases, &state.catalog) {
-            let delta_plan = mv::with_table(def.state_plan.clone(), &Arc::new(delta));
-            let data = match &def.kind {
-                mv::MvKind::Aggregate { keys, merge } => {
-                    let merged =
-                        mv::merge_plan(mv::stored_scan(&view.data), delta_plan, *keys, merge)?;
-                    self.compute_state(state, name, merged)?
-                }
-                _ => {
-                    let mut data = view.data.clone();
-                    let rows = self.run_query(state, delta_plan)?.batches;
-                    self.append(state, &mut data, rows.into_iter().map(Ok))?;
-                    data
-                }
-            };
-            ("incremental", data)
-        } else {
-            ("full", self.compute_state(state, name, def.state_plan)?)
-        };
-        let rows = data.row_count();
-        let refreshed = MaterializedView {
-            data,
-            bases,
-            refreshed_at: now(),
-            last_refresh: if mode == "up to date" {
-                view.last_refresh.clone()
-            } else {
-                mode.into()
-            },
-            ..view
-        };
-        self.commit_mview(state, refreshed)?;
+        let (refreshed, mode) = self.refreshed(state, view)?;
+        let rows = refreshed.data.row_count();
+        self.commit_mviews(state, vec![refreshed], None)?;
         QueryResult::columns(vec![
             (
                 "view",
