@@ -19,10 +19,12 @@ use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
 use crate::exec::{self, expr::cast, ExecContext};
 use crate::mv;
+
+mod cube;
 use crate::mv::rewrite::Candidate;
 use crate::optimizer::optimize_with;
 use crate::plan::{ExternalSource, LogicalPlan};
-use crate::sql::{self, Command};
+use crate::sql::{self, Command, Parsed};
 use crate::storage::{FileStore, TableData, TableWriter, SEGMENT_ROWS};
 use crate::types::SqlType;
 
@@ -142,18 +144,27 @@ impl Database {
     /// Runs one or more `;`-separated statements and returns the result of the last.
     pub fn execute(&self, sql: &str) -> Result<QueryResult> {
         let mut last = QueryResult::empty();
-        for statement in sql::parse(sql)? {
+        for statement in sql::parse_script(sql)? {
             let mut state = self.lock();
-            let command = sql::bind_statement(&state.catalog, &statement)?;
             // A panic is a bug; should one happen, report it as an error. The
             // catalog in memory changes only after a commit, so it stays consistent.
-            last = std::panic::catch_unwind(AssertUnwindSafe(|| self.run(&mut state, command)))
-                .unwrap_or_else(|panic| {
-                    Err(Error::Execute(format!(
-                        "internal error: {}",
-                        panic_message(&panic)
-                    )))
-                })?;
+            last = std::panic::catch_unwind(AssertUnwindSafe(|| match statement {
+                Parsed::Sql(statement) => {
+                    let command = sql::bind_statement(&state.catalog, &statement)?;
+                    self.run(&mut state, command)
+                }
+                Parsed::CreateCube(cube) => self.create_cube(&mut state, cube),
+                Parsed::RefreshCube(name) => self.refresh_cube(&mut state, &name),
+                Parsed::DropCube { name, if_exists } => {
+                    self.drop_cube(&mut state, &name, if_exists)
+                }
+            }))
+            .unwrap_or_else(|panic| {
+                Err(Error::Execute(format!(
+                    "internal error: {}",
+                    panic_message(&panic)
+                )))
+            })?;
         }
         Ok(last)
     }
