@@ -23,6 +23,7 @@ const CONTINUATION_PROMPT: &str = "   ...> ";
 const HELP: &str = "\
 Enter SQL statements ending with `;` (they may span lines), or a command:
   .tables              list the tables (SHOW TABLES)
+  .mviews              list the materialized views (SHOW MATERIALIZED VIEWS)
   .schema [TABLE]      describe TABLE, or every table
   .mode [table|csv|json]  set (or show) the output format
   .timer on|off        print the run time of every statement
@@ -200,6 +201,7 @@ impl<'a> Shell<'a> {
             (".exit" | ".quit", []) => return Ok(Flow::Exit),
             (".help", []) => print_text(HELP)?,
             (".tables", []) => self.run_statement("SHOW TABLES")?,
+            (".mviews", []) => self.run_statement("SHOW MATERIALIZED VIEWS")?,
             (".schema", []) => {
                 for table in self.table_names()? {
                     if self.mode == Format::Table {
@@ -222,7 +224,11 @@ impl<'a> Shell<'a> {
                     Failure::new(format!("unknown mode '{name}'; use table, csv or json"))
                 })?
             }
-            (".exit" | ".quit" | ".help" | ".tables" | ".schema" | ".timer" | ".mode", _) => {
+            (
+                ".exit" | ".quit" | ".help" | ".tables" | ".mviews" | ".schema" | ".timer"
+                | ".mode",
+                _,
+            ) => {
                 return Err(Failure::new(format!(
                     "wrong arguments for {command}; enter .help for usage"
                 )))
