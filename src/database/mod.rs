@@ -33,6 +33,8 @@ pub struct Database {
     dir: PathBuf,
     store: Arc<FileStore>,
     state: Mutex<State>,
+    /// The materialized views queries may read, for one catalog version.
+    candidates: Mutex<Option<((u64, usize), Arc<Vec<Candidate>>)>>,
     _lock: DirLock,
 }
 
@@ -136,6 +138,7 @@ impl Database {
                 pool: build_pool(threads)?,
                 mv_rewrite: true,
             }),
+            candidates: Mutex::new(None),
             dir,
             _lock: lock,
         })
@@ -514,29 +517,42 @@ impl Database {
 
     /// The materialized views queries may be answered from: the fresh aggregate
     /// views, unless `SET mv_rewrite = false`.
-    fn rewrite_candidates(&self, state: &State) -> Vec<Candidate> {
-        if !state.mv_rewrite {
-            return vec![];
+    fn rewrite_candidates(&self, state: &State) -> Arc<Vec<Candidate>> {
+        if !state.mv_rewrite || state.catalog.mviews.is_empty() {
+            return Arc::new(vec![]);
+        }
+        // Binding every view's query for every query would cost more than the
+        // answer: keep the candidates until the catalog changes.
+        let key = (state.catalog.version, state.catalog.mviews.len());
+        let mut cache = self.candidates.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, candidates)) = cache.as_ref() {
+            if *k == key {
+                return candidates.clone();
+            }
         }
         let catalog = &state.catalog;
-        catalog
-            .mviews
-            .values()
-            .filter(|v| !catalog.is_stale(v))
-            .filter_map(|v| {
-                let statements = sql::parse(&v.sql).ok()?;
-                let Some(sqlparser::ast::Statement::Query(q)) = statements.first() else {
-                    return None;
-                };
-                let plan = sql::QueryBinder::new(catalog).bind_query(q).ok()?;
-                let definition = mv::define(plan);
-                matches!(definition.kind, mv::MvKind::Aggregate { .. }).then(|| Candidate {
-                    name: v.name.clone(),
-                    definition,
-                    data: v.data.clone(),
+        let candidates: Arc<Vec<Candidate>> = Arc::new(
+            catalog
+                .mviews
+                .values()
+                .filter(|v| !catalog.is_stale(v))
+                .filter_map(|v| {
+                    let statements = sql::parse(&v.sql).ok()?;
+                    let Some(sqlparser::ast::Statement::Query(q)) = statements.first() else {
+                        return None;
+                    };
+                    let plan = sql::QueryBinder::new(catalog).bind_query(q).ok()?;
+                    let definition = mv::define(plan);
+                    matches!(definition.kind, mv::MvKind::Aggregate { .. }).then(|| Candidate {
+                        name: v.name.clone(),
+                        definition,
+                        data: v.data.clone(),
+                    })
                 })
-            })
-            .collect()
+                .collect(),
+        );
+        *cache = Some((key, candidates.clone()));
+        candidates
     }
 
     /// Runs a materialized view's state plan and writes the rows into new files.
