@@ -339,6 +339,9 @@ fn run(args: &RunArgs) -> Res<bool> {
         args.runs
     );
 
+    // What planning costs before any materialized view exists (SELECT 1).
+    let trivial_before = stats(&timed(&db, "SELECT 1", 20)?.1).0;
+
     // (a) The base tables.
     println!("\n(a) {} dashboard queries on the base tables (SET mv_rewrite = false)", queries.len());
     sql(&db, "SET mv_rewrite = false")?;
@@ -414,6 +417,10 @@ fn run(args: &RunArgs) -> Res<bool> {
     }
     let mv_kind = if used_cube { "cube" } else { "views" };
     print_mviews(&db)?;
+    let trivial_after = stats(&timed(&db, "SELECT 1", 20)?.1).0;
+    println!(
+        "  SELECT 1 takes {trivial_after:.3} ms now, {trivial_before:.3} ms before"
+    );
 
     // (c) The same queries, answered from the cube / views.
     println!("\n(c) the dashboard answered from the {mv_kind} (SET mv_rewrite = true)");
@@ -496,7 +503,10 @@ fn run(args: &RunArgs) -> Res<bool> {
             d.version, d.threads, d.load_ms
         );
     }
-    println!("creation of the {mv_kind}: {create_ms:.0} ms\n");
+    println!("creation of the {mv_kind}: {create_ms:.0} ms");
+    println!(
+        "SELECT 1: {trivial_after:.3} ms with the {mv_kind}, {trivial_before:.3} ms without (the fixed cost of every query)\n"
+    );
     println!("| query | rows | base min (median) ms | {mv_kind} min (median) ms | DuckDB min (median) ms | vs base | vs DuckDB | answered from | same as base | same as DuckDB |");
     println!("|---|--:|--:|--:|--:|--:|--:|---|---|---|");
     let (mut tb, mut tm, mut td) = (0.0, 0.0, 0.0);
@@ -572,24 +582,49 @@ fn run(args: &RunArgs) -> Res<bool> {
         refresh.full_ms / refresh.refresh_ms
     );
     println!(
+        "- for scale: one aggregate of the join at the finest grouping, from the base tables (the least any full recomputation reads): {:.1} ms, {:.1}× the refresh",
+        refresh.one_pass_ms,
+        refresh.one_pass_ms / refresh.refresh_ms
+    );
+    println!(
         "- after the refresh, every query answered from the {mv_kind} equals the base tables: {}",
         if refresh.verified { "yes" } else { "NO" }
     );
 
     println!("\n### Goals\n");
     let goal = |met: bool| if met { "met" } else { "MISSED" };
+    // The queries below 100×, as "d14 (40×)".
+    let below = |ratio: &dyn Fn(&Row) -> Option<f64>| -> String {
+        let slow: Vec<String> = table
+            .iter()
+            .filter_map(|r| ratio(r).filter(|x| *x < 100.0).map(|x| format!("{} ({x:.0}×)", r.id)))
+            .collect();
+        if slow.is_empty() {
+            String::new()
+        } else {
+            format!("; below 100×: {}", slow.join(", "))
+        }
+    };
+    let n = table.len();
+    let base_ok = table.iter().filter(|r| r.base.0 / r.mv.0 >= 100.0).count();
     println!(
-        "- every query ≥ 100× faster than on the base tables: {} (lowest {:.0}×, total {:.0}×)",
-        goal(worst_base >= 100.0),
+        "- every query ≥ 100× faster than on the base tables: {} ({base_ok} of {n}; lowest {:.0}×, total {:.0}×{})",
+        goal(base_ok == n),
         worst_base,
-        tb / tm
+        tb / tm,
+        below(&|r| Some(r.base.0 / r.mv.0))
     );
     if let Some(t) = duck_total {
+        let duck_ok = table
+            .iter()
+            .filter(|r| r.duck.is_some_and(|d| d.0 / r.mv.0 >= 100.0))
+            .count();
         println!(
-            "- every query ≥ 100× faster than DuckDB: {} (lowest {:.0}×, total {:.0}×)",
-            goal(worst_duck >= 100.0),
+            "- every query ≥ 100× faster than DuckDB: {} ({duck_ok} of {n}; lowest {:.0}×, total {:.0}×{})",
+            goal(duck_ok == n),
             worst_duck,
-            t / tm
+            t / tm,
+            below(&|r| r.duck.map(|d| d.0 / r.mv.0))
         );
     }
     let identical = table.iter().all(|r| r.identical);
@@ -645,6 +680,9 @@ struct Refresh {
     kinds: String,
     full_how: String,
     full_ms: f64,
+    /// One aggregate of the join at the base cuboid's grouping (the least a full
+    /// recomputation must do), on the appended data.
+    one_pass_ms: f64,
     verified: bool,
 }
 
@@ -805,6 +843,20 @@ fn append_and_refresh(
     // same order, so views may be built from views created before them, as the
     // refresh may). Without DROP CUBE: a second cube, with the rewrite off so that
     // it is computed from the base tables.
+    // The least work of any full recomputation: one aggregate of the join at the
+    // finest grouping (the first view of the views file), from the base tables.
+    let finest = read_statements(&args.views)?
+        .into_iter()
+        .next()
+        .and_then(|s| s.to_uppercase().find("SELECT").map(|i| s[i..].to_string()))
+        .ok_or("the views file does not start with a CREATE MATERIALIZED VIEW ... AS SELECT")?;
+    sql(db, "SET mv_rewrite = false")?;
+    let started = Instant::now();
+    sql(db, &finest)?;
+    let one_pass_ms = ms(started);
+    sql(db, "SET mv_rewrite = true")?;
+    println!("  one aggregate of the join at the finest grouping (no view): {one_pass_ms:.1} ms");
+
     let definitions = read_statements(if used_cube { &args.cube } else { &args.views })?;
     let dropped = objects
         .iter()
@@ -853,6 +905,7 @@ fn append_and_refresh(
         kinds: summarize(&kinds),
         full_how,
         full_ms,
+        one_pass_ms,
         verified,
     })
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, StringArray};
 
 use super::{Database, QueryResult, State};
-use crate::catalog::{self, CubeMeta, MaterializedView};
+use crate::catalog::{CubeMeta, MaterializedView};
 use crate::error::{Error, Result};
 use crate::mv::cube::{check_measures, choose_cuboids, cuboid_name, cuboid_size_sql, cuboid_sql};
 use crate::sql::{self, CubeDefinition};
@@ -75,13 +75,13 @@ impl Database {
     ) -> Result<MaterializedView> {
         let name = cuboid_name(&cube.name, mask, cube.dimensions.len());
         let text = cuboid_sql(cube, mask);
-        let query = bind_query(state, &text)?;
+        let query = sql::bind_query_text(&state.catalog, &text)?;
         self.build_mview(state, &name, text, query, Some(cube.name.clone()))
     }
 
     /// Runs one SQL query against the current state.
     fn run_sql(&self, state: &mut State, text: &str) -> Result<QueryResult> {
-        let query = bind_query(state, text)?;
+        let query = sql::bind_query_text(&state.catalog, text)?;
         self.run_query(state, query)
     }
 
@@ -141,32 +141,24 @@ impl Database {
         name: &str,
         if_exists: bool,
     ) -> Result<QueryResult> {
-        let mut catalog = state.catalog.clone();
-        let Some(cube) = catalog.cubes.remove(&name.to_lowercase()) else {
+        if !state.catalog.cubes.contains_key(&name.to_lowercase()) {
             if if_exists {
                 return Ok(QueryResult::empty());
             }
             return Err(Error::Catalog(format!(
                 "Cube with name {name} does not exist"
             )));
-        };
-        for cuboid in &cube.cuboids {
-            catalog.mviews.remove(&cuboid.to_lowercase());
         }
-        catalog.commit(&self.dir)?;
-        state.catalog = catalog;
-        let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+        self.commit_change(state, |catalog| {
+            if let Some(cube) = catalog.cubes.remove(&name.to_lowercase()) {
+                for cuboid in &cube.cuboids {
+                    catalog.mviews.remove(&cuboid.to_lowercase());
+                }
+            }
+            Ok(())
+        })?;
         Ok(QueryResult::empty())
     }
-}
-
-/// Binds one SELECT against the current catalog.
-fn bind_query(state: &State, text: &str) -> Result<crate::plan::LogicalPlan> {
-    let statements = sql::parse(text)?;
-    let Some(sqlparser::ast::Statement::Query(query)) = statements.first() else {
-        return Err(Error::Bind(format!("not a query: {text}")));
-    };
-    sql::QueryBinder::new(&state.catalog).bind_query(query)
 }
 
 /// One row per stored cuboid: its view name and rows.

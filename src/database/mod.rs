@@ -34,9 +34,12 @@ pub struct Database {
     store: Arc<FileStore>,
     state: Mutex<State>,
     /// The materialized views queries may read, for one catalog version.
-    candidates: Mutex<Option<((u64, usize), Arc<Vec<Candidate>>)>>,
+    candidates: Mutex<Option<CandidateCache>>,
     _lock: DirLock,
 }
+
+/// Rewrite candidates and the (catalog version, view count) they were made for.
+type CandidateCache = ((u64, usize), Arc<Vec<Candidate>>);
 
 struct State {
     catalog: Catalog,
@@ -335,28 +338,22 @@ impl Database {
                 QueryResult::count(rows)
             }
             Command::DropTable { names, if_exists } => {
-                let mut catalog = state.catalog.clone();
                 let mut dropped = vec![];
-                for name in &names {
-                    match catalog.tables.remove(&name.to_lowercase()) {
-                        Some(t) => dropped.push(t),
-                        None if if_exists => {}
-                        None => {
-                            return Err(Error::Catalog(format!(
-                                "Table with name {name} does not exist"
-                            )));
+                self.commit_change(state, |catalog| {
+                    for name in &names {
+                        match catalog.tables.remove(&name.to_lowercase()) {
+                            Some(t) => dropped.extend(t.data.files.into_iter().map(|f| f.name)),
+                            None if if_exists => {}
+                            None => {
+                                return Err(Error::Catalog(format!(
+                                    "Table with name {name} does not exist"
+                                )))
+                            }
                         }
                     }
-                }
-                catalog.commit(&self.dir)?;
-                state.catalog = catalog;
-                let files: Vec<String> = dropped
-                    .iter()
-                    .flat_map(|t| t.data.files.iter().map(|f| f.name.clone()))
-                    .collect();
-                self.store.forget(&files);
-                // The drop is committed; leftover files are only garbage, removed next time.
-                let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+                    Ok(())
+                })?;
+                self.store.forget(&dropped);
                 Ok(QueryResult::empty())
             }
             Command::CreateMaterializedView {
@@ -380,17 +377,16 @@ impl Database {
             }
             Command::RefreshMaterializedView { name } => self.refresh_mview(state, &name),
             Command::DropMaterializedView { names, if_exists } => {
-                let mut catalog = state.catalog.clone();
-                for name in &names {
-                    if catalog.mviews.remove(&name.to_lowercase()).is_none() && !if_exists {
-                        return Err(Error::Catalog(format!(
-                            "Materialized view with name {name} does not exist"
-                        )));
+                self.commit_change(state, |catalog| {
+                    for name in &names {
+                        if catalog.mviews.remove(&name.to_lowercase()).is_none() && !if_exists {
+                            return Err(Error::Catalog(format!(
+                                "Materialized view with name {name} does not exist"
+                            )));
+                        }
                     }
-                }
-                catalog.commit(&self.dir)?;
-                state.catalog = catalog;
-                let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+                    Ok(())
+                })?;
                 Ok(QueryResult::empty())
             }
             Command::ShowMaterializedViews => {
@@ -452,25 +448,24 @@ impl Database {
                         "View with name \"{name}\" already exists"
                     )));
                 }
-                let mut catalog = state.catalog.clone();
-                catalog
-                    .views
-                    .insert(name.to_lowercase(), ViewMeta { name, sql, columns });
-                catalog.commit(&self.dir)?;
-                state.catalog = catalog;
+                self.commit_change(state, |catalog| {
+                    let view = ViewMeta { name, sql, columns };
+                    catalog.views.insert(view.name.to_lowercase(), view);
+                    Ok(())
+                })?;
                 Ok(QueryResult::empty())
             }
             Command::DropView { names, if_exists } => {
-                let mut catalog = state.catalog.clone();
-                for name in &names {
-                    if catalog.views.remove(&name.to_lowercase()).is_none() && !if_exists {
-                        return Err(Error::Catalog(format!(
-                            "View with name {name} does not exist"
-                        )));
+                self.commit_change(state, |catalog| {
+                    for name in &names {
+                        if catalog.views.remove(&name.to_lowercase()).is_none() && !if_exists {
+                            return Err(Error::Catalog(format!(
+                                "View with name {name} does not exist"
+                            )));
+                        }
                     }
-                }
-                catalog.commit(&self.dir)?;
-                state.catalog = catalog;
+                    Ok(())
+                })?;
                 Ok(QueryResult::empty())
             }
 
@@ -537,11 +532,7 @@ impl Database {
                 .values()
                 .filter(|v| !catalog.is_stale(v))
                 .filter_map(|v| {
-                    let statements = sql::parse(&v.sql).ok()?;
-                    let Some(sqlparser::ast::Statement::Query(q)) = statements.first() else {
-                        return None;
-                    };
-                    let plan = sql::QueryBinder::new(catalog).bind_query(q).ok()?;
+                    let plan = sql::bind_query_text(catalog, &v.sql).ok()?;
                     let definition = mv::define(plan);
                     matches!(definition.kind, mv::MvKind::Aggregate { .. }).then(|| Candidate {
                         name: v.name.clone(),
@@ -610,20 +601,15 @@ impl Database {
         views: Vec<MaterializedView>,
         cube: Option<CubeMeta>,
     ) -> Result<()> {
-        let mut catalog = state.catalog.clone();
-        for view in views {
-            catalog.mviews.insert(view.name.to_lowercase(), view);
-        }
-        if let Some(cube) = cube {
-            catalog.cubes.insert(cube.name.to_lowercase(), cube);
-        }
-        if let Err(e) = catalog.commit(&self.dir) {
-            let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
-            return Err(e);
-        }
-        state.catalog = catalog;
-        let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
-        Ok(())
+        self.commit_change(state, |catalog| {
+            for view in views {
+                catalog.mviews.insert(view.name.to_lowercase(), view);
+            }
+            if let Some(cube) = cube {
+                catalog.cubes.insert(cube.name.to_lowercase(), cube);
+            }
+            Ok(())
+        })
     }
 
     /// A materialized view brought up to date (uncommitted), and how: "up to
@@ -635,17 +621,9 @@ impl Database {
         view: MaterializedView,
     ) -> Result<(MaterializedView, &'static str)> {
         let name = view.name.clone();
-        let statements = sql::parse(&view.sql)?;
-        let Some(sqlparser::ast::Statement::Query(query)) = statements.first() else {
-            return Err(Error::Corrupt(format!(
-                "materialized view {name} has no query"
-            )));
-        };
-        let plan = sql::QueryBinder::new(&state.catalog)
-            .bind_query(query)
-            .map_err(|e| {
-                Error::Bind(format!("materialized view {name} cannot be refreshed: {e}"))
-            })?;
+        let plan = sql::bind_query_text(&state.catalog, &view.sql).map_err(|e| {
+            Error::Bind(format!("materialized view {name} cannot be refreshed: {e}"))
+        })?;
         let bases = mv::snapshot(&plan, &state.catalog);
         let def = mv::define(plan);
         let (mode, data) = if !state.catalog.is_stale(&view) {
@@ -743,16 +721,28 @@ impl Database {
 
     /// Commits `table` (new or replacing one of the same name) in a new manifest.
     fn commit_table(&self, state: &mut State, table: TableMeta) -> Result<()> {
+        self.commit_change(state, |catalog| {
+            catalog.tables.insert(table.name.to_lowercase(), table);
+            Ok(())
+        })
+    }
+
+    /// Applies `change` to a copy of the catalog and commits it; the copy becomes
+    /// the catalog only once its manifest is durable. Files no manifest references
+    /// any more (replaced or dropped data, or the new files of a failed commit) are
+    /// removed afterwards, or else on the next open.
+    fn commit_change(
+        &self,
+        state: &mut State,
+        change: impl FnOnce(&mut Catalog) -> Result<()>,
+    ) -> Result<()> {
         let mut catalog = state.catalog.clone();
-        catalog.tables.insert(table.name.to_lowercase(), table);
-        if let Err(e) = catalog.commit(&self.dir) {
-            let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
-            return Err(e);
+        let result = change(&mut catalog).and_then(|()| catalog.commit(&self.dir));
+        if result.is_ok() {
+            state.catalog = catalog;
         }
-        state.catalog = catalog;
-        // Files of a replaced table are now unreferenced.
         let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
-        Ok(())
+        result
     }
 
     /// Writes `batches` as new segments of `table` (in memory only until committed).

@@ -51,21 +51,8 @@ pub fn execute(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
 /// Replaces every (uncorrelated) scalar subquery in the plan by its value,
 /// computing each once before the query runs.
 fn evaluate_subqueries(plan: LogicalPlan, ctx: &ExecContext) -> Result<LogicalPlan> {
-    let mut error = None;
     let plan =
-        crate::optimizer::map_inputs(plan, &mut |input| match evaluate_subqueries(input, ctx) {
-            Ok(p) => p,
-            Err(e) => {
-                error.get_or_insert(e);
-                LogicalPlan::Values {
-                    rows: vec![],
-                    schema: Arc::new(arrow::datatypes::Schema::empty()),
-                }
-            }
-        });
-    if let Some(e) = error {
-        return Err(e);
-    }
+        crate::optimizer::try_map_inputs(plan, &mut |input| evaluate_subqueries(input, ctx))?;
     plan.try_map_expressions(&mut |e| {
         if !e.has_subquery() {
             return Ok(e);

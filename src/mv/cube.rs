@@ -119,15 +119,15 @@ pub fn choose_cuboids(sizes: &[u64], dimensions: usize, budget: u64) -> Vec<usiz
             })
             .collect();
         let mut best: Option<(f64, usize)> = None;
-        for v in 0..=full {
-            if chosen.contains(&v) || used + sizes[v] > budget {
+        for (v, &size) in sizes.iter().enumerate().take(full + 1) {
+            if chosen.contains(&v) || used + size > budget {
                 continue;
             }
             let benefit: u64 = (0..=full)
                 .filter(|&w| v & w == w)
-                .map(|w| cost[w].saturating_sub(sizes[v]))
+                .map(|w| cost[w].saturating_sub(size))
                 .sum();
-            let per_row = benefit as f64 / sizes[v].max(1) as f64;
+            let per_row = benefit as f64 / size.max(1) as f64;
             if benefit > 0 && best.is_none_or(|(b, _)| per_row > b) {
                 best = Some((per_row, v));
             }

@@ -20,20 +20,7 @@ use crate::unsupported;
 
 /// Rewrites every Filter whose predicate has subqueries.
 pub fn decorrelate(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut error = None;
-    let plan = super::map_inputs(plan, &mut |input| match decorrelate(input) {
-        Ok(p) => p,
-        Err(e) => {
-            error.get_or_insert(e);
-            LogicalPlan::Values {
-                rows: vec![],
-                schema: std::sync::Arc::new(arrow::datatypes::Schema::empty()),
-            }
-        }
-    });
-    if let Some(e) = error {
-        return Err(e);
-    }
+    let plan = super::try_map_inputs(plan, &mut decorrelate)?;
     match plan {
         LogicalPlan::Filter { input, predicate } if predicate.has_subquery() => {
             rewrite_filter(*input, predicate)

@@ -45,19 +45,7 @@ pub fn optimize_with(
 /// Optimizes the plans of the subqueries left in expressions (uncorrelated scalar
 /// subqueries, which the executor computes once).
 fn optimize_subqueries(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let mut error = None;
-    let plan = map_inputs(plan, &mut |input| {
-        optimize_subqueries(input).unwrap_or_else(|e| {
-            error.get_or_insert(e);
-            LogicalPlan::Values {
-                rows: vec![],
-                schema: std::sync::Arc::new(arrow::datatypes::Schema::empty()),
-            }
-        })
-    });
-    if let Some(e) = error {
-        return Err(e);
-    }
+    let plan = try_map_inputs(plan, &mut optimize_subqueries)?;
     plan.try_map_expressions(&mut |e| {
         if !e.has_subquery() {
             return Ok(e);
@@ -75,6 +63,26 @@ fn optimize_subqueries(plan: LogicalPlan) -> Result<LogicalPlan> {
         });
         error.map_or(Ok(e), Err)
     })
+}
+
+/// Rebuilds `plan` with the fallible `f` applied to each of its inputs; the first
+/// error is returned.
+pub(crate) fn try_map_inputs(
+    plan: LogicalPlan,
+    f: &mut impl FnMut(LogicalPlan) -> Result<LogicalPlan>,
+) -> Result<LogicalPlan> {
+    let mut error = None;
+    let plan = map_inputs(plan, &mut |input| match f(input) {
+        Ok(p) => p,
+        Err(e) => {
+            error.get_or_insert(e);
+            LogicalPlan::Values {
+                rows: vec![],
+                schema: std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+            }
+        }
+    });
+    error.map_or(Ok(plan), Err)
 }
 
 /// Rebuilds `plan` with `f` applied to each of its inputs.

@@ -115,6 +115,15 @@ pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
     })
 }
 
+/// Binds the text of one query (a stored view's, say) against `catalog`.
+pub fn bind_query_text(catalog: &crate::catalog::Catalog, text: &str) -> Result<LogicalPlan> {
+    let statements = parse(text)?;
+    let [ast::Statement::Query(query)] = statements.as_slice() else {
+        return Err(Error::Bind(format!("not a single query: {text}")));
+    };
+    QueryBinder::new(catalog).bind_query(query)
+}
+
 /// ` at line L, column C` for a span that has a position, or nothing.
 pub fn at(span: &Span) -> String {
     if span.start.line == 0 {
