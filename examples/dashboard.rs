@@ -630,14 +630,15 @@ fn run(args: &RunArgs) -> Res<bool> {
     let identical = table.iter().all(|r| r.identical);
     let duck_same = table.iter().all(|r| !matches!(r.duck_match, Some(Err(_))));
     println!(
-        "- identical results: {} (base vs {mv_kind}: {}{})",
+        "- identical results: {} (base vs {mv_kind}: {}{}; after the refresh: {})",
         goal(identical && duck_same && refresh.verified),
         if identical { "all identical" } else { "DIFFERENCES" },
         if duck.is_some() {
             if duck_same { ", DuckDB: all equal" } else { ", DuckDB: DIFFERENCES" }
         } else {
             ""
-        }
+        },
+        if refresh.verified { "all identical" } else { "DIFFERENCES" }
     );
     let ratio = refresh.full_ms / refresh.refresh_ms;
     println!(

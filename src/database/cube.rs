@@ -40,20 +40,25 @@ impl Database {
             .catalog
             .mviews
             .insert(base.name.to_lowercase(), base.clone());
-        let counted = (0..full).try_for_each(|mask| {
-            let result = self.run_sql(state, &cuboid_size_sql(&base.name, mask, k))?;
-            sizes[mask] = result.to_string_rows()[0][0].parse().unwrap_or(1);
-            Ok::<_, Error>(())
-        });
+        // The base cuboid stays visible (not yet committed) while the others are
+        // sized and built, so that their queries are answered from it.
+        let built = (0..full)
+            .try_for_each(|mask| {
+                let result = self.run_sql(state, &cuboid_size_sql(&base.name, mask, k))?;
+                sizes[mask] = result.to_string_rows()[0][0].parse().unwrap_or(1);
+                Ok::<_, Error>(())
+            })
+            .and_then(|()| {
+                let budget = cube.budget.unwrap_or(2 * base_rows.max(1));
+                let chosen = choose_cuboids(&sizes, k, budget);
+                let mut views = vec![base.clone()];
+                for &mask in &chosen[1..] {
+                    views.push(self.build_cuboid(state, &cube, mask)?);
+                }
+                Ok(views)
+            });
         state.catalog = saved;
-        counted?;
-
-        let budget = cube.budget.unwrap_or(2 * base_rows.max(1));
-        let chosen = choose_cuboids(&sizes, k, budget);
-        let mut views = vec![base];
-        for &mask in &chosen[1..] {
-            views.push(self.build_cuboid(state, &cube, mask)?);
-        }
+        let views = built?;
         let meta = CubeMeta {
             name: cube.name.clone(),
             from: cube.from.clone(),
@@ -92,26 +97,31 @@ impl Database {
             )));
         };
         let started = std::time::Instant::now();
+        // The base cuboid first (incrementally after appends); the others are then
+        // recomputed from it, which the view rewrite makes a roll-up of its rows.
         let mut views = vec![];
-        let mut modes = vec![];
-        for cuboid in &cube.cuboids {
+        let mut mode = "up to date";
+        let saved = state.catalog.clone();
+        let refreshed = cube.cuboids.iter().enumerate().try_for_each(|(i, cuboid)| {
             let view =
                 state.catalog.mview(cuboid).cloned().ok_or_else(|| {
                     Error::Corrupt(format!("cube {name} lost its cuboid {cuboid}"))
                 })?;
-            let (refreshed, mode) = self.refreshed(state, view)?;
-            views.push(refreshed);
-            modes.push(mode);
-        }
+            let (view, how) = self.refreshed(state, view, i == 0)?;
+            if i == 0 {
+                mode = how;
+                state
+                    .catalog
+                    .mviews
+                    .insert(view.name.to_lowercase(), view.clone());
+            }
+            views.push(view);
+            Ok::<_, Error>(())
+        });
+        state.catalog = saved;
+        refreshed?;
         let rows: u64 = views.iter().map(|v| v.data.row_count()).sum();
         self.commit_mviews(state, views, None)?;
-        let mode = if modes.iter().all(|m| *m == "up to date") {
-            "up to date"
-        } else if modes.contains(&"full") {
-            "full"
-        } else {
-            "incremental"
-        };
         QueryResult::columns(vec![
             (
                 "cube",

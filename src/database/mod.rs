@@ -619,6 +619,7 @@ impl Database {
         &self,
         state: &mut State,
         view: MaterializedView,
+        allow_incremental: bool,
     ) -> Result<(MaterializedView, &'static str)> {
         let name = view.name.clone();
         let plan = sql::bind_query_text(&state.catalog, &view.sql).map_err(|e| {
@@ -628,20 +629,28 @@ impl Database {
         let def = mv::define(plan);
         let (mode, data) = if !state.catalog.is_stale(&view) {
             ("up to date", view.data.clone())
-        } else if let Some(delta) = mv::delta_plan(&def, &view.bases, &state.catalog) {
+        } else if let Some(delta) = allow_incremental
+            .then(|| mv::delta_plan(&def, &view.bases, &state.catalog))
+            .flatten()
+        {
+            // The delta reads only new segments: no other view may answer it.
+            let rewrite = std::mem::replace(&mut state.mv_rewrite, false);
             let data = match &def.kind {
                 mv::MvKind::Aggregate { keys, merge } => {
-                    let merged = mv::merge_plan(mv::stored_scan(&view.data), delta, *keys, merge)?;
-                    self.compute_state(state, &name, merged)?
+                    mv::merge_plan(mv::stored_scan(&view.data), delta, *keys, merge)
+                        .and_then(|merged| self.compute_state(state, &name, merged))
                 }
                 _ => {
                     let mut data = view.data.clone();
-                    let rows = self.run_query(state, delta)?.batches;
-                    self.append(state, &mut data, rows.into_iter().map(Ok))?;
-                    data
+                    self.run_query(state, delta)
+                        .and_then(|rows| {
+                            self.append(state, &mut data, rows.batches.into_iter().map(Ok))
+                        })
+                        .map(|_| data)
                 }
             };
-            ("incremental", data)
+            state.mv_rewrite = rewrite;
+            ("incremental", data?)
         } else {
             ("full", self.compute_state(state, &name, def.state_plan)?)
         };
@@ -669,7 +678,7 @@ impl Database {
             )));
         };
         let started = std::time::Instant::now();
-        let (refreshed, mode) = self.refreshed(state, view)?;
+        let (refreshed, mode) = self.refreshed(state, view, true)?;
         let rows = refreshed.data.row_count();
         self.commit_mviews(state, vec![refreshed], None)?;
         QueryResult::columns(vec![
