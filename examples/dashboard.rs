@@ -190,7 +190,8 @@ fn created_name(statement: &str) -> Option<(String, String)> {
     if upper.len() >= 3 && upper[0] == "CREATE" && upper[1] == "CUBE" {
         return Some(("CUBE".into(), words[2].to_string()));
     }
-    if upper.len() >= 4 && upper[0] == "CREATE" && upper[1] == "MATERIALIZED" && upper[2] == "VIEW" {
+    if upper.len() >= 4 && upper[0] == "CREATE" && upper[1] == "MATERIALIZED" && upper[2] == "VIEW"
+    {
         return Some(("MATERIALIZED VIEW".into(), words[3].to_string()));
     }
     None
@@ -343,7 +344,10 @@ fn run(args: &RunArgs) -> Res<bool> {
     let trivial_before = stats(&timed(&db, "SELECT 1", 20)?.1).0;
 
     // (a) The base tables.
-    println!("\n(a) {} dashboard queries on the base tables (SET mv_rewrite = false)", queries.len());
+    println!(
+        "\n(a) {} dashboard queries on the base tables (SET mv_rewrite = false)",
+        queries.len()
+    );
     sql(&db, "SET mv_rewrite = false")?;
     let mut base = vec![];
     for q in &queries {
@@ -389,9 +393,13 @@ fn run(args: &RunArgs) -> Res<bool> {
         }
     }
     let definitions: &[String] = if used_cube { &cube_sql } else { &views_sql };
-    let objects: Vec<(String, String)> = definitions.iter().filter_map(|s| created_name(s)).collect();
+    let objects: Vec<(String, String)> =
+        definitions.iter().filter_map(|s| created_name(s)).collect();
     if used_cube {
-        println!("\n(b) answering from a CUBE ({}): created in {create_ms:.0} ms", args.cube.display());
+        println!(
+            "\n(b) answering from a CUBE ({}): created in {create_ms:.0} ms",
+            args.cube.display()
+        );
     } else {
         if let Some(e) = &cube_error {
             println!(
@@ -418,9 +426,7 @@ fn run(args: &RunArgs) -> Res<bool> {
     let mv_kind = if used_cube { "cube" } else { "views" };
     print_mviews(&db)?;
     let trivial_after = stats(&timed(&db, "SELECT 1", 20)?.1).0;
-    println!(
-        "  SELECT 1 takes {trivial_after:.3} ms now, {trivial_before:.3} ms before"
-    );
+    println!("  SELECT 1 takes {trivial_after:.3} ms now, {trivial_before:.3} ms before");
 
     // (c) The same queries, answered from the cube / views.
     println!("\n(c) the dashboard answered from the {mv_kind} (SET mv_rewrite = true)");
@@ -452,7 +458,11 @@ fn run(args: &RunArgs) -> Res<bool> {
         // (d) DuckDB's answer and time.
         let (duck_t, duck_match) = match &duck {
             Some(d) => {
-                let t = d.times.get(&q.id).filter(|t| !t.is_empty()).map(|t| stats(t));
+                let t = d
+                    .times
+                    .get(&q.id)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| stats(t));
                 let path = d.dir.join("results").join(format!("{}.csv", q.id));
                 let m = olap::tpch::check::compare_query(base_result, &q.sql, &path)
                     .and_then(|()| olap::tpch::check::compare_query(&result, &q.sql, &path));
@@ -493,7 +503,11 @@ fn run(args: &RunArgs) -> Res<bool> {
             format!(
                 "MATERIALIZED VIEWS ({} views; {})",
                 views_sql.len(),
-                if cube_error.is_some() { "CREATE CUBE is not available" } else { "--mode views" }
+                if cube_error.is_some() {
+                    "CREATE CUBE is not available"
+                } else {
+                    "--mode views"
+                }
             )
         }
     );
@@ -521,7 +535,10 @@ fn run(args: &RunArgs) -> Res<bool> {
             Some(d) => {
                 td += d.0;
                 worst_duck = worst_duck.min(d.0 / r.mv.0);
-                (format!("{:.1} ({:.1})", d.0, d.1), format!("{:.0}×", d.0 / r.mv.0))
+                (
+                    format!("{:.1} ({:.1})", d.0, d.1),
+                    format!("{:.0}×", d.0 / r.mv.0),
+                )
             }
             None => ("-".into(), "-".into()),
         };
@@ -551,7 +568,9 @@ fn run(args: &RunArgs) -> Res<bool> {
         "| **total** | | **{tb:.1}** | **{tm:.3}** | **{}** | **{:.0}×** | **{}** | | | |",
         duck_total.map(|t| format!("{t:.1}")).unwrap_or("-".into()),
         tb / tm,
-        duck_total.map(|t| format!("{:.0}×", t / tm)).unwrap_or("-".into()),
+        duck_total
+            .map(|t| format!("{:.0}×", t / tm))
+            .unwrap_or("-".into()),
     );
     println!(
         "\nspeedup (minimums): total {:.0}× vs the base tables, lowest per query {:.0}×",
@@ -566,17 +585,29 @@ fn run(args: &RunArgs) -> Res<bool> {
         );
     }
 
-    println!("\n### Refresh after appending {} orders and {} lineitems ({:.2}% / {:.2}%)\n",
-        refresh.orders, refresh.lineitems, refresh.orders_pct, refresh.lineitems_pct);
-    println!("- appending: orders {:.0} ms, lineitems {:.0} ms", refresh.append_orders_ms, refresh.append_lineitem_ms);
+    println!(
+        "\n### Refresh after appending {} orders and {} lineitems ({:.2}% / {:.2}%)\n",
+        refresh.orders, refresh.lineitems, refresh.orders_pct, refresh.lineitems_pct
+    );
+    println!(
+        "- appending: orders {:.0} ms, lineitems {:.0} ms",
+        refresh.append_orders_ms, refresh.append_lineitem_ms
+    );
     println!(
         "- refresh{} ({}): {:.1} ms; kinds reported: {}",
-        if args.staged { " (staged: after each table's append)" } else { "" },
+        if args.staged {
+            " (staged: after each table's append)"
+        } else {
+            ""
+        },
         refresh.statements,
         refresh.refresh_ms,
         refresh.kinds
     );
-    println!("- full recomputation ({}): {:.1} ms", refresh.full_how, refresh.full_ms);
+    println!(
+        "- full recomputation ({}): {:.1} ms",
+        refresh.full_how, refresh.full_ms
+    );
     println!(
         "- incremental / full: {:.1}× faster",
         refresh.full_ms / refresh.refresh_ms
@@ -597,7 +628,11 @@ fn run(args: &RunArgs) -> Res<bool> {
     let below = |ratio: &dyn Fn(&Row) -> Option<f64>| -> String {
         let slow: Vec<String> = table
             .iter()
-            .filter_map(|r| ratio(r).filter(|x| *x < 100.0).map(|x| format!("{} ({x:.0}×)", r.id)))
+            .filter_map(|r| {
+                ratio(r)
+                    .filter(|x| *x < 100.0)
+                    .map(|x| format!("{} ({x:.0}×)", r.id))
+            })
             .collect();
         if slow.is_empty() {
             String::new()
@@ -632,13 +667,25 @@ fn run(args: &RunArgs) -> Res<bool> {
     println!(
         "- identical results: {} (base vs {mv_kind}: {}{}; after the refresh: {})",
         goal(identical && duck_same && refresh.verified),
-        if identical { "all identical" } else { "DIFFERENCES" },
+        if identical {
+            "all identical"
+        } else {
+            "DIFFERENCES"
+        },
         if duck.is_some() {
-            if duck_same { ", DuckDB: all equal" } else { ", DuckDB: DIFFERENCES" }
+            if duck_same {
+                ", DuckDB: all equal"
+            } else {
+                ", DuckDB: DIFFERENCES"
+            }
         } else {
             ""
         },
-        if refresh.verified { "all identical" } else { "DIFFERENCES" }
+        if refresh.verified {
+            "all identical"
+        } else {
+            "DIFFERENCES"
+        }
     );
     let ratio = refresh.full_ms / refresh.refresh_ms;
     println!(
@@ -767,7 +814,9 @@ fn append_and_refresh(
     problems: &mut Vec<String>,
 ) -> Res<Refresh> {
     let first = |q: &str| -> Res<i64> {
-        sql(db, q)?[0][0].parse::<i64>().map_err(|e| format!("{q}: {e}"))
+        sql(db, q)?[0][0]
+            .parse::<i64>()
+            .map_err(|e| format!("{q}: {e}"))
     };
     let max_key = first("SELECT MAX(o_orderkey) FROM orders")?;
     let orders_before = first("SELECT COUNT(*) FROM orders")?;
@@ -818,7 +867,10 @@ fn append_and_refresh(
         let same = fingerprint(&mv) == fingerprint(&base);
         if from.is_none() {
             verified = false;
-            problems.push(format!("{} after the refresh: not answered from a materialized view", q.id));
+            problems.push(format!(
+                "{} after the refresh: not answered from a materialized view",
+                q.id
+            ));
         }
         if !same {
             verified = false;
@@ -829,13 +881,20 @@ fn append_and_refresh(
                 .position(|(x, y)| x != y)
                 .map(|i| format!("row {}: {:?} vs base {:?}", i + 1, a[i], b[i]))
                 .unwrap_or_else(|| format!("{} rows vs base {}", a.len(), b.len()));
-            problems.push(format!("{} after the refresh: differs from the base tables ({diff})", q.id));
+            problems.push(format!(
+                "{} after the refresh: differs from the base tables ({diff})",
+                q.id
+            ));
         }
         println!(
             "  {} after refresh: from {}, {}",
             q.id,
             from.as_deref().unwrap_or("THE BASE TABLES"),
-            if same { "identical to the base tables" } else { "DIFFERENT from the base tables" }
+            if same {
+                "identical to the base tables"
+            } else {
+                "DIFFERENT from the base tables"
+            }
         );
     }
     sql(db, "SET mv_rewrite = true")?;
@@ -877,7 +936,10 @@ fn append_and_refresh(
             (how, ms(started))
         }
         Err(e) => {
-            println!("  (cannot drop: {}; timing a second copy instead)", e.lines().next().unwrap_or(""));
+            println!(
+                "  (cannot drop: {}; timing a second copy instead)",
+                e.lines().next().unwrap_or("")
+            );
             sql(db, "SET mv_rewrite = false")?;
             let started = Instant::now();
             for s in &definitions {
@@ -887,7 +949,10 @@ fn append_and_refresh(
             }
             let t = ms(started);
             sql(db, "SET mv_rewrite = true")?;
-            ("a second copy created with SET mv_rewrite = false".to_string(), t)
+            (
+                "a second copy created with SET mv_rewrite = false".to_string(),
+                t,
+            )
         }
     };
     println!("  full recomputation ({full_how}): {full_ms:.1} ms");
@@ -900,7 +965,10 @@ fn append_and_refresh(
         append_lineitem_ms,
         statements: match objects {
             [(kind, name)] => format!("REFRESH {kind} {name}"),
-            _ => format!("REFRESH MATERIALIZED VIEW of each of the {} views", objects.len()),
+            _ => format!(
+                "REFRESH MATERIALIZED VIEW of each of the {} views",
+                objects.len()
+            ),
         },
         refresh_ms,
         kinds: summarize(&kinds),

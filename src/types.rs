@@ -284,6 +284,33 @@ impl fmt::Display for ScalarValue {
     }
 }
 
+/// `num / den` as the nearest double (the quotient is computed in integers to
+/// 20 significant digits and rounded once), as DuckDB's AVG of integers and
+/// decimals gives it.
+pub fn exact_ratio(num: i128, den: i128) -> f64 {
+    if den == 0 {
+        return f64::NAN;
+    }
+    let negative = (num < 0) != (den < 0);
+    let (mut num, den) = (num.unsigned_abs(), den.unsigned_abs());
+    let mut shift = 0i32;
+    while num / den < 10u128.pow(19) && shift < 60 {
+        match num.checked_mul(10) {
+            Some(n) => num = n,
+            None => break,
+        }
+        shift += 1;
+    }
+    let value: f64 = format!("{}e-{shift}", num / den)
+        .parse()
+        .unwrap_or(f64::NAN);
+    if negative {
+        -value
+    } else {
+        value
+    }
+}
+
 /// `unscaled / 10^scale` printed exactly (`12345, 2` prints `123.45`).
 pub fn format_decimal(unscaled: i128, scale: i8) -> String {
     if scale <= 0 {
@@ -328,6 +355,14 @@ mod tests {
         assert_eq!(format_decimal(-5, 2), "-0.05");
         assert_eq!(format_decimal(0, 2), "0.00");
         assert_eq!(format_decimal(7, 0), "7");
+    }
+
+    #[test]
+    fn ratios_round_once() {
+        assert_eq!(exact_ratio(1, 3), 1.0 / 3.0);
+        assert_eq!(exact_ratio(-10, 4), -2.5);
+        assert_eq!(exact_ratio(0, 7), 0.0);
+        assert_eq!(exact_ratio(171589, 9420), 171589.0 / 9420.0);
     }
 
     #[test]

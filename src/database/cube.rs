@@ -27,6 +27,15 @@ impl Database {
         check_measures(&cube)?;
         let k = cube.dimensions.len();
         let full = (1usize << k) - 1;
+        if let Some(taken) = (0..=full)
+            .map(|mask| cuboid_name(&cube.name, mask, k))
+            .find(|n| state.catalog.has_relation(n))
+        {
+            return Err(Error::Catalog(format!(
+                "cube {} would store a cuboid as \"{taken}\", which already exists",
+                cube.name
+            )));
+        }
 
         // The base cuboid first: it answers every group-by, and sizes the others.
         let base = self.build_cuboid(state, &cube, full)?;

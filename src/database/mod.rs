@@ -435,9 +435,9 @@ impl Database {
                 or_replace,
                 if_not_exists,
             } => {
-                if state.catalog.table(&name).is_some() {
+                if state.catalog.view(&name).is_none() && state.catalog.has_relation(&name) {
                     return Err(Error::Catalog(format!(
-                        "a table named \"{name}\" already exists"
+                        "a table, materialized view or cube named \"{name}\" already exists"
                     )));
                 }
                 if state.catalog.view(&name).is_some() && !or_replace {
@@ -712,12 +712,13 @@ impl Database {
         if_not_exists: bool,
         or_replace: bool,
     ) -> Result<bool> {
-        if state.catalog.view(name).is_some() {
+        let table = state.catalog.table(name);
+        if table.is_none() && state.catalog.has_relation(name) {
             return Err(Error::Catalog(format!(
-                "a view named \"{name}\" already exists"
+                "a view, materialized view or cube named \"{name}\" already exists"
             )));
         }
-        match state.catalog.table(name) {
+        match table {
             None => Ok(true),
             Some(_) if or_replace => Ok(true),
             Some(_) if if_not_exists => Ok(false),

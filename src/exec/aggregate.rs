@@ -598,8 +598,8 @@ impl Accumulator for AvgAcc {
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
         self.resize(num_groups);
         let scale = match self.input {
-            DataType::Decimal128(_, s) => 10f64.powi(s as i32),
-            _ => 1.0,
+            DataType::Decimal128(_, s) => 10i128.pow(s as u32),
+            _ => 1,
         };
         let float_input = self.input == DataType::Float64;
         let result: Float64Array = (0..num_groups)
@@ -610,7 +610,7 @@ impl Accumulator for AvgAcc {
                         self.float[g] / n as f64
                     } else {
                         // One rounding, like DuckDB: sum / (count * 10^scale).
-                        self.exact[g] as f64 / (n as f64 * scale)
+                        crate::types::exact_ratio(self.exact[g], n as i128 * scale)
                     }
                 })
             })

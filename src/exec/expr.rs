@@ -16,7 +16,7 @@ use arrow::error::ArrowError;
 
 use crate::error::{Error, Result};
 use crate::plan::{BinaryOp, DatePart, Expr, ScalarFunc};
-use crate::types::{type_name, ScalarValue};
+use crate::types::{exact_ratio, type_name, ScalarValue};
 
 /// The value of an expression over a batch: a column, or one constant.
 #[derive(Debug, Clone)]
@@ -459,37 +459,33 @@ fn function(
 /// by count·10^scale, in doubles); NULL where the count is 0 or NULL.
 fn avg_of_state(sum: &ArrayRef, count: &ArrayRef) -> Result<ArrayRef> {
     let count = count.as_primitive::<Int64Type>();
-    let (unscaled, scale): (Vec<Option<f64>>, f64) = match sum.data_type() {
-        DataType::Decimal128(_, s) => (
-            sum.as_primitive::<Decimal128Type>()
-                .iter()
-                .map(|v| v.map(|v| v as f64))
-                .collect(),
-            10f64.powi(*s as i32),
-        ),
-        DataType::Int64 => (
-            sum.as_primitive::<Int64Type>()
-                .iter()
-                .map(|v| v.map(|v| v as f64))
-                .collect(),
-            1.0,
-        ),
-        _ => (
-            cast(sum, &DataType::Float64)?
-                .as_primitive::<Float64Type>()
-                .iter()
-                .collect(),
-            1.0,
-        ),
+    let valid = |i: usize| sum.is_valid(i) && count.is_valid(i) && count.value(i) > 0;
+    let result: Float64Array = match sum.data_type() {
+        DataType::Decimal128(_, s) => {
+            let scale = 10i128.pow(*s as u32);
+            let sum = sum.as_primitive::<Decimal128Type>();
+            (0..sum.len())
+                .map(|i| {
+                    valid(i).then(|| exact_ratio(sum.value(i), count.value(i) as i128 * scale))
+                })
+                .collect()
+        }
+        DataType::Int64 => {
+            let sum = sum.as_primitive::<Int64Type>();
+            (0..sum.len())
+                .map(|i| {
+                    valid(i).then(|| exact_ratio(sum.value(i) as i128, count.value(i) as i128))
+                })
+                .collect()
+        }
+        _ => {
+            let floats = cast(sum, &DataType::Float64)?;
+            let floats = floats.as_primitive::<Float64Type>();
+            (0..floats.len())
+                .map(|i| valid(i).then(|| floats.value(i) / count.value(i) as f64))
+                .collect()
+        }
     };
-    let result: Float64Array = unscaled
-        .into_iter()
-        .zip(count.iter())
-        .map(|(s, n)| match (s, n) {
-            (Some(s), Some(n)) if n > 0 => Some(s / (n as f64 * scale)),
-            _ => None,
-        })
-        .collect();
     Ok(Arc::new(result))
 }
 

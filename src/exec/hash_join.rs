@@ -21,13 +21,14 @@ use std::sync::Arc;
 
 use arrow::array::*;
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 
 use super::expr::{evaluate, evaluate_predicate};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
+use crate::types::ScalarValue;
 
 /// The hash table over the right input.
 pub struct JoinTable {
@@ -38,6 +39,10 @@ pub struct JoinTable {
     has_null_key: bool,
     /// Right rows that matched at least once (right and full joins only).
     matched: Vec<AtomicBool>,
+    /// For each key: the smallest and largest right value, for integer and date
+    /// keys. A left row outside them cannot match, so scans below may skip
+    /// segments whose zone maps lie outside (a runtime filter).
+    pub key_ranges: Vec<Option<(ScalarValue, ScalarValue)>>,
 }
 
 const END: u32 = u32::MAX;
@@ -72,6 +77,7 @@ impl JoinTable {
                 *head = i as u32;
             }
         }
+        let key_ranges = key_columns.iter().map(value_range).collect();
         let matched = if track_matches {
             (0..batch.num_rows())
                 .map(|_| AtomicBool::new(false))
@@ -86,6 +92,7 @@ impl JoinTable {
             next,
             has_null_key,
             matched,
+            key_ranges,
         })
     }
 
@@ -114,6 +121,39 @@ impl JoinTable {
             columns.push(take(c, &indices, None)?);
         }
         Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
+    }
+}
+
+/// The smallest and largest non-NULL value of an integer or date column.
+fn value_range(column: &ArrayRef) -> Option<(ScalarValue, ScalarValue)> {
+    use arrow::datatypes::{Date32Type, Int32Type, Int64Type};
+    let pair = |lo: Option<i64>, hi: Option<i64>, make: fn(i64) -> ScalarValue| {
+        Some((make(lo?), make(hi?)))
+    };
+    match column.data_type() {
+        DataType::Int32 => {
+            let a = column.as_primitive::<Int32Type>();
+            pair(
+                arrow::compute::min(a).map(i64::from),
+                arrow::compute::max(a).map(i64::from),
+                |v| ScalarValue::Int32(Some(v as i32)),
+            )
+        }
+        DataType::Int64 => {
+            let a = column.as_primitive::<Int64Type>();
+            pair(arrow::compute::min(a), arrow::compute::max(a), |v| {
+                ScalarValue::Int64(Some(v))
+            })
+        }
+        DataType::Date32 => {
+            let a = column.as_primitive::<Date32Type>();
+            pair(
+                arrow::compute::min(a).map(i64::from),
+                arrow::compute::max(a).map(i64::from),
+                |v| ScalarValue::Date32(Some(v as i32)),
+            )
+        }
+        _ => None,
     }
 }
 

@@ -26,7 +26,7 @@ use self::hash_join::{JoinProbe, JoinTable};
 use self::operators::{FilterOp, ProjectOp};
 use self::pipeline::{run, Operator, Source};
 use self::sort::SortSink;
-use self::sources::{BatchSource, ScanSource};
+use self::sources::{BatchSource, KeyRange, ScanSource};
 use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
 use crate::plan::{Expr, JoinKind, LogicalPlan};
@@ -161,6 +161,11 @@ type Pipeline = (Box<dyn Source>, Vec<Box<dyn Operator>>);
 
 /// The source and streaming operators that produce `plan`'s rows.
 fn pipeline(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Pipeline> {
+    pipeline_with(plan, ctx, &[])
+}
+
+/// A pipeline whose scan may skip segments outside `ranges` (over `plan`'s output).
+fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> Result<Pipeline> {
     Ok(match plan {
         LogicalPlan::Scan {
             table,
@@ -168,17 +173,20 @@ fn pipeline(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Pipeline> {
             filters,
             schema,
         } => (
-            Box::new(ScanSource::new(
-                table.clone(),
-                projection.clone(),
-                filters,
-                schema.clone(),
-                ctx.store.clone(),
-            )),
+            Box::new(
+                ScanSource::new(
+                    table.clone(),
+                    projection.clone(),
+                    filters,
+                    schema.clone(),
+                    ctx.store.clone(),
+                )
+                .with_ranges(ranges),
+            ),
             vec![],
         ),
         LogicalPlan::Filter { input, predicate } => {
-            let (source, mut operators) = pipeline(input, ctx)?;
+            let (source, mut operators) = pipeline_with(input, ctx, ranges)?;
             operators.push(Box::new(FilterOp {
                 predicate: predicate.clone(),
             }));
@@ -189,7 +197,17 @@ fn pipeline(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Pipeline> {
             exprs,
             schema,
         } => {
-            let (source, mut operators) = pipeline(input, ctx)?;
+            let below: Vec<KeyRange> = ranges
+                .iter()
+                .filter_map(|r| match &exprs[r.column] {
+                    Expr::Column { index, .. } => Some(KeyRange {
+                        column: *index,
+                        ..r.clone()
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let (source, mut operators) = pipeline_with(input, ctx, &below)?;
             operators.push(Box::new(ProjectOp {
                 exprs: exprs.clone(),
                 schema: schema.clone(),
@@ -199,8 +217,24 @@ fn pipeline(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Pipeline> {
         LogicalPlan::Join { left, kind, .. }
             if !matches!(kind, JoinKind::Right | JoinKind::Full) =>
         {
-            let (_, probe) = join_probe(plan, ctx, false)?;
-            let (source, mut operators) = pipeline(left, ctx)?;
+            let (table, probe) = join_probe(plan, ctx, false)?;
+            // Ranges on the left columns hold below; an inner or semi join adds the
+            // ranges of its build keys (a left row outside them has no partner).
+            let nl = left.schema().fields().len();
+            let mut below: Vec<KeyRange> =
+                ranges.iter().filter(|r| r.column < nl).cloned().collect();
+            if matches!(kind, JoinKind::Inner | JoinKind::Semi) {
+                for (key, range) in probe.left_keys.iter().zip(&table.key_ranges) {
+                    if let (Expr::Column { index, .. }, Some((min, max))) = (key, range) {
+                        below.push(KeyRange {
+                            column: *index,
+                            min: min.clone(),
+                            max: max.clone(),
+                        });
+                    }
+                }
+            }
+            let (source, mut operators) = pipeline_with(left, ctx, &below)?;
             operators.push(Box::new(probe));
             (source, operators)
         }

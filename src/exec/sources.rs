@@ -17,6 +17,15 @@ use crate::error::Result;
 use crate::plan::{BinaryOp, Expr};
 use crate::storage::{FileStore, ZonePredicate};
 
+/// Rows whose column `column` lies outside `[min, max]` cannot contribute to the
+/// query (a join above has no partner for them).
+#[derive(Debug, Clone)]
+pub struct KeyRange {
+    pub column: usize,
+    pub min: crate::types::ScalarValue,
+    pub max: crate::types::ScalarValue,
+}
+
 /// Reads `projection` of a table, segment by segment.
 pub struct ScanSource {
     pub table: Arc<TableMeta>,
@@ -50,6 +59,18 @@ impl ScanSource {
             schema,
             store,
         }
+    }
+
+    /// Also skips segments whose zone maps put projected column `column` wholly
+    /// outside `[min, max]` (key ranges of the hash joins above).
+    pub fn with_ranges(mut self, ranges: &[KeyRange]) -> ScanSource {
+        for r in ranges {
+            self.zone_predicates.push((
+                self.projection[r.column],
+                ZonePredicate::Between(r.min.clone(), r.max.clone()),
+            ));
+        }
+        self
     }
 
     /// Whether the zone maps of segment `i` admit a matching row.

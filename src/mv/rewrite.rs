@@ -55,6 +55,22 @@ pub fn rewrite(plan: LogicalPlan, candidates: &[Candidate]) -> LogicalPlan {
     plan
 }
 
+/// A count re-aggregated as a sum of counts: over no stored rows (only possible
+/// without GROUP BY) the sum is NULL, the count 0.
+fn count_of(sum: Expr, grouped: bool) -> Expr {
+    if grouped {
+        return sum;
+    }
+    Expr::Function {
+        func: ScalarFunc::Coalesce,
+        args: vec![
+            sum,
+            Expr::Literal(crate::types::ScalarValue::Int64(Some(0))),
+        ],
+        data_type: arrow::datatypes::DataType::Int64,
+    }
+}
+
 /// A plan in canonical select-project-join form.
 struct Spj {
     tables: Vec<String>,
@@ -289,7 +305,10 @@ fn answer_from(
         let value = match (a.func, a.distinct) {
             (AggFunc::CountStar, _) => {
                 let c = state_column(AggFunc::CountStar, &None)?;
-                add(merge(AggFunc::Sum, c, a.data_type.clone()), &mut new_aggs)
+                count_of(
+                    add(merge(AggFunc::Sum, c, a.data_type.clone()), &mut new_aggs),
+                    n_groups > 0,
+                )
             }
             (AggFunc::Min | AggFunc::Max, _) if key_arg.is_some() => {
                 add(merge(a.func, key_arg?, a.data_type.clone()), &mut new_aggs)
@@ -302,7 +321,14 @@ fn answer_from(
                 &mut new_aggs,
             ),
             (_, true) => return None,
-            (AggFunc::Count | AggFunc::Sum, false) => {
+            (AggFunc::Count, false) => {
+                let c = state_column(a.func, &arg)?;
+                count_of(
+                    add(merge(AggFunc::Sum, c, a.data_type.clone()), &mut new_aggs),
+                    n_groups > 0,
+                )
+            }
+            (AggFunc::Sum, false) => {
                 let c = state_column(a.func, &arg)?;
                 add(merge(AggFunc::Sum, c, a.data_type.clone()), &mut new_aggs)
             }

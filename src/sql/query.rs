@@ -37,6 +37,8 @@ pub struct QueryBinder<'a> {
     ctes: Vec<(String, LogicalPlan)>,
     /// How many views deep this binder is (views over views), to stop cycles.
     view_depth: usize,
+    /// The views and materialized views this query reads (shared with nested binders).
+    expanded: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
 }
 
 /// Views nested deeper than this are taken to be a cycle.
@@ -57,6 +59,7 @@ impl<'a> QueryBinder<'a> {
             outer: None,
             ctes: vec![],
             view_depth: 0,
+            expanded: Default::default(),
         }
     }
 
@@ -67,7 +70,14 @@ impl<'a> QueryBinder<'a> {
             outer: Some(scope),
             ctes: self.ctes.clone(),
             view_depth: self.view_depth,
+            expanded: self.expanded.clone(),
         }
+    }
+
+    /// The views and materialized views bound so far (by this binder and its
+    /// nested ones).
+    pub fn expanded_views(&self) -> Vec<String> {
+        self.expanded.borrow().clone()
     }
 
     pub fn outer(&self) -> Option<&Scope> {
@@ -90,6 +100,7 @@ impl<'a> QueryBinder<'a> {
                 outer: self.outer,
                 ctes: self.ctes.clone(),
                 view_depth: self.view_depth,
+                expanded: self.expanded.clone(),
             };
             for cte in &with.cte_tables {
                 let plan = binder.bind_query(&cte.query)?;
@@ -671,6 +682,11 @@ impl<'a> QueryBinder<'a> {
                 {
                     return apply_alias(plan.clone(), alias.as_ref(), &table_name);
                 }
+                if self.catalog.mview(&table_name).is_some()
+                    || self.catalog.view(&table_name).is_some()
+                {
+                    self.expanded.borrow_mut().push(table_name.clone());
+                }
                 if let Some(mv) = self.catalog.mview(&table_name) {
                     let def = crate::mv::define(self.bind_view(&mv.sql, &mv.name)?);
                     let stored = crate::mv::stored_scan(&mv.data);
@@ -726,6 +742,7 @@ impl<'a> QueryBinder<'a> {
             outer: None,
             ctes: vec![],
             view_depth: self.view_depth + 1,
+            expanded: self.expanded.clone(),
         };
         binder
             .bind_query(query)

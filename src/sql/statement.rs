@@ -53,10 +53,17 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
                         "CREATE OR REPLACE or a column list for a materialized view"
                     );
                 }
+                let query = binder.bind_query(&view.query)?;
+                // Staleness is tracked on tables; a view's definition could change unseen.
+                if let Some(v) = binder.expanded_views().first() {
+                    return unsupported!(
+                        "a materialized view over the view or materialized view {v}; define it over tables"
+                    );
+                }
                 return Ok(Command::CreateMaterializedView {
                     name: object_name(&view.name),
                     sql: view.query.to_string(),
-                    query: binder.bind_query(&view.query)?,
+                    query,
                     if_not_exists: view.if_not_exists,
                 });
             }
