@@ -106,12 +106,23 @@ impl Database {
             )));
         };
         let started = std::time::Instant::now();
-        // The base cuboid first (incrementally after appends); the others are then
-        // recomputed from it, which the view rewrite makes a roll-up of its rows.
+        // The base cuboid first (incrementally after appends); then the others from
+        // the largest down, each recomputed from its smallest fresh ancestor (which
+        // the view rewrite finds), every refreshed cuboid joining the candidates.
+        let mut order: Vec<usize> = (1..cube.cuboids.len()).collect();
+        let rows_of = |i: usize| {
+            state
+                .catalog
+                .mview(&cube.cuboids[i])
+                .map_or(0, |v| v.data.row_count())
+        };
+        order.sort_by_key(|&i| std::cmp::Reverse(rows_of(i)));
+        order.insert(0, 0);
         let mut views = vec![];
         let mut mode = "up to date";
         let saved = state.catalog.clone();
-        let refreshed = cube.cuboids.iter().enumerate().try_for_each(|(i, cuboid)| {
+        let refreshed = order.iter().try_for_each(|&i| {
+            let cuboid = &cube.cuboids[i];
             let view =
                 state.catalog.mview(cuboid).cloned().ok_or_else(|| {
                     Error::Corrupt(format!("cube {name} lost its cuboid {cuboid}"))
@@ -119,11 +130,11 @@ impl Database {
             let (view, how) = self.refreshed(state, view, i == 0)?;
             if i == 0 {
                 mode = how;
-                state
-                    .catalog
-                    .mviews
-                    .insert(view.name.to_lowercase(), view.clone());
             }
+            state
+                .catalog
+                .mviews
+                .insert(view.name.to_lowercase(), view.clone());
             views.push(view);
             Ok::<_, Error>(())
         });

@@ -35,11 +35,14 @@ pub struct Database {
     state: Mutex<State>,
     /// The materialized views queries may read, for one catalog version.
     candidates: Mutex<Option<CandidateCache>>,
+    /// Materialized view definitions by view name, with the SQL they were bound from.
+    definitions: Mutex<std::collections::HashMap<String, (String, mv::MvDefinition)>>,
     _lock: DirLock,
 }
 
-/// Rewrite candidates and the (catalog version, view count) they were made for.
-type CandidateCache = ((u64, usize), Arc<Vec<Candidate>>);
+/// Rewrite candidates and the (catalog version, sum of view data ids) they were
+/// made for.
+type CandidateCache = ((u64, u64), Arc<Vec<Candidate>>);
 
 struct State {
     catalog: Catalog,
@@ -142,6 +145,7 @@ impl Database {
                 mv_rewrite: true,
             }),
             candidates: Mutex::new(None),
+            definitions: Mutex::new(Default::default()),
             dir,
             _lock: lock,
         })
@@ -518,7 +522,16 @@ impl Database {
         }
         // Binding every view's query for every query would cost more than the
         // answer: keep the candidates until the catalog changes.
-        let key = (state.catalog.version, state.catalog.mviews.len());
+        // Views are refreshed in memory before a commit (cubes): their data ids tell.
+        let key = (
+            state.catalog.version,
+            state
+                .catalog
+                .mviews
+                .values()
+                .map(|v| v.data.id)
+                .sum::<u64>(),
+        );
         let mut cache = self.candidates.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((k, candidates)) = cache.as_ref() {
             if *k == key {
@@ -532,8 +545,7 @@ impl Database {
                 .values()
                 .filter(|v| !catalog.is_stale(v))
                 .filter_map(|v| {
-                    let plan = sql::bind_query_text(catalog, &v.sql).ok()?;
-                    let definition = mv::define(plan);
+                    let definition = self.definition(catalog, v)?;
                     matches!(definition.kind, mv::MvKind::Aggregate { .. }).then(|| Candidate {
                         name: v.name.clone(),
                         definition,
@@ -544,6 +556,19 @@ impl Database {
         );
         *cache = Some((key, candidates.clone()));
         candidates
+    }
+
+    /// A materialized view's analysed definition, bound once per definition text.
+    fn definition(&self, catalog: &Catalog, view: &MaterializedView) -> Option<mv::MvDefinition> {
+        let mut known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((sql, definition)) = known.get(&view.name) {
+            if *sql == view.sql {
+                return Some(definition.clone());
+            }
+        }
+        let definition = mv::define(sql::bind_query_text(catalog, &view.sql).ok()?);
+        known.insert(view.name.clone(), (view.sql.clone(), definition.clone()));
+        Some(definition)
     }
 
     /// Runs a materialized view's state plan and writes the rows into new files.
