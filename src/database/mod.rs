@@ -293,26 +293,8 @@ impl Database {
                 if !self.check_new_table(state, &name, if_not_exists, or_replace)? {
                     return Ok(QueryResult::empty());
                 }
-                let result = self.run_query(state, query)?;
-                let columns = result
-                    .schema
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        Ok(ColumnDef {
-                            name: f.name().clone(),
-                            sql_type: SqlType::from_arrow(f.data_type())?,
-                            nullable: true,
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let mut table = TableMeta {
-                    id: state.catalog.allocate_table_id(),
-                    name,
-                    columns,
-                    data: TableData::default(),
-                };
-                let rows = self.append(state, &mut table, result.batches.into_iter().map(Ok))?;
+                let table = self.compute_table(state, &name, query)?;
+                let rows = table.row_count();
                 self.commit_table(state, table)?;
                 QueryResult::count(rows)
             }
@@ -571,8 +553,9 @@ impl Database {
         Some(definition)
     }
 
-    /// Runs a materialized view's state plan and writes the rows into new files.
-    fn compute_state(&self, state: &mut State, name: &str, plan: LogicalPlan) -> Result<TableMeta> {
+    /// Runs `plan` and writes its rows into the new files of a table named `name`
+    /// (uncommitted): CREATE TABLE AS, and the stored rows of materialized views.
+    fn compute_table(&self, state: &mut State, name: &str, plan: LogicalPlan) -> Result<TableMeta> {
         let result = self.run_query(state, plan)?;
         let columns = result
             .schema
@@ -607,7 +590,7 @@ impl Database {
     ) -> Result<MaterializedView> {
         let bases = mv::snapshot(&query, &state.catalog);
         let def = mv::define(query);
-        let data = self.compute_state(state, name, def.state_plan)?;
+        let data = self.compute_table(state, name, def.state_plan)?;
         Ok(MaterializedView {
             name: name.to_string(),
             sql,
@@ -663,7 +646,7 @@ impl Database {
             let data = match &def.kind {
                 mv::MvKind::Aggregate { keys, merge } => {
                     mv::merge_plan(mv::stored_scan(&view.data), delta, *keys, merge)
-                        .and_then(|merged| self.compute_state(state, &name, merged))
+                        .and_then(|merged| self.compute_table(state, &name, merged))
                 }
                 _ => {
                     let mut data = view.data.clone();
@@ -677,7 +660,7 @@ impl Database {
             state.mv_rewrite = rewrite;
             ("incremental", data?)
         } else {
-            ("full", self.compute_state(state, &name, def.state_plan)?)
+            ("full", self.compute_table(state, &name, def.state_plan)?)
         };
         let last_refresh = if mode == "up to date" {
             view.last_refresh.clone()

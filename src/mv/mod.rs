@@ -70,7 +70,7 @@ pub fn define(plan: LogicalPlan) -> MvDefinition {
             }
         }
     }
-    let visible = identity(&plan);
+    let visible = plan.output_columns();
     let kind = if is_spj(&plan) {
         MvKind::Rows
     } else {
@@ -208,15 +208,6 @@ fn cast(e: Expr, to: DataType) -> Expr {
             to,
         }
     }
-}
-
-fn identity(plan: &LogicalPlan) -> Vec<Expr> {
-    plan.schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
-        .collect()
 }
 
 /// Whether a plan only selects, projects and inner-joins table scans.
@@ -392,7 +383,7 @@ pub fn merge_plan(
         inputs: vec![stored, delta],
         schema: schema.clone(),
     };
-    let columns = identity(&union);
+    let columns = union.output_columns();
     let group: Vec<Expr> = columns[..keys].to_vec();
     let aggs: Vec<AggExpr> = merge
         .iter()

@@ -153,6 +153,16 @@ impl LogicalPlan {
         }
     }
 
+    /// A reference to each output column of this node, in order.
+    pub fn output_columns(&self) -> Vec<Expr> {
+        self.schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
+            .collect()
+    }
+
     /// The inputs of this node.
     pub fn inputs(&self) -> Vec<&LogicalPlan> {
         match self {

@@ -143,7 +143,7 @@ impl<'a> QueryBinder<'a> {
                 }
                 let width = plan.schema().fields().len();
                 let names = field_names(&plan);
-                let mut exprs = output_columns(&plan);
+                let mut exprs = plan.output_columns();
                 let sort_keys = sort_keys(keys, &mut exprs, false)?;
                 let plan = if exprs.len() > width {
                     let mut names = names.clone();
@@ -200,7 +200,8 @@ impl<'a> QueryBinder<'a> {
                 }
                 let names = field_names(&l);
                 let cast_side = |p: LogicalPlan| -> Result<LogicalPlan> {
-                    let exprs = output_columns(&p)
+                    let exprs = p
+                        .output_columns()
                         .into_iter()
                         .zip(&types)
                         .map(|(e, t)| cast(e, t))
@@ -645,7 +646,7 @@ impl<'a> QueryBinder<'a> {
             plan = LogicalPlan::join(plan, right, kind, vec![], filter);
             if matches!(kind, JoinKind::Right | JoinKind::Full) && !using_pairs.is_empty() {
                 // The visible USING column is whichever side has the value.
-                let mut exprs = output_columns(&plan);
+                let mut exprs = plan.output_columns();
                 for (l, r) in using_pairs.drain(..) {
                     let Expr::Column { index, .. } = l else {
                         continue;
@@ -873,7 +874,7 @@ fn rename_columns(plan: LogicalPlan, names: &[String]) -> Result<LogicalPlan> {
         );
     }
     all[..names.len()].clone_from_slice(names);
-    let exprs = output_columns(&plan);
+    let exprs = plan.output_columns();
     Ok(LogicalPlan::project(plan, exprs, all))
 }
 
@@ -906,7 +907,7 @@ fn intersect_or_except(l: LogicalPlan, r: LogicalPlan, intersect: bool) -> Resul
     let names = field_names(&l);
     let width = names.len();
     let tag = |p: LogicalPlan, side: i32| {
-        let mut exprs = output_columns(&p);
+        let mut exprs = p.output_columns();
         exprs.push(Expr::Literal(ScalarValue::Int32(Some(side))));
         let mut tagged_names = names.clone();
         tagged_names.push("#side".into());
@@ -916,7 +917,7 @@ fn intersect_or_except(l: LogicalPlan, r: LogicalPlan, intersect: bool) -> Resul
     let schema = inputs[0].schema();
     let union = LogicalPlan::Union { inputs, schema };
     let side = Expr::column(width, "#side", DataType::Int32);
-    let group: Vec<Expr> = output_columns(&union).into_iter().take(width).collect();
+    let group: Vec<Expr> = union.output_columns().into_iter().take(width).collect();
     let agg = |func| AggExpr {
         func,
         arg: Some(side.clone()),
@@ -950,14 +951,14 @@ fn intersect_or_except(l: LogicalPlan, r: LogicalPlan, intersect: bool) -> Resul
         input: Box::new(aggregate),
         predicate,
     };
-    let exprs = output_columns(&filtered).into_iter().take(width).collect();
+    let exprs = filtered.output_columns().into_iter().take(width).collect();
     Ok(LogicalPlan::project(filtered, exprs, names))
 }
 
 /// DISTINCT as an aggregate grouping by every column.
 fn distinct_rows(plan: LogicalPlan) -> LogicalPlan {
     let schema = plan.schema();
-    let group = output_columns(&plan);
+    let group = plan.output_columns();
     LogicalPlan::Aggregate {
         input: Box::new(plan),
         group,
@@ -965,16 +966,6 @@ fn distinct_rows(plan: LogicalPlan) -> LogicalPlan {
         grouping_sets: None,
         schema,
     }
-}
-
-/// A reference to every output column of `plan`.
-fn output_columns(plan: &LogicalPlan) -> Vec<Expr> {
-    plan.schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Expr::column(i, f.name().clone(), f.data_type().clone()))
-        .collect()
 }
 
 fn field_names_of(scope: &Scope) -> Vec<String> {
@@ -1051,7 +1042,7 @@ fn finish_query(
         };
     }
     if plan.schema().fields().len() > width {
-        let exprs = output_columns(&plan).into_iter().take(width).collect();
+        let exprs = plan.output_columns().into_iter().take(width).collect();
         plan = LogicalPlan::project(plan, exprs, names);
     }
     plan
