@@ -90,6 +90,10 @@ enum Mode {
     Views,
 }
 
+/// The same allocator as olap-cli (see there).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {

@@ -100,7 +100,10 @@ fn corrupt_column_file_is_an_error_not_a_crash() {
     let dir = tmp.path().join("db");
     {
         let db = Database::open(&dir).unwrap();
+        // A write of a few rows is one file holding both columns.
         db.execute("CREATE TABLE t AS SELECT 42 AS x, 'hello' AS y")
+            .unwrap();
+        db.execute("CREATE TABLE u AS SELECT 43 AS x, 'world' AS y")
             .unwrap();
     }
     // Truncate one file and flip a byte in the other.
@@ -121,7 +124,12 @@ fn corrupt_column_file_is_an_error_not_a_crash() {
     fs::write(&second, bytes).unwrap();
 
     let db = Database::open(&dir).unwrap();
-    for sql in ["SELECT x FROM t", "SELECT y FROM t"] {
+    for sql in [
+        "SELECT x FROM t",
+        "SELECT y FROM t",
+        "SELECT x FROM u",
+        "SELECT y FROM u",
+    ] {
         let err = db.query(sql).unwrap_err();
         assert!(matches!(err, Error::Corrupt(_)), "{sql}: {err}");
     }

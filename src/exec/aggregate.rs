@@ -1,11 +1,10 @@
 //! γ hash aggregation with per-worker partial states.
 //!
-//! Each worker keeps its own hash table from group key to group number and one
-//! accumulator per aggregate, a vector indexed by group number. Group keys of any
-//! types are encoded with Arrow's row format into byte strings that hash and compare
-//! as a whole. When two workers' states meet, the smaller table's groups are looked
-//! up in the larger one and its accumulators are merged through that mapping. A
-//! global aggregate (no GROUP BY) has exactly one group, even over no rows.
+//! Each worker keeps its own [`KeyTable`] from group key to group number and one
+//! accumulator per aggregate, a vector indexed by group number. When two workers'
+//! states meet, the smaller table's groups are looked up in the larger one and its
+//! accumulators are merged through that mapping. A global aggregate (no GROUP BY)
+//! has exactly one group, even over no rows.
 //!
 //! Grouping sets (`GROUPING SETS`, `CUBE`, `ROLLUP`) share that one hash table and
 //! one pass over the input: the keys of a batch are computed once, then, for each
@@ -18,7 +17,7 @@
 //! the set of distinct argument values per group.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::*;
@@ -26,6 +25,7 @@ use arrow::datatypes::*;
 use arrow::row::{RowConverter, SortField};
 
 use super::expr::evaluate;
+use super::key_table::KeyTable;
 use super::pipeline::Sink;
 use crate::error::{Error, Result};
 use crate::plan::{AggExpr, AggFunc, Expr};
@@ -37,12 +37,14 @@ pub struct AggregateSink {
     /// Positions in `group` of each grouping set's keys (None: GROUP BY `group`).
     grouping_sets: Option<Vec<Vec<usize>>>,
     schema: SchemaRef,
-    /// Encodes group keys; shared so that every worker's keys are comparable.
-    converter: Option<RowConverter>,
+    /// The types of the group keys (with the grouping set's number last, for
+    /// grouping sets); None for a global aggregate.
+    key_types: Option<Vec<DataType>>,
 }
 
 pub struct AggState {
-    groups: HashMap<Box<[u8]>, u32>,
+    /// None for a global aggregate: its one group is number 0.
+    groups: Option<KeyTable>,
     accumulators: Vec<Box<dyn Accumulator>>,
 }
 
@@ -53,18 +55,16 @@ impl AggregateSink {
         grouping_sets: Option<Vec<Vec<usize>>>,
         schema: SchemaRef,
     ) -> Result<AggregateSink> {
-        let converter = if group.is_empty() && grouping_sets.is_none() {
+        let key_types = if group.is_empty() && grouping_sets.is_none() {
             None
         } else {
-            let mut fields: Vec<SortField> = group
-                .iter()
-                .map(|g| SortField::new(g.data_type()))
-                .collect();
+            let mut types: Vec<DataType> = group.iter().map(|g| g.data_type()).collect();
             if grouping_sets.is_some() {
                 // The number of the grouping set.
-                fields.push(SortField::new(DataType::UInt32));
+                types.push(DataType::UInt32);
             }
-            Some(RowConverter::new(fields)?)
+            KeyTable::new(&types)?;
+            Some(types)
         };
         // Fail now, not in a worker, if an aggregate has no implementation.
         for a in &aggs {
@@ -75,7 +75,7 @@ impl AggregateSink {
             aggs,
             grouping_sets,
             schema,
-            converter,
+            key_types,
         })
     }
 
@@ -110,11 +110,7 @@ impl AggregateSink {
     }
 
     fn num_groups(&self, state: &AggState) -> usize {
-        if self.converter.is_some() {
-            state.groups.len()
-        } else {
-            1
-        }
+        state.groups.as_ref().map_or(1, KeyTable::len)
     }
 }
 
@@ -123,7 +119,10 @@ impl Sink for AggregateSink {
 
     fn init(&self) -> AggState {
         AggState {
-            groups: HashMap::new(),
+            groups: self
+                .key_types
+                .as_ref()
+                .map(|t| KeyTable::new(t).expect("checked in AggregateSink::new")),
             accumulators: self
                 .aggs
                 .iter()
@@ -133,7 +132,7 @@ impl Sink for AggregateSink {
     }
 
     fn consume(&self, state: &mut AggState, _morsel: usize, batch: RecordBatch) -> Result<()> {
-        if let (Some(sets), Some(converter)) = (&self.grouping_sets, &self.converter) {
+        if let (Some(sets), Some(groups)) = (&self.grouping_sets, &mut state.groups) {
             let n = batch.num_rows();
             let keys = self
                 .group
@@ -147,12 +146,9 @@ impl Sink for AggregateSink {
                 .collect::<Result<Vec<_>>>()?;
             let mut ids = Vec::with_capacity(n);
             for set in 0..sets.len() {
-                let rows = converter.convert_columns(&self.set_keys(set, &keys, n))?;
                 ids.clear();
-                for row in rows.iter() {
-                    ids.push(group_id(&mut state.groups, row.as_ref()));
-                }
-                let num_groups = state.groups.len();
+                groups.intern(&self.set_keys(set, &keys, n), &mut ids)?;
+                let num_groups = groups.len();
                 for (acc, v) in state.accumulators.iter_mut().zip(&values) {
                     acc.update(v.as_ref(), &ids, num_groups)?;
                 }
@@ -160,18 +156,17 @@ impl Sink for AggregateSink {
             return Ok(());
         }
         let n = batch.num_rows();
-        let group_ids: Vec<u32> = match &self.converter {
+        let group_ids: Vec<u32> = match &mut state.groups {
             None => vec![0; n],
-            Some(converter) => {
+            Some(groups) => {
                 let keys = self
                     .group
                     .iter()
                     .map(|g| evaluate(g, &batch))
                     .collect::<Result<Vec<_>>>()?;
-                let rows = converter.convert_columns(&keys)?;
-                rows.iter()
-                    .map(|row| group_id(&mut state.groups, row.as_ref()))
-                    .collect()
+                let mut ids = Vec::with_capacity(n);
+                groups.intern(&keys, &mut ids)?;
+                ids
             }
         };
         let num_groups = self.num_groups(state);
@@ -183,16 +178,15 @@ impl Sink for AggregateSink {
     }
 
     fn merge(&self, a: AggState, b: AggState) -> Result<AggState> {
-        let (mut big, small) = if a.groups.len() >= b.groups.len() {
+        let (mut big, small) = if self.num_groups(&a) >= self.num_groups(&b) {
             (a, b)
         } else {
             (b, a)
         };
-        let mut mapping = vec![0u32; small.groups.len().max(1)];
-        for (key, id) in small.groups {
-            let next = big.groups.len() as u32;
-            mapping[id as usize] = *big.groups.entry(key).or_insert(next);
-        }
+        let mapping = match (&mut big.groups, &small.groups) {
+            (Some(big), Some(small)) => big.merge(small),
+            _ => vec![0],
+        };
         let num_groups = self.num_groups(&big);
         for (acc, other) in big.accumulators.iter_mut().zip(small.accumulators) {
             acc.merge(other, &mapping, num_groups)?;
@@ -201,7 +195,7 @@ impl Sink for AggregateSink {
     }
 
     fn finish(&self, mut state: AggState) -> Result<Vec<RecordBatch>> {
-        if let (Some(sets), Some(converter)) = (&self.grouping_sets, &self.converter) {
+        if let (Some(sets), Some(groups)) = (&self.grouping_sets, &mut state.groups) {
             // An empty grouping set has its one group even when no row came.
             let no_keys: Vec<ArrayRef> = self
                 .group
@@ -210,20 +204,15 @@ impl Sink for AggregateSink {
                 .collect();
             for (set, members) in sets.iter().enumerate() {
                 if members.is_empty() {
-                    let rows = converter.convert_columns(&self.set_keys(set, &no_keys, 1))?;
-                    group_id(&mut state.groups, rows.row(0).as_ref());
+                    groups.intern(&self.set_keys(set, &no_keys, 1), &mut vec![])?;
                 }
             }
         }
         let num_groups = self.num_groups(&state);
         let mut columns: Vec<ArrayRef> = vec![];
         let mut grouping_id = None;
-        if let Some(converter) = &self.converter {
-            let mut keys: Vec<(u32, Box<[u8]>)> =
-                state.groups.drain().map(|(k, id)| (id, k)).collect();
-            keys.sort_unstable_by_key(|(id, _)| *id);
-            let parser = converter.parser();
-            columns = converter.convert_rows(keys.iter().map(|(_, k)| parser.parse(k)))?;
+        if let Some(groups) = &state.groups {
+            columns = groups.columns()?;
             if self.grouping_sets.is_some() {
                 let sets = columns.pop().expect("the grouping set column");
                 let ids: Int64Array = sets
@@ -250,18 +239,6 @@ impl Sink for AggregateSink {
             columns,
             &options,
         )?])
-    }
-}
-
-/// The group number of an encoded key, a new one if the key is new.
-fn group_id(groups: &mut HashMap<Box<[u8]>, u32>, key: &[u8]) -> u32 {
-    let next = groups.len() as u32;
-    match groups.get(key) {
-        Some(id) => *id,
-        None => {
-            groups.insert(key.into(), next);
-            next
-        }
     }
 }
 

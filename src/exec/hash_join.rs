@@ -1,10 +1,10 @@
 //! ⋈ hash join: the right input is built into a hash table, the left input
 //! streams through it as an operator of its pipeline.
 //!
-//! Build: the right input is materialized into one batch; its key columns are
-//! encoded with Arrow's row format and each row is chained into a bucket of equal
-//! keys (`first[key]`, then `next[row]`). Rows with a NULL key never match and are
-//! left out (their presence is remembered for NOT IN).
+//! Build: the right input is materialized into one batch; its keys are numbered
+//! by a [`KeyTable`] and each row is chained into the bucket of its key
+//! (`first[key number]`, then `next[row]`). Rows with a NULL key never match and
+//! are left out (their presence is remembered for NOT IN).
 //!
 //! Probe: for each left batch, the candidate pairs (left row, right row) with equal
 //! keys are gathered, the residual filter is applied to the joined pairs, and the
@@ -15,16 +15,15 @@
 //!
 //! Memory: the right input and its table (about 16 bytes per row plus the keys).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow::array::*;
 use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, SchemaRef};
-use arrow::row::{RowConverter, Rows, SortField};
 
 use super::expr::{evaluate, evaluate_predicate};
+use super::key_table::{all_valid, KeyTable, MISSING};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
@@ -33,8 +32,9 @@ use crate::types::ScalarValue;
 /// The hash table over the right input.
 pub struct JoinTable {
     batch: RecordBatch,
-    converter: RowConverter,
-    first: HashMap<Box<[u8]>, u32>,
+    keys: KeyTable,
+    /// The first right row of each key number, then the next of each row.
+    first: Vec<u32>,
     next: Vec<u32>,
     has_null_key: bool,
     /// Right rows that matched at least once (right and full joins only).
@@ -59,22 +59,23 @@ impl JoinTable {
             .iter()
             .map(|k| evaluate(k, &batch))
             .collect::<Result<Vec<_>>>()?;
-        let converter =
-            RowConverter::new(keys.iter().map(|k| SortField::new(k.data_type())).collect())?;
-        let mut first = HashMap::new();
+        let types: Vec<DataType> = key_columns.iter().map(|k| k.data_type().clone()).collect();
+        let mut table = KeyTable::new(&types)?;
+        let mut first = vec![];
         let mut next = vec![END; batch.num_rows()];
         let mut has_null_key = false;
         if !keys.is_empty() {
-            let rows = converter.convert_columns(&key_columns)?;
+            let mut ids = Vec::with_capacity(batch.num_rows());
+            table.intern(&key_columns, &mut ids)?;
+            first = vec![END; table.len()];
             let valid = all_valid(&key_columns, batch.num_rows());
-            for (i, row) in rows.iter().enumerate().rev() {
+            for (i, &id) in ids.iter().enumerate().rev() {
                 if !valid[i] {
                     has_null_key = true;
                     continue;
                 }
-                let head = first.entry(Box::<[u8]>::from(row.as_ref())).or_insert(END);
-                next[i] = *head;
-                *head = i as u32;
+                next[i] = first[id as usize];
+                first[id as usize] = i as u32;
             }
         }
         let key_ranges = key_columns.iter().map(value_range).collect();
@@ -87,7 +88,7 @@ impl JoinTable {
         };
         Ok(JoinTable {
             batch,
-            converter,
+            keys: table,
             first,
             next,
             has_null_key,
@@ -157,19 +158,6 @@ fn value_range(column: &ArrayRef) -> Option<(ScalarValue, ScalarValue)> {
     }
 }
 
-/// Rows where every key column is non-NULL.
-fn all_valid(columns: &[ArrayRef], rows: usize) -> Vec<bool> {
-    let mut valid = vec![true; rows];
-    for c in columns {
-        if let Some(nulls) = c.logical_nulls() {
-            for (v, ok) in valid.iter_mut().zip(nulls.iter()) {
-                *v &= ok;
-            }
-        }
-    }
-    valid
-}
-
 /// Probes left batches against a `JoinTable`.
 pub struct JoinProbe {
     pub table: Arc<JoinTable>,
@@ -199,12 +187,13 @@ impl JoinProbe {
             .map(|k| evaluate(k, batch))
             .collect::<Result<Vec<_>>>()?;
         let valid = all_valid(&keys, n);
-        let rows: Rows = self.table.converter.convert_columns(&keys)?;
-        for (i, row) in rows.iter().enumerate() {
-            if !valid[i] {
+        let mut ids = Vec::with_capacity(n);
+        self.table.keys.lookup(&keys, &mut ids)?;
+        for (i, &id) in ids.iter().enumerate() {
+            if id == MISSING {
                 continue;
             }
-            let mut j = self.table.first.get(row.as_ref()).copied().unwrap_or(END);
+            let mut j = self.table.first[id as usize];
             while j != END {
                 left.push(i as u32);
                 right.push(j);

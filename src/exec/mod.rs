@@ -10,6 +10,7 @@ mod aggregate;
 mod collect;
 pub mod expr;
 mod hash_join;
+mod key_table;
 mod operators;
 mod pipeline;
 mod sort;

@@ -8,7 +8,9 @@
 //!
 //! One write (an INSERT, COPY or CREATE TABLE AS) produces one file per column,
 //! `data/<prefix>.c<column>.col`, holding that write's chunks of that column one after
-//! another. Files are never modified once written; a DROP or a failed statement leaves
+//! another; a write of less than one segment produces a single file `data/<prefix>.col`
+//! holding the chunks of all its columns (a file per column would cost a file creation
+//! and an fsync per column for a few rows). Files are never modified once written; a DROP or a failed statement leaves
 //! files that no table references, and those are deleted (see
 //! [`crate::catalog::remove_unreferenced_files`]).
 //!

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 /// The most entries a dictionary-encoded chunk may have.
 pub const MAX_DICTIONARY_ENTRIES: usize = 65535;
 
-/// Writes the rows of one statement into one new file per column.
+/// Writes the rows of one statement into one new file per column (or, for less
+/// than one segment of rows, one file for all columns).
 ///
 /// If it is dropped without [`TableWriter::finish`] (an error mid-load), it removes the
 /// files it created.
@@ -186,6 +187,12 @@ impl TableWriter {
     pub fn finish(mut self) -> Result<TableData> {
         if self.pending_rows > 0 {
             let columns = self.take_pending()?;
+            // A write of less than one segment goes into a single file: small
+            // writes (an INSERT of a few rows, a cuboid) cost one file, not one
+            // per column.
+            if self.files.is_empty() {
+                self.create_files(true)?;
+            }
             self.write_segment(&columns)?;
         }
         let mut data_files = Vec::with_capacity(self.files.len());
@@ -227,9 +234,20 @@ impl TableWriter {
             .collect()
     }
 
-    fn create_files(&mut self) -> Result<()> {
-        for column in 0..self.schema.fields().len() {
-            let name = format!("{}.c{}.col", self.file_prefix, column);
+    /// Creates the files of this write: one per column, or (`packed`) a single
+    /// file that holds every column's chunks.
+    fn create_files(&mut self, packed: bool) -> Result<()> {
+        let count = if packed {
+            1
+        } else {
+            self.schema.fields().len()
+        };
+        for column in 0..count {
+            let name = if packed {
+                format!("{}.col", self.file_prefix)
+            } else {
+                format!("{}.c{}.col", self.file_prefix, column)
+            };
             let path = self.data_dir.join(&name);
             let file = OpenOptions::new()
                 .write(true)
@@ -255,15 +273,20 @@ impl TableWriter {
     /// Appends one segment (one chunk per column, columns in parallel).
     fn write_segment(&mut self, columns: &[ArrayRef]) -> Result<()> {
         if self.files.is_empty() {
-            self.create_files()?;
+            self.create_files(false)?;
         }
         let row_count = columns.first().map_or(0, |c| c.len()) as u64;
-        let chunks = self
-            .files
-            .par_iter_mut()
-            .zip(columns.par_iter())
-            .map(|(file, array)| write_chunk(file, array.as_ref()))
-            .collect::<Result<Vec<ColumnChunk>>>()?;
+        let chunks = match self.files.as_mut_slice() {
+            [single] => columns
+                .iter()
+                .map(|array| write_chunk(single, array.as_ref()))
+                .collect::<Result<Vec<ColumnChunk>>>()?,
+            files => files
+                .par_iter_mut()
+                .zip(columns.par_iter())
+                .map(|(file, array)| write_chunk(file, array.as_ref()))
+                .collect::<Result<Vec<ColumnChunk>>>()?,
+        };
         self.segments.push(SegmentMeta {
             row_count,
             columns: chunks,
@@ -495,6 +518,41 @@ mod tests {
                 assert_eq!(b.offset % 64, 0);
                 assert!(b.offset + b.len <= bytes.len() as u64);
             }
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_write_of_less_than_a_segment_is_one_file() {
+        let dir = temp_dir("packed");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int32, true),
+            Field::new("b", DataType::Utf8, true),
+        ]));
+        let mut w = TableWriter::new(&dir, "f000005", schema.clone(), 4).unwrap();
+        let rows = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2, 3])),
+                Arc::new(StringArray::from(vec!["x", "yy", "zzz"])),
+            ],
+        )
+        .unwrap();
+        w.push(&rows).unwrap();
+        let data = w.finish().unwrap();
+        assert_eq!(data.files.len(), 1);
+        assert_eq!(data.files[0].name, "f000005.col");
+        let bytes = std::fs::read(dir.join("f000005.col")).unwrap();
+        assert_eq!(bytes.len() as u64, data.files[0].len);
+        let mut buffers: Vec<&BufferRef> = data.segments[0]
+            .columns
+            .iter()
+            .inspect(|c| assert_eq!(c.file, "f000005.col"))
+            .flat_map(|c| &c.buffers)
+            .collect();
+        buffers.sort_by_key(|b| b.offset);
+        for pair in buffers.windows(2) {
+            assert!(pair[0].offset + pair[0].len <= pair[1].offset);
         }
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -1,0 +1,377 @@
+//! Dense numbering of key tuples: the hash table under hash aggregation (key →
+//! group number) and hash joins (key → the chain of build rows with that key).
+//!
+//! A key of one integer or date column is kept as an `i64` in the table entry
+//! itself: hashing is one multiplication and a probe compares the entry, with no
+//! indirection. Any other key (several columns, strings, decimals ...) is encoded
+//! with Arrow's row format into bytes that hash and compare as a whole; the bytes
+//! of all keys live in one arena and each entry holds its key's hash, so growing
+//! the table never rehashes a key and most mismatches are caught without
+//! touching the arena. The NULL of a one-column integer key has a number of its
+//! own, handed out on first sight.
+
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
+use arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type};
+use arrow::row::{RowConverter, SortField};
+use hashbrown::HashTable;
+
+use crate::error::Result;
+
+/// The number a lookup gives for a key that is not in the table (or is NULL).
+pub const MISSING: u32 = u32::MAX;
+
+pub struct KeyTable {
+    /// Entries `(key or hash, number)`: the key itself for integer keys, the
+    /// hash of the encoded key otherwise.
+    table: HashTable<(u64, u32)>,
+    encoding: Encoding,
+    len: u32,
+}
+
+enum Encoding {
+    /// One Int32, Int64 or Date32 column; `values[number]` is the key.
+    Integer {
+        data_type: DataType,
+        values: Vec<i64>,
+        null: Option<u32>,
+    },
+    /// Keys in Arrow's row format: key `n` is `bytes[offsets[n]..offsets[n + 1]]`.
+    Rows {
+        converter: RowConverter,
+        bytes: Vec<u8>,
+        offsets: Vec<usize>,
+    },
+}
+
+/// A well-mixed 64-bit hash of an integer key (a folded multiplication).
+fn hash_integer(value: i64) -> u64 {
+    let product = (value as u64 ^ 0x243F_6A88_85A3_08D3) as u128 * 0x9E37_79B9_7F4A_7C15u128;
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    const SEEDS: (u64, u64, u64, u64) = (
+        0x1319_8A2E_0370_7344,
+        0xA409_3822_299F_31D0,
+        0x082E_FA98_EC4E_6C89,
+        0x4528_21E6_38D0_1377,
+    );
+    ahash::RandomState::with_seeds(SEEDS.0, SEEDS.1, SEEDS.2, SEEDS.3).hash_one(bytes)
+}
+
+/// The values of an integer key column as `i64`, with their validity.
+fn integer_values(column: &ArrayRef) -> Result<Vec<Option<i64>>> {
+    fn widen<T>(array: &PrimitiveArray<T>) -> Vec<Option<i64>>
+    where
+        T: arrow::datatypes::ArrowPrimitiveType,
+        T::Native: Into<i64>,
+    {
+        if array.null_count() == 0 {
+            array.values().iter().map(|&v| Some(v.into())).collect()
+        } else {
+            array.iter().map(|v| v.map(Into::into)).collect()
+        }
+    }
+    Ok(match column.data_type() {
+        DataType::Int32 => widen(column.as_primitive::<Int32Type>()),
+        DataType::Date32 => widen(column.as_primitive::<Date32Type>()),
+        DataType::Int64 => widen(column.as_primitive::<Int64Type>()),
+        other => {
+            return Err(crate::error::Error::Execute(format!(
+                "internal error: an integer key of type {other}"
+            )))
+        }
+    })
+}
+
+impl KeyTable {
+    /// An empty table for keys of these column types.
+    pub fn new(types: &[DataType]) -> Result<KeyTable> {
+        let encoding = match types {
+            [t @ (DataType::Int32 | DataType::Int64 | DataType::Date32)] => Encoding::Integer {
+                data_type: t.clone(),
+                values: vec![],
+                null: None,
+            },
+            _ => Encoding::Rows {
+                converter: RowConverter::new(
+                    types.iter().map(|t| SortField::new(t.clone())).collect(),
+                )?,
+                bytes: vec![],
+                offsets: vec![0],
+            },
+        };
+        Ok(KeyTable {
+            table: HashTable::new(),
+            encoding,
+            len: 0,
+        })
+    }
+
+    /// The number of distinct keys (NULL included).
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Appends to `ids` the number of each row's key, numbering new keys from
+    /// `len()` on in order of first appearance.
+    pub fn intern(&mut self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
+        ids.reserve(keys.first().map_or(0, |k| k.len()));
+        let rows = match &self.encoding {
+            Encoding::Integer { .. } => {
+                for key in integer_values(&keys[0])? {
+                    ids.push(match key {
+                        Some(v) => self.intern_integer(v),
+                        None => self.intern_null(),
+                    });
+                }
+                return Ok(());
+            }
+            Encoding::Rows { converter, .. } => converter.convert_columns(keys)?,
+        };
+        for row in rows.iter() {
+            ids.push(self.intern_row(row.as_ref()));
+        }
+        Ok(())
+    }
+
+    fn intern_integer(&mut self, v: i64) -> u32 {
+        let hash = hash_integer(v);
+        if let Some(e) = self.table.find(hash, |e| e.0 == v as u64) {
+            return e.1;
+        }
+        let id = self.len;
+        self.table
+            .insert_unique(hash, (v as u64, id), |e| hash_integer(e.0 as i64));
+        if let Encoding::Integer { values, .. } = &mut self.encoding {
+            values.push(v);
+        }
+        self.len += 1;
+        id
+    }
+
+    fn intern_null(&mut self) -> u32 {
+        let Encoding::Integer { values, null, .. } = &mut self.encoding else {
+            unreachable!("NULL keys of the row format are rows")
+        };
+        *null.get_or_insert_with(|| {
+            values.push(0);
+            self.len += 1;
+            self.len - 1
+        })
+    }
+
+    fn intern_row(&mut self, key: &[u8]) -> u32 {
+        let Encoding::Rows { bytes, offsets, .. } = &mut self.encoding else {
+            unreachable!("integer keys are not rows")
+        };
+        let hash = hash_bytes(key);
+        let found = self.table.find(hash, |e| {
+            e.0 == hash && &bytes[offsets[e.1 as usize]..offsets[e.1 as usize + 1]] == key
+        });
+        if let Some(e) = found {
+            return e.1;
+        }
+        let id = self.len;
+        self.table.insert_unique(hash, (hash, id), |e| e.0);
+        bytes.extend_from_slice(key);
+        offsets.push(bytes.len());
+        self.len += 1;
+        id
+    }
+
+    /// Appends to `ids` the number of each row's key, or [`MISSING`] for keys
+    /// not in the table and for keys with a NULL in any column.
+    pub fn lookup(&self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
+        match &self.encoding {
+            Encoding::Integer { .. } => {
+                for key in integer_values(&keys[0])? {
+                    let id = key.and_then(|v| self.find_integer(v)).unwrap_or(MISSING);
+                    ids.push(id);
+                }
+            }
+            Encoding::Rows { converter, .. } => {
+                let rows = converter.convert_columns(keys)?;
+                let valid = all_valid(keys, rows.num_rows());
+                for (row, valid) in rows.iter().zip(valid) {
+                    let id = if valid {
+                        self.find_row(row.as_ref()).unwrap_or(MISSING)
+                    } else {
+                        MISSING
+                    };
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn find_integer(&self, v: i64) -> Option<u32> {
+        self.table
+            .find(hash_integer(v), |e| e.0 == v as u64)
+            .map(|e| e.1)
+    }
+
+    fn find_row(&self, key: &[u8]) -> Option<u32> {
+        let Encoding::Rows { bytes, offsets, .. } = &self.encoding else {
+            return None;
+        };
+        let hash = hash_bytes(key);
+        self.table
+            .find(hash, |e| {
+                e.0 == hash && &bytes[offsets[e.1 as usize]..offsets[e.1 as usize + 1]] == key
+            })
+            .map(|e| e.1)
+    }
+
+    /// Adds the keys of `other` (a table for the same key types); returns, for
+    /// each of its numbers, the number of the same key here.
+    pub fn merge(&mut self, other: &KeyTable) -> Vec<u32> {
+        match &other.encoding {
+            Encoding::Integer { values, null, .. } => values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    if Some(i as u32) == *null {
+                        self.intern_null()
+                    } else {
+                        self.intern_integer(v)
+                    }
+                })
+                .collect(),
+            Encoding::Rows { bytes, offsets, .. } => offsets
+                .windows(2)
+                .map(|w| self.intern_row(&bytes[w[0]..w[1]]))
+                .collect(),
+        }
+    }
+
+    /// The keys as columns, in the order of their numbers.
+    pub fn columns(&self) -> Result<Vec<ArrayRef>> {
+        match &self.encoding {
+            Encoding::Integer {
+                data_type,
+                values,
+                null,
+            } => {
+                let valid = |i: usize| Some(i as u32) != *null;
+                let array: ArrayRef = match data_type {
+                    DataType::Int32 => std::sync::Arc::new(
+                        values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &v)| valid(i).then_some(v as i32))
+                            .collect::<PrimitiveArray<Int32Type>>(),
+                    ),
+                    DataType::Date32 => std::sync::Arc::new(
+                        values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &v)| valid(i).then_some(v as i32))
+                            .collect::<PrimitiveArray<Date32Type>>(),
+                    ),
+                    _ => std::sync::Arc::new(
+                        values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &v)| valid(i).then_some(v))
+                            .collect::<PrimitiveArray<Int64Type>>(),
+                    ),
+                };
+                Ok(vec![array])
+            }
+            Encoding::Rows {
+                converter,
+                bytes,
+                offsets,
+            } => {
+                let parser = converter.parser();
+                let rows = offsets.windows(2).map(|w| parser.parse(&bytes[w[0]..w[1]]));
+                Ok(converter.convert_rows(rows)?)
+            }
+        }
+    }
+}
+
+/// For each of `rows` rows: whether every key column is non-NULL there.
+pub fn all_valid(columns: &[ArrayRef], rows: usize) -> Vec<bool> {
+    let mut valid = vec![true; rows];
+    for c in columns {
+        if let Some(nulls) = c.logical_nulls() {
+            for (v, ok) in valid.iter_mut().zip(nulls.iter()) {
+                *v &= ok;
+            }
+        }
+    }
+    valid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use std::sync::Arc;
+
+    fn numbers(table: &mut KeyTable, keys: &[ArrayRef]) -> Vec<u32> {
+        let mut ids = vec![];
+        table.intern(keys, &mut ids).unwrap();
+        ids
+    }
+
+    #[test]
+    fn integer_keys_number_in_order_of_first_appearance_with_null_a_key() {
+        let mut t = KeyTable::new(&[DataType::Int64]).unwrap();
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(7), None, Some(7), Some(-1)]));
+        assert_eq!(numbers(&mut t, &[a]), vec![0, 1, 0, 2]);
+        let b: ArrayRef = Arc::new(Int64Array::from(vec![Some(-1), None, Some(0)]));
+        assert_eq!(numbers(&mut t, std::slice::from_ref(&b)), vec![2, 1, 3]);
+        let mut found = vec![];
+        t.lookup(&[b], &mut found).unwrap();
+        assert_eq!(found, vec![2, MISSING, 3]);
+        let columns = t.columns().unwrap();
+        let expected: ArrayRef = Arc::new(Int64Array::from(vec![Some(7), None, Some(-1), Some(0)]));
+        assert_eq!(&columns[0], &expected);
+    }
+
+    #[test]
+    fn composite_keys_and_merge() {
+        let types = [DataType::Utf8, DataType::Int64];
+        let mut t = KeyTable::new(&types).unwrap();
+        let keys: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![
+                Some("a"),
+                Some("a"),
+                None,
+                Some("a"),
+            ])),
+            Arc::new(Int64Array::from(vec![1, 2, 1, 1])),
+        ];
+        assert_eq!(numbers(&mut t, &keys), vec![0, 1, 2, 0]);
+        let mut found = vec![];
+        t.lookup(&keys, &mut found).unwrap();
+        assert_eq!(found, vec![0, 1, MISSING, 0]);
+
+        let mut u = KeyTable::new(&types).unwrap();
+        let more: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["b", "a"])),
+            Arc::new(Int64Array::from(vec![1, 2])),
+        ];
+        numbers(&mut u, &more);
+        assert_eq!(t.merge(&u), vec![3, 1]);
+        assert_eq!(t.len(), 4);
+        let columns = t.columns().unwrap();
+        assert_eq!(columns[0].len(), 4);
+        assert_eq!(columns[0].as_string::<i32>().value(3), "b");
+    }
+
+    #[test]
+    fn many_integer_keys_survive_growth() {
+        let mut t = KeyTable::new(&[DataType::Int32]).unwrap();
+        let a: ArrayRef = Arc::new(arrow::array::Int32Array::from_iter_values(
+            (0..100_000).map(|i| i * 7919 % 100_003),
+        ));
+        let first = numbers(&mut t, std::slice::from_ref(&a));
+        assert_eq!(first, (0..100_000).collect::<Vec<u32>>());
+        assert_eq!(numbers(&mut t, &[a]), first);
+    }
+}
