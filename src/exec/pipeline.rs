@@ -1,10 +1,12 @@
 //! Morsel-driven pipelines: a source split into morsels, a chain of streaming
 //! operators, and a sink.
 //!
-//! `run` hands the morsels to rayon; each worker folds the morsels it takes into
-//! its own sink state (no locks on the hot path), and the per-worker states are
-//! merged pairwise at the end. No operator knows about threads: sources only read
+//! `run` has every worker of the rayon pool take morsels from a shared counter
+//! and fold them into its own sink state (no locks on the hot path); the
+//! per-worker states are merged pairwise at the end. No operator knows about threads: sources only read
 //! one morsel, operators only transform one batch, sinks only consume and merge.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arrow::array::RecordBatch;
 use rayon::prelude::*;
@@ -35,31 +37,51 @@ pub trait Sink: Send + Sync {
 }
 
 /// Runs `source` through `operators` into `sink` on the current rayon pool.
+///
+/// Every worker of the pool takes morsels from a shared counter, in order, into
+/// its one sink state until none are left (or a worker fails); then the
+/// states are merged pairwise. One state per worker, not per split of a parallel
+/// iterator: each state of an aggregation can hold every group, so more states
+/// than workers would only multiply the merging.
 pub fn run<S: Sink>(
     source: &dyn Source,
     operators: &[Box<dyn Operator>],
     sink: &S,
 ) -> Result<Vec<RecordBatch>> {
-    let state = (0..source.morsel_count())
-        .into_par_iter()
-        .with_max_len(1)
-        .try_fold(
-            || sink.init(),
-            |mut state, morsel| {
-                if let Some(mut batch) = source.read(morsel)? {
-                    for op in operators {
-                        if batch.num_rows() == 0 {
-                            break;
-                        }
-                        batch = op.apply(batch)?;
-                    }
-                    if batch.num_rows() > 0 {
-                        sink.consume(&mut state, morsel, batch)?;
-                    }
+    let count = source.morsel_count();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let process = |state: &mut S::State, morsel: usize| -> Result<()> {
+        if let Some(mut batch) = source.read(morsel)? {
+            for op in operators {
+                if batch.num_rows() == 0 {
+                    break;
                 }
-                Ok(state)
-            },
-        )
-        .try_reduce(|| sink.init(), |a, b| sink.merge(a, b))?;
+                batch = op.apply(batch)?;
+            }
+            if batch.num_rows() > 0 {
+                sink.consume(state, morsel, batch)?;
+            }
+        }
+        Ok(())
+    };
+    let states = rayon::broadcast(|_| {
+        let mut state = sink.init();
+        while !failed.load(Ordering::Relaxed) {
+            let morsel = next.fetch_add(1, Ordering::Relaxed);
+            if morsel >= count {
+                break;
+            }
+            if let Err(e) = process(&mut state, morsel) {
+                failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(state)
+    });
+    let state = states
+        .into_par_iter()
+        .try_reduce_with(|a, b| sink.merge(a, b))
+        .unwrap_or_else(|| Ok(sink.init()))?;
     sink.finish(state)
 }

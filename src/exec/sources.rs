@@ -1,9 +1,12 @@
 //! Pipeline sources: table scans over segments, and batches already in memory.
 //!
-//! A table scan's morsel is one segment. Before reading it, the scan checks each
-//! pushed-down predicate of the form `column <op> constant` against the segment's
-//! zone map (min, max, null count) and skips the segment when no row can match;
-//! otherwise it maps the needed columns (zero-copy) and applies the predicates.
+//! A table scan's morsel is a slice of at most [`MORSEL_ROWS`] rows of one
+//! segment: small enough that even a table of one segment keeps every worker
+//! busy, large enough that per-batch costs do not count. Before reading it, the
+//! scan checks each pushed-down predicate of the form `column <op> constant`
+//! against the segment's zone map (min, max, null count) and skips the morsel when
+//! no row of its segment can match; otherwise it maps the needed columns
+//! (zero-copy), slices them, and applies the predicates.
 
 use std::sync::Arc;
 
@@ -26,7 +29,10 @@ pub struct KeyRange {
     pub max: crate::types::ScalarValue,
 }
 
-/// Reads `projection` of a table, segment by segment.
+/// The most rows of one scan morsel.
+pub const MORSEL_ROWS: usize = 32 * 1024;
+
+/// Reads `projection` of a table, morsel by morsel.
 pub struct ScanSource {
     pub table: Arc<TableMeta>,
     pub projection: Vec<usize>,
@@ -36,6 +42,8 @@ pub struct ScanSource {
     pub zone_predicates: Vec<(usize, ZonePredicate)>,
     pub schema: SchemaRef,
     pub store: Arc<FileStore>,
+    /// (segment, first row, rows) of each morsel, in table order.
+    morsels: Vec<(usize, usize, usize)>,
 }
 
 impl ScanSource {
@@ -51,9 +59,22 @@ impl ScanSource {
             .filter_map(zone_predicate)
             .map(|(i, p)| (projection[i], p))
             .collect();
+        let morsels = table
+            .data
+            .segments
+            .iter()
+            .enumerate()
+            .flat_map(|(i, segment)| {
+                let rows = segment.row_count as usize;
+                (0..rows)
+                    .step_by(MORSEL_ROWS)
+                    .map(move |start| (i, start, MORSEL_ROWS.min(rows - start)))
+            })
+            .collect();
         ScanSource {
             filter: Expr::conjunction(filters.iter().cloned()),
             zone_predicates,
+            morsels,
             table,
             projection,
             schema,
@@ -103,24 +124,30 @@ pub fn matching_segments(table: &TableMeta, projection: &[usize], filters: &[Exp
 
 impl Source for ScanSource {
     fn morsel_count(&self) -> usize {
-        self.table.data.segments.len()
+        self.morsels.len()
     }
 
     fn read(&self, morsel: usize) -> Result<Option<RecordBatch>> {
-        if !self.segment_may_match(morsel) {
+        let (index, start, rows) = self.morsels[morsel];
+        if !self.segment_may_match(index) {
             return Ok(None);
         }
-        let segment = &self.table.data.segments[morsel];
+        let segment = &self.table.data.segments[index];
         let columns = self
             .projection
             .iter()
             .zip(self.schema.fields())
             .map(|(&c, f)| {
-                self.store
-                    .read_column(&self.table.data, segment, c, f.data_type())
+                self.store.read_column_rows(
+                    &self.table.data,
+                    segment,
+                    c,
+                    f.data_type(),
+                    start..start + rows,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(segment.row_count as usize));
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
         match &self.filter {
             Some(f) => Ok(Some(filter_batch(&batch, f)?)),
