@@ -410,6 +410,7 @@ impl Database {
                     .values()
                     .map(|t| t.name.clone())
                     .chain(state.catalog.views.values().map(|v| v.name.clone()))
+                    .chain(state.catalog.mviews.values().map(|v| v.name.clone()))
                     .collect();
                 names.sort_by_key(|n| n.to_lowercase());
                 QueryResult::strings("name", names)
@@ -528,11 +529,8 @@ impl Database {
                 .filter(|v| !catalog.is_stale(v))
                 .filter_map(|v| {
                     let definition = self.definition(catalog, v)?;
-                    matches!(definition.kind, mv::MvKind::Aggregate { .. }).then(|| Candidate {
-                        name: v.name.clone(),
-                        definition,
-                        data: v.data.clone(),
-                    })
+                    matches!(definition.kind, mv::MvKind::Aggregate { .. })
+                        .then(|| Candidate::new(v.name.clone(), definition, v.data.clone()))
                 })
                 .collect(),
         );

@@ -27,6 +27,71 @@ pub struct Candidate {
     pub name: String,
     pub definition: MvDefinition,
     pub data: TableMeta,
+    /// The view's query in canonical form (None: no aggregate view).
+    shape: Option<ViewShape>,
+}
+
+/// What matching needs of an aggregate view, computed once per view.
+struct ViewShape {
+    /// The tables joined, sorted.
+    tables: Vec<String>,
+    conjuncts: Vec<Expr>,
+    /// The group keys, canonical.
+    keys: Vec<Expr>,
+    /// Each state: its function, its argument (canonical) and its stored column.
+    states: Vec<(AggFunc, Option<Expr>, usize)>,
+}
+
+impl Candidate {
+    pub fn new(name: String, definition: MvDefinition, data: TableMeta) -> Candidate {
+        let shape = view_shape(&definition);
+        Candidate {
+            name,
+            definition,
+            data,
+            shape,
+        }
+    }
+}
+
+fn view_shape(def: &MvDefinition) -> Option<ViewShape> {
+    let MvKind::Aggregate { keys: n_keys, .. } = def.kind else {
+        return None;
+    };
+    let LogicalPlan::Aggregate {
+        input: view_input,
+        group: view_group,
+        ..
+    } = &def.state_plan
+    else {
+        return None;
+    };
+    let view = spj(view_input)?;
+    let keys: Vec<Expr> = view_group
+        .iter()
+        .map(|g| canonical(g, &view.columns))
+        .collect::<Option<_>>()?;
+    debug_assert_eq!(keys.len(), n_keys);
+    let states = def
+        .states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let arg = match &s.arg {
+                Some(a) => Some(canonical(a, &view.columns)?),
+                None => None,
+            };
+            Some((s.func, arg, n_keys + i))
+        })
+        .collect::<Option<_>>()?;
+    let mut tables = view.tables;
+    tables.sort();
+    Some(ViewShape {
+        tables,
+        conjuncts: view.conjuncts,
+        keys,
+        states,
+    })
 }
 
 /// Rewrites every aggregate that a candidate can answer.
@@ -45,10 +110,14 @@ pub fn rewrite(plan: LogicalPlan, candidates: &[Candidate]) -> LogicalPlan {
     else {
         return plan;
     };
+    let Some(mut query) = spj(input) else {
+        return plan;
+    };
+    query.tables.sort();
     let mut order: Vec<&Candidate> = candidates.iter().collect();
     order.sort_by_key(|c| c.data.row_count());
     for candidate in order {
-        if let Some(rewritten) = answer_from(input, group, aggs, schema, candidate) {
+        if let Some(rewritten) = answer_from(&query, group, aggs, schema, candidate) {
             return rewritten;
         }
     }
@@ -216,68 +285,40 @@ fn over_keys(e: &Expr, keys: &[Expr]) -> Option<Expr> {
     }
 }
 
+/// The query's aggregate (input `query` in canonical form, its tables sorted)
+/// answered from `candidate`, if it can be.
 fn answer_from(
-    input: &LogicalPlan,
+    query: &Spj,
     group: &[Expr],
     aggs: &[AggExpr],
     schema: &arrow::datatypes::SchemaRef,
     candidate: &Candidate,
 ) -> Option<LogicalPlan> {
-    let def = &candidate.definition;
-    let MvKind::Aggregate { keys: n_keys, .. } = def.kind else {
-        return None;
-    };
-    let LogicalPlan::Aggregate {
-        input: view_input,
-        group: view_group,
-        ..
-    } = &def.state_plan
-    else {
-        return None;
-    };
-    let (query, view) = (spj(input)?, spj(view_input)?);
-    let mut qt = query.tables.clone();
-    let mut vt = view.tables.clone();
-    qt.sort();
-    vt.sort();
-    if qt != vt {
+    let view = candidate.shape.as_ref()?;
+    if query.tables != view.tables {
         return None;
     }
     if !view.conjuncts.iter().all(|c| query.conjuncts.contains(c)) {
         return None;
     }
-    let keys: Vec<Expr> = view_group
-        .iter()
-        .map(|g| canonical(g, &view.columns))
-        .collect::<Option<_>>()?;
-    debug_assert_eq!(keys.len(), n_keys);
+    let keys = &view.keys;
     // The query's own conjuncts, applied to the stored rows.
     let residual: Vec<Expr> = query
         .conjuncts
         .iter()
         .filter(|c| !view.conjuncts.contains(c))
-        .map(|c| over_keys(c, &keys))
+        .map(|c| over_keys(c, keys))
         .collect::<Option<_>>()?;
     let new_group: Vec<Expr> = group
         .iter()
-        .map(|g| over_keys(&canonical(g, &query.columns)?, &keys))
-        .collect::<Option<_>>()?;
-    // Each state, canonical, with its column in the stored row.
-    let states: Vec<(AggFunc, Option<Expr>, usize)> = def
-        .states
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let arg = match &s.arg {
-                Some(a) => Some(canonical(a, &view.columns)?),
-                None => None,
-            };
-            Some((s.func, arg, n_keys + i))
-        })
+        .map(|g| over_keys(&canonical(g, &query.columns)?, keys))
         .collect::<Option<_>>()?;
     let stored_schema = candidate.data.schema();
     let state_column = |func: AggFunc, arg: &Option<Expr>| -> Option<Expr> {
-        let (_, _, i) = states.iter().find(|(f, a, _)| *f == func && a == arg)?;
+        let (_, _, i) = view
+            .states
+            .iter()
+            .find(|(f, a, _)| *f == func && a == arg)?;
         let f = stored_schema.field(*i);
         Some(Expr::column(*i, f.name().clone(), f.data_type().clone()))
     };
@@ -301,7 +342,7 @@ fn answer_from(
             Some(x) => Some(canonical(x, &query.columns)?),
             None => None,
         };
-        let key_arg = arg.as_ref().and_then(|x| over_keys(x, &keys));
+        let key_arg = arg.as_ref().and_then(|x| over_keys(x, keys));
         let value = match (a.func, a.distinct) {
             (AggFunc::CountStar, _) => {
                 let c = state_column(AggFunc::CountStar, &None)?;

@@ -142,11 +142,12 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
     }
 }
 
-/// DESCRIBE of a table (its declared columns) or a view (its query's columns).
+/// DESCRIBE of a table (its declared columns) or a view or materialized view
+/// (its query's columns).
 fn describe(catalog: &Catalog, binder: &QueryBinder, name: &str) -> Result<Command> {
     let columns = if let Some(table) = catalog.table(name) {
         table.columns.clone()
-    } else if catalog.view(name).is_some() {
+    } else if catalog.view(name).is_some() || catalog.mview(name).is_some() {
         let query = format!("SELECT * FROM {name}");
         let Some(Statement::Query(q)) = super::parse(&query)?.into_iter().next() else {
             return bind_err!("cannot describe view {name}");
