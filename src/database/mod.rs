@@ -21,7 +21,7 @@ use crate::exec::{self, expr::cast, ExecContext};
 use crate::mv;
 
 mod cube;
-use crate::mv::rewrite::Candidate;
+use crate::mv::rewrite::{Candidate, ViewShape};
 use crate::optimizer::optimize_with;
 use crate::plan::{ExternalSource, LogicalPlan};
 use crate::sql::{self, Command, Parsed};
@@ -35,8 +35,9 @@ pub struct Database {
     state: Mutex<State>,
     /// The materialized views queries may read, for one catalog version.
     candidates: Mutex<Option<CandidateCache>>,
-    /// Materialized view definitions by view name, with the SQL they were bound from.
-    definitions: Mutex<std::collections::HashMap<String, (String, mv::MvDefinition)>>,
+    /// The shapes of materialized views' queries (None: not an aggregate view)
+    /// by view name, with the SQL they were bound from.
+    shapes: Mutex<std::collections::HashMap<String, (String, Option<Arc<ViewShape>>)>>,
     _lock: DirLock,
 }
 
@@ -145,7 +146,7 @@ impl Database {
                 mv_rewrite: true,
             }),
             candidates: Mutex::new(None),
-            definitions: Mutex::new(Default::default()),
+            shapes: Mutex::new(Default::default()),
             dir,
             _lock: lock,
         })
@@ -528,9 +529,11 @@ impl Database {
                 .values()
                 .filter(|v| !catalog.is_stale(v))
                 .filter_map(|v| {
-                    let definition = self.definition(catalog, v)?;
-                    matches!(definition.kind, mv::MvKind::Aggregate { .. })
-                        .then(|| Candidate::new(v.name.clone(), definition, v.data.clone()))
+                    Some(Candidate {
+                        name: v.name.clone(),
+                        data: v.data.clone(),
+                        shape: self.shape(catalog, v)?,
+                    })
                 })
                 .collect(),
         );
@@ -538,17 +541,18 @@ impl Database {
         candidates
     }
 
-    /// A materialized view's analysed definition, bound once per definition text.
-    fn definition(&self, catalog: &Catalog, view: &MaterializedView) -> Option<mv::MvDefinition> {
-        let mut known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((sql, definition)) = known.get(&view.name) {
+    /// The shape of a materialized view's query, bound once per definition text.
+    fn shape(&self, catalog: &Catalog, view: &MaterializedView) -> Option<Arc<ViewShape>> {
+        let mut known = self.shapes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((sql, shape)) = known.get(&view.name) {
             if *sql == view.sql {
-                return Some(definition.clone());
+                return shape.clone();
             }
         }
         let definition = mv::define(sql::bind_query_text(catalog, &view.sql).ok()?);
-        known.insert(view.name.clone(), (view.sql.clone(), definition.clone()));
-        Some(definition)
+        let shape = ViewShape::of(&definition).map(Arc::new);
+        known.insert(view.name.clone(), (view.sql.clone(), shape.clone()));
+        shape
     }
 
     /// Runs `plan` and writes its rows into the new files of a table named `name`

@@ -365,6 +365,116 @@ mod tests {
     }
 
     #[test]
+    fn keys_of_every_kind_round_trip_and_nulls_group_together() {
+        use arrow::array::{BooleanArray, Date32Array, Decimal128Array, Int32Array};
+        let decimal = DataType::Decimal128(20, 2);
+        let types = [
+            DataType::Int32,
+            DataType::Date32,
+            DataType::Boolean,
+            decimal.clone(),
+            DataType::Utf8,
+        ];
+        let keys: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![
+                Some(1),
+                None,
+                Some(1),
+                None,
+                Some(-5),
+            ])),
+            Arc::new(Date32Array::from(vec![
+                Some(10),
+                None,
+                Some(10),
+                None,
+                Some(0),
+            ])),
+            Arc::new(BooleanArray::from(vec![
+                Some(true),
+                None,
+                Some(true),
+                None,
+                Some(false),
+            ])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(-1), None, Some(-1), None, Some(i128::MAX)])
+                    .with_data_type(decimal),
+            ),
+            Arc::new(StringArray::from(vec![
+                Some(""),
+                None,
+                Some(""),
+                None,
+                Some("x"),
+            ])),
+        ];
+        let mut t = KeyTable::new(&types).unwrap();
+        assert_eq!(numbers(&mut t, &keys), vec![0, 1, 0, 1, 2]);
+        let back = t.columns().unwrap();
+        for (column, key) in back.iter().zip(&keys) {
+            let expected = arrow::compute::take(
+                key.as_ref(),
+                &arrow::array::UInt32Array::from(vec![0, 1, 4]),
+                None,
+            )
+            .unwrap();
+            assert_eq!(column.to_data(), expected.to_data());
+        }
+        // A lookup: NULL keys and unseen strings are missing.
+        let probe: Vec<ArrayRef> = keys.iter().map(|k| k.slice(2, 3)).collect();
+        let mut found = vec![];
+        t.lookup(&probe, &mut found).unwrap();
+        assert_eq!(found, vec![0, MISSING, 2]);
+    }
+
+    #[test]
+    fn merging_maps_string_keys() {
+        let types = [DataType::Utf8, DataType::Utf8];
+        let pair = |a: Vec<Option<&str>>, b: Vec<Option<&str>>| -> Vec<ArrayRef> {
+            vec![
+                Arc::new(StringArray::from(a)),
+                Arc::new(StringArray::from(b)),
+            ]
+        };
+        let mut t = KeyTable::new(&types).unwrap();
+        numbers(
+            &mut t,
+            &pair(vec![Some("a"), Some("b")], vec![Some("x"), None]),
+        );
+        let mut u = KeyTable::new(&types).unwrap();
+        numbers(
+            &mut u,
+            &pair(
+                vec![Some("b"), Some("a"), None],
+                vec![None, Some("y"), Some("x")],
+            ),
+        );
+        assert_eq!(t.merge(&u), vec![1, 2, 3]);
+        let columns = t.columns().unwrap();
+        let strings = |c: &ArrayRef| -> Vec<Option<String>> {
+            c.as_string::<i32>()
+                .iter()
+                .map(|s| s.map(str::to_string))
+                .collect()
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(strings(&columns[0]), vec![s("a"), s("b"), s("a"), None]);
+        assert_eq!(strings(&columns[1]), vec![s("x"), None, s("y"), s("x")]);
+    }
+
+    #[test]
+    fn other_keys_use_the_row_format() {
+        let mut t = KeyTable::new(&[DataType::Float64, DataType::Int64]).unwrap();
+        let keys: Vec<ArrayRef> = vec![
+            Arc::new(arrow::array::Float64Array::from(vec![0.5, 0.5, f64::NAN])),
+            Arc::new(Int64Array::from(vec![1, 1, 1])),
+        ];
+        assert_eq!(numbers(&mut t, &keys), vec![0, 0, 1]);
+        assert_eq!(t.columns().unwrap()[0].len(), 2);
+    }
+
+    #[test]
     fn many_integer_keys_survive_growth() {
         let mut t = KeyTable::new(&[DataType::Int32]).unwrap();
         let a: ArrayRef = Arc::new(arrow::array::Int32Array::from_iter_values(

@@ -17,6 +17,8 @@
 //! rows. Among the views that can answer, the one with the fewest rows is used.
 //! Stale views never reach this rule.
 
+use std::sync::Arc;
+
 use crate::catalog::TableMeta;
 use crate::plan::{AggExpr, AggFunc, BinaryOp, Expr, JoinKind, LogicalPlan, ScalarFunc};
 
@@ -25,14 +27,13 @@ use super::{stored_scan, MvDefinition, MvKind};
 /// A materialized view the rule may use.
 pub struct Candidate {
     pub name: String,
-    pub definition: MvDefinition,
     pub data: TableMeta,
-    /// The view's query in canonical form (None: no aggregate view).
-    shape: Option<ViewShape>,
+    pub shape: Arc<ViewShape>,
 }
 
-/// What matching needs of an aggregate view, computed once per view.
-struct ViewShape {
+/// What matching needs of an aggregate view's query, in canonical form:
+/// computed once per view definition ([`ViewShape::of`]).
+pub struct ViewShape {
     /// The tables joined, sorted.
     tables: Vec<String>,
     conjuncts: Vec<Expr>,
@@ -42,15 +43,10 @@ struct ViewShape {
     states: Vec<(AggFunc, Option<Expr>, usize)>,
 }
 
-impl Candidate {
-    pub fn new(name: String, definition: MvDefinition, data: TableMeta) -> Candidate {
-        let shape = view_shape(&definition);
-        Candidate {
-            name,
-            definition,
-            data,
-            shape,
-        }
+impl ViewShape {
+    /// The shape of an aggregate view; None for other views (never candidates).
+    pub fn of(def: &MvDefinition) -> Option<ViewShape> {
+        view_shape(def)
     }
 }
 
@@ -294,7 +290,7 @@ fn answer_from(
     schema: &arrow::datatypes::SchemaRef,
     candidate: &Candidate,
 ) -> Option<LogicalPlan> {
-    let view = candidate.shape.as_ref()?;
+    let view = candidate.shape.as_ref();
     if query.tables != view.tables {
         return None;
     }
