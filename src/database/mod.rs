@@ -37,13 +37,15 @@ pub struct Database {
     candidates: Mutex<Option<CandidateCache>>,
     /// The shapes of materialized views' queries (None: not an aggregate view)
     /// by view name, with the SQL they were bound from.
-    shapes: Mutex<std::collections::HashMap<String, (String, Option<Arc<ViewShape>>)>>,
+    shapes: Mutex<std::collections::HashMap<String, ShapeEntry>>,
     _lock: DirLock,
 }
 
 /// Rewrite candidates and the (catalog version, sum of view data ids) they were
 /// made for.
 type CandidateCache = ((u64, u64), Arc<Vec<Candidate>>);
+/// A view's definition text and the shape of its query (None: not an aggregate).
+type ShapeEntry = (String, Option<Arc<ViewShape>>);
 
 struct State {
     catalog: Catalog,
