@@ -414,7 +414,8 @@ fn dictionary_encode(array: &StringArray) -> Option<(Keys, Vec<&str>)> {
     if limit == 0 {
         return None;
     }
-    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+    let mut ids: HashMap<&str, u32, _> = HashMap::with_hasher(hasher);
     let mut row_ids: Vec<u32> = Vec::with_capacity(rows);
     let nulls = array.nulls().filter(|n| n.null_count() > 0);
     for row in 0..rows {
