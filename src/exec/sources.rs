@@ -6,18 +6,25 @@
 //! scan checks each pushed-down predicate of the form `column <op> constant`
 //! against the segment's zone map (min, max, null count) and skips the morsel when
 //! no row of its segment can match; otherwise it maps the needed columns
-//! (zero-copy), slices them, and applies the predicates.
+//! (zero-copy) and slices them.
+//!
+//! A pushed-down conjunct that reads one column stored dictionary-encoded in the
+//! chunk is evaluated once per dictionary entry (plus once for NULL), and each
+//! row takes its entry's answer: a string comparison per distinct value instead
+//! of per row. Dictionary columns are decoded to plain strings only for the rows
+//! those conjuncts keep; the other conjuncts run on the decoded rows.
 
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, RecordBatchOptions};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{Schema, SchemaRef};
 
-use super::expr::filter_batch;
+use super::expr::{evaluate_predicate, filter_batch};
 use super::pipeline::Source;
 use crate::catalog::TableMeta;
 use crate::error::Result;
 use crate::plan::{BinaryOp, Expr};
+use crate::storage::reader::decode;
 use crate::storage::{FileStore, ZonePredicate};
 
 /// Rows whose column `column` lies outside `[min, max]` cannot contribute to the
@@ -37,7 +44,7 @@ pub struct ScanSource {
     pub table: Arc<TableMeta>,
     pub projection: Vec<usize>,
     /// Conjuncts over the projected columns, applied to every segment read.
-    pub filter: Option<Expr>,
+    pub conjuncts: Vec<Expr>,
     /// (table column, predicate) pairs checked against zone maps.
     pub zone_predicates: Vec<(usize, ZonePredicate)>,
     pub schema: SchemaRef,
@@ -72,7 +79,7 @@ impl ScanSource {
             })
             .collect();
         ScanSource {
-            filter: Expr::conjunction(filters.iter().cloned()),
+            conjuncts: filters.to_vec(),
             zone_predicates,
             morsels,
             table,
@@ -133,12 +140,12 @@ impl Source for ScanSource {
             return Ok(None);
         }
         let segment = &self.table.data.segments[index];
-        let columns = self
+        let mut columns = self
             .projection
             .iter()
             .zip(self.schema.fields())
             .map(|(&c, f)| {
-                self.store.read_column_rows(
+                self.store.read_encoded_rows(
                     &self.table.data,
                     segment,
                     c,
@@ -147,13 +154,88 @@ impl Source for ScanSource {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
+        // Conjuncts over one dictionary column, entry by entry.
+        let mut mask: Option<BooleanArray> = None;
+        let mut rest = vec![];
+        for conjunct in &self.conjuncts {
+            match dictionary_mask(conjunct, &columns, &self.schema)? {
+                Some(m) => {
+                    mask = Some(match mask {
+                        Some(before) => arrow::compute::and(&before, &m)?,
+                        None => m,
+                    })
+                }
+                None => rest.push(conjunct.clone()),
+            }
+        }
+        let mut rows = rows;
+        if let Some(mask) = mask {
+            if mask.true_count() < rows {
+                for column in columns.iter_mut() {
+                    *column = arrow::compute::filter(column.as_ref(), &mask)?;
+                }
+                rows = mask.true_count();
+            }
+        }
+        let columns = columns
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| decode(c, f.data_type()))
+            .collect::<Result<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
-        match &self.filter {
-            Some(f) => Ok(Some(filter_batch(&batch, f)?)),
-            None => Ok(Some(batch)),
+        match Expr::conjunction(rest) {
+            Some(f) if rows > 0 => Ok(Some(filter_batch(&batch, &f)?)),
+            _ => Ok(Some(batch)),
         }
     }
+}
+
+/// For a conjunct that reads one column, dictionary-encoded in this chunk: its
+/// value for each row, computed once per dictionary entry (NULL counting as
+/// false, as in a filter). None for other conjuncts.
+fn dictionary_mask(
+    conjunct: &Expr,
+    columns: &[ArrayRef],
+    schema: &SchemaRef,
+) -> Result<Option<BooleanArray>> {
+    let mut read = vec![];
+    conjunct.collect_columns(&mut read);
+    read.dedup();
+    let [column] = read[..] else {
+        return Ok(None);
+    };
+    if conjunct.has_subquery() {
+        return Ok(None);
+    }
+    let array = &columns[column];
+    let Some(dictionary) = array.as_any_dictionary_opt() else {
+        return Ok(None);
+    };
+    // The entries, then NULL (for the rows whose value is NULL).
+    let entries = dictionary.values().len();
+    let values = arrow::compute::concat(&[
+        dictionary.values().as_ref(),
+        arrow::array::new_null_array(dictionary.values().data_type(), 1).as_ref(),
+    ])?;
+    let field = schema
+        .field(column)
+        .clone()
+        .with_data_type(values.data_type().clone())
+        .with_nullable(true);
+    let entry_batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![values])?;
+    let on_entries = evaluate_predicate(&conjunct.clone().remap_columns(&|_| 0), &entry_batch)?;
+    let keys = dictionary.normalized_keys();
+    let nulls = array.logical_nulls();
+    let mask: BooleanArray = keys
+        .iter()
+        .enumerate()
+        .map(|(row, &key)| {
+            let valid = nulls.as_ref().is_none_or(|n| n.is_valid(row));
+            Some(on_entries.value(if valid { key } else { entries }))
+        })
+        .collect();
+    Ok(Some(mask))
 }
 
 /// `column <op> constant` (either way round) as a zone-map predicate on that column.

@@ -44,7 +44,13 @@ fn push_into(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
             mut filters,
             schema,
         } => {
-            filters.extend(predicates);
+            // (A join's filter is pushed again each time predicates reach the
+            // join from above: what is already here is not added twice.)
+            for p in predicates {
+                if !filters.contains(&p) {
+                    filters.push(p);
+                }
+            }
             LogicalPlan::Scan {
                 table,
                 projection,
@@ -201,6 +207,19 @@ fn push_into_join(
             condition.push(p);
         }
     }
+    // A disjunction over both sides of an inner join implies, for each side, the
+    // disjunction of what each branch asks of that side alone: that filters the
+    // side before the join (it stays in the condition too).
+    if kind == JoinKind::Inner {
+        for p in &condition {
+            if let Some(l) = implied_by_or(p, nl, true) {
+                to_left.push(l);
+            }
+            if let Some(r) = implied_by_or(p, nl, false) {
+                to_right.push(shift_right(r));
+            }
+        }
+    }
     // Equalities between the two sides become keys (not for NOT IN, whose key is special).
     let mut residual = vec![];
     for p in condition {
@@ -213,6 +232,36 @@ fn push_into_join(
     let right = push_into(right, to_right);
     let join = LogicalPlan::join(left, right, kind, on, Expr::conjunction(residual));
     filter_above(join, keep_above)
+}
+
+/// For a disjunction `p` over a join row: the disjunction, over its branches, of
+/// each branch's conjuncts that read only the left (`left`) or only the right
+/// input; None if `p` is no disjunction or a branch has no such conjunct.
+/// `(l1 AND r1) OR (l2 AND r2)` implies `l1 OR l2` and `r1 OR r2`.
+fn implied_by_or(p: &Expr, left_width: usize, left: bool) -> Option<Expr> {
+    if !matches!(
+        p,
+        Expr::Binary {
+            op: BinaryOp::Or,
+            ..
+        }
+    ) {
+        return None;
+    }
+    let branches: Vec<Vec<Expr>> = split_disjunction(p.clone())
+        .into_iter()
+        .map(|branch| {
+            branch
+                .split_conjunction()
+                .into_iter()
+                .filter(|c| sides(c, left_width) == (left, !left))
+                .collect()
+        })
+        .collect();
+    if branches.iter().any(Vec::is_empty) {
+        return None;
+    }
+    Some(disjunction(branches))
 }
 
 /// `a = b` with `a` over the left input and `b` over the right (either way round),
@@ -233,5 +282,65 @@ pub fn equi_key(p: &Expr, left_width: usize) -> Option<(Expr, Expr)> {
         ((true, false), (false, true)) => Some(((**left).clone(), shift(right))),
         ((false, true), (true, false)) => Some(((**right).clone(), shift(left))),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ScalarValue;
+    use arrow::datatypes::DataType;
+
+    fn eq(column: usize, value: i64) -> Expr {
+        Expr::Binary {
+            op: BinaryOp::Eq,
+            left: Box::new(Expr::column(column, format!("c{column}"), DataType::Int64)),
+            right: Box::new(Expr::Literal(ScalarValue::Int64(Some(value)))),
+            data_type: DataType::Boolean,
+        }
+    }
+
+    fn binary(op: BinaryOp, left: Expr, right: Expr) -> Expr {
+        Expr::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+            data_type: DataType::Boolean,
+        }
+    }
+
+    #[test]
+    fn a_disjunction_over_both_sides_implies_one_per_side() {
+        // (c0 = 1 AND c2 = 5) OR (c1 = 2 AND c0 = 3 AND c3 = 7), left width 2
+        let p = binary(
+            BinaryOp::Or,
+            binary(BinaryOp::And, eq(0, 1), eq(2, 5)),
+            binary(
+                BinaryOp::And,
+                binary(BinaryOp::And, eq(1, 2), eq(0, 3)),
+                eq(3, 7),
+            ),
+        );
+        let left = implied_by_or(&p, 2, true).unwrap();
+        assert_eq!(
+            left,
+            binary(
+                BinaryOp::Or,
+                eq(0, 1),
+                binary(BinaryOp::And, eq(1, 2), eq(0, 3))
+            )
+        );
+        let right = implied_by_or(&p, 2, false).unwrap();
+        assert_eq!(right, binary(BinaryOp::Or, eq(2, 5), eq(3, 7)));
+        // A branch asks nothing of the right side: nothing is implied for it.
+        let q = binary(
+            BinaryOp::Or,
+            eq(0, 1),
+            binary(BinaryOp::And, eq(1, 2), eq(2, 3)),
+        );
+        assert!(implied_by_or(&q, 2, false).is_none());
+        assert!(implied_by_or(&q, 2, true).is_some());
+        // Not a disjunction.
+        assert!(implied_by_or(&eq(0, 1), 2, true).is_none());
     }
 }

@@ -72,6 +72,20 @@ impl FileStore {
         data_type: &DataType,
         rows: std::ops::Range<usize>,
     ) -> Result<ArrayRef> {
+        let array = self.read_encoded_rows(table, segment, column, data_type, rows)?;
+        decode(&array, data_type)
+    }
+
+    /// Rows `rows` of [`FileStore::read_column_encoded`]: for a dictionary chunk,
+    /// a slice of its keys over the whole dictionary (decode with [`decode`]).
+    pub fn read_encoded_rows(
+        &self,
+        table: &TableData,
+        segment: &SegmentMeta,
+        column: usize,
+        data_type: &DataType,
+        rows: std::ops::Range<usize>,
+    ) -> Result<ArrayRef> {
         let whole = self.read_column_encoded(table, segment, column, data_type)?;
         if rows.end > whole.len() || rows.start > rows.end {
             return Err(Error::Execute(format!(
@@ -79,16 +93,11 @@ impl FileStore {
                 whole.len()
             )));
         }
-        let array = if rows.len() == whole.len() {
+        Ok(if rows.len() == whole.len() {
             whole
         } else {
             whole.slice(rows.start, rows.len())
-        };
-        if array.data_type() == data_type {
-            Ok(array)
-        } else {
-            Ok(arrow::compute::cast(&array, data_type)?)
-        }
+        })
     }
 
     /// The column `column` of `segment` as stored, without copying: a plain array of
@@ -246,6 +255,16 @@ impl FileStore {
         let slot = lock(&self.files).get(name).cloned()?;
         let slot = lock(&slot);
         slot.clone()
+    }
+}
+
+/// A column as read ([`FileStore::read_encoded_rows`]) as a plain array of
+/// `data_type`: dictionary chunks are decoded, plain ones returned as they are.
+pub fn decode(array: &ArrayRef, data_type: &DataType) -> Result<ArrayRef> {
+    if array.data_type() == data_type {
+        Ok(array.clone())
+    } else {
+        Ok(arrow::compute::cast(array, data_type)?)
     }
 }
 
