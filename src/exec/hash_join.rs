@@ -101,6 +101,24 @@ impl JoinTable {
         self.batch.num_rows()
     }
 
+    /// The right rows that a left row matched (`matched`) or that none did, with
+    /// only the right columns (right semi and anti joins).
+    pub fn right_rows(&self, matched: bool) -> Result<Option<RecordBatch>> {
+        let indices: UInt32Array = (0..self.num_rows() as u32)
+            .filter(|&i| self.matched[i as usize].load(Ordering::Relaxed) == matched)
+            .collect();
+        if indices.is_empty() {
+            return Ok(None);
+        }
+        let columns = self
+            .batch
+            .columns()
+            .iter()
+            .map(|c| Ok(take(c, &indices, None)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(RecordBatch::try_new(self.batch.schema(), columns)?))
+    }
+
     /// The right rows no left row matched, with NULLs for the left columns.
     pub fn unmatched_right(
         &self,
@@ -282,6 +300,10 @@ impl Operator for JoinProbe {
             }
         }
         match self.kind {
+            // The matched right rows are flagged: they come out at the end.
+            JoinKind::RightSemi | JoinKind::RightAnti => {
+                Ok(RecordBatch::new_empty(self.schema.clone()))
+            }
             JoinKind::Semi => self.take_left(&batch, |i| left_matched[i]),
             JoinKind::Anti => self.take_left(&batch, |i| !left_matched[i]),
             JoinKind::NullAwareAnti => {

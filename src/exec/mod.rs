@@ -132,6 +132,24 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
         }
         LogicalPlan::Join {
             left,
+            kind: kind @ (JoinKind::RightSemi | JoinKind::RightAnti),
+            ..
+        } => {
+            // The probe pipeline only flags the right rows it matched; then those
+            // (or the others) are the result. Left rows outside the build keys'
+            // ranges cannot flag any.
+            let (table, probe) = join_probe(plan, ctx, true)?;
+            let (source, mut operators) =
+                pipeline_with(left, ctx, &build_key_ranges(&probe, &table))?;
+            operators.push(Box::new(probe));
+            run(source.as_ref(), &operators, &CollectSink)?;
+            Ok(table
+                .right_rows(*kind == JoinKind::RightSemi)?
+                .into_iter()
+                .collect())
+        }
+        LogicalPlan::Join {
+            left,
             kind: JoinKind::Right | JoinKind::Full,
             schema,
             ..
@@ -216,7 +234,10 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
             (source, operators)
         }
         LogicalPlan::Join { left, kind, .. }
-            if !matches!(kind, JoinKind::Right | JoinKind::Full) =>
+            if !matches!(
+                kind,
+                JoinKind::Right | JoinKind::Full | JoinKind::RightSemi | JoinKind::RightAnti
+            ) =>
         {
             let (table, probe) = join_probe(plan, ctx, false)?;
             // Ranges on the left columns hold below; an inner or semi join adds the
@@ -225,15 +246,7 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
             let mut below: Vec<KeyRange> =
                 ranges.iter().filter(|r| r.column < nl).cloned().collect();
             if matches!(kind, JoinKind::Inner | JoinKind::Semi) {
-                for (key, range) in probe.left_keys.iter().zip(&table.key_ranges) {
-                    if let (Expr::Column { index, .. }, Some((min, max))) = (key, range) {
-                        below.push(KeyRange {
-                            column: *index,
-                            min: min.clone(),
-                            max: max.clone(),
-                        });
-                    }
-                }
+                below.extend(build_key_ranges(&probe, &table));
             }
             let (source, mut operators) = pipeline_with(left, ctx, &below)?;
             operators.push(Box::new(probe));
@@ -274,6 +287,24 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
             vec![],
         ),
     })
+}
+
+/// The ranges of a join's build keys, on the probe (left) columns they meet: a
+/// left row outside them has no partner.
+fn build_key_ranges(probe: &JoinProbe, table: &JoinTable) -> Vec<KeyRange> {
+    probe
+        .left_keys
+        .iter()
+        .zip(&table.key_ranges)
+        .filter_map(|(key, range)| match (key, range) {
+            (Expr::Column { index, .. }, Some((min, max))) => Some(KeyRange {
+                column: *index,
+                min: min.clone(),
+                max: max.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Builds the hash table of a join's right input and the operator that probes it.

@@ -93,6 +93,8 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
                 JoinKind::Full => inner.max(l).max(r),
                 JoinKind::Semi => l.min(inner),
                 JoinKind::Anti | JoinKind::NullAwareAnti => l * 0.5,
+                JoinKind::RightSemi => r.min(inner),
+                JoinKind::RightAnti => r * 0.5,
             }
         }
         LogicalPlan::Union { inputs, .. } => inputs.iter().map(estimate_rows).sum(),

@@ -9,6 +9,8 @@
 //!    and builds hash tables on the smaller inputs.
 //! 4. `prune_columns`: keeps only the columns each node's parent needs, so that
 //!    scans read only those columns from disk.
+//! 5. `semi_join_sides`: semi and anti joins build their hash table on the
+//!    smaller input.
 
 mod cardinality;
 mod decorrelate;
@@ -16,6 +18,7 @@ mod fold_constants;
 mod join_order;
 mod prune_columns;
 mod push_filters;
+mod semi_join_sides;
 
 use crate::error::Result;
 use crate::plan::{Expr, LogicalPlan, Subquery};
@@ -39,7 +42,8 @@ pub fn optimize_with(
     let plan = fold_constants::fold_plan(plan);
     let plan = push_filters::push_filters(plan);
     let plan = join_order::reorder_joins(plan);
-    Ok(prune_columns::prune_columns(plan))
+    let plan = prune_columns::prune_columns(plan);
+    Ok(semi_join_sides::semi_join_sides(plan))
 }
 
 /// Optimizes the plans of the subqueries left in expressions (uncorrelated scalar

@@ -37,6 +37,12 @@ pub enum JoinKind {
     /// `NOT IN`: like Anti, but no row qualifies if the right side has a NULL key,
     /// and a left row with a NULL key qualifies only if the right side is empty.
     NullAwareAnti,
+    /// The right rows that have a match (each once); only the right columns. A
+    /// semi join with its inputs swapped, so that the hash table is built on the
+    /// smaller input (chosen by the optimizer's last step).
+    RightSemi,
+    /// The right rows that have no match; only the right columns.
+    RightAnti,
 }
 
 impl JoinKind {
@@ -46,6 +52,11 @@ impl JoinKind {
             self,
             JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti
         )
+    }
+
+    /// Whether the output has only the right input's columns.
+    pub fn right_only(self) -> bool {
+        matches!(self, JoinKind::RightSemi | JoinKind::RightAnti)
     }
 }
 
@@ -488,6 +499,9 @@ pub fn schema_of(exprs: &[Expr], names: &[String]) -> SchemaRef {
 pub fn join_schema(left: &SchemaRef, right: &SchemaRef, kind: JoinKind) -> SchemaRef {
     if kind.left_only() {
         return left.clone();
+    }
+    if kind.right_only() {
+        return right.clone();
     }
     let nullable = |f: &Arc<Field>, extended: bool| {
         Arc::new(
