@@ -5,11 +5,13 @@
 //! 1. `fold_constants`: computes sub-expressions without column references once.
 //! 2. `push_filters`: moves predicates down through projections into table scans,
 //!    where zone maps can skip whole segments.
-//! 3. `join_order`: orders inner joins by estimated result sizes (`cardinality`)
+//! 3. `push_semi_joins`: a semi or anti join whose condition reads one input of
+//!    an inner join below filters that input before the join.
+//! 4. `join_order`: orders inner joins by estimated result sizes (`cardinality`)
 //!    and builds hash tables on the smaller inputs.
-//! 4. `prune_columns`: keeps only the columns each node's parent needs, so that
+//! 5. `prune_columns`: keeps only the columns each node's parent needs, so that
 //!    scans read only those columns from disk.
-//! 5. `semi_join_sides`: semi and anti joins build their hash table on the
+//! 6. `semi_join_sides`: semi and anti joins build their hash table on the
 //!    smaller input.
 
 mod cardinality;
@@ -18,6 +20,7 @@ mod fold_constants;
 mod join_order;
 mod prune_columns;
 mod push_filters;
+mod push_semi_joins;
 mod semi_join_sides;
 
 use crate::error::Result;
@@ -41,6 +44,7 @@ pub fn optimize_with(
     let plan = optimize_subqueries(plan)?;
     let plan = fold_constants::fold_plan(plan);
     let plan = push_filters::push_filters(plan);
+    let plan = push_semi_joins::push_semi_joins(plan);
     let plan = join_order::reorder_joins(plan);
     let plan = prune_columns::prune_columns(plan);
     Ok(semi_join_sides::semi_join_sides(plan))
