@@ -331,7 +331,10 @@ fn binary(op: BinaryOp, l: &ColumnarValue, r: &ColumnarValue, n: usize) -> Resul
             )
         }
         BinaryOp::Plus | BinaryOp::Minus => date_or_numeric(op, l, r, n)?,
-        BinaryOp::Multiply => numeric::mul(&*ld, &*rd).map_err(overflow)?,
+        BinaryOp::Multiply => match fast_decimal(super::decimal::Op::Mul, l, r, n) {
+            Some(result) => result?,
+            None => numeric::mul(&*ld, &*rd).map_err(overflow)?,
+        },
         // DOUBLE division follows IEEE 754 (1/0 is inf), as in DuckDB.
         BinaryOp::Divide => numeric::div(&*ld, &*rd).map_err(overflow)?,
         BinaryOp::IntegerDivide | BinaryOp::Modulo => {
@@ -385,8 +388,36 @@ fn date_or_numeric(
                 cast(&days, &DataType::Date32)
             }
         }
-        _ => arith(&*l.datum(), &*r.datum()),
+        _ => {
+            let fast_op = if op == BinaryOp::Plus {
+                super::decimal::Op::Add
+            } else {
+                super::decimal::Op::Sub
+            };
+            match fast_decimal(fast_op, l, r, n) {
+                Some(result) => result,
+                None => arith(&*l.datum(), &*r.datum()),
+            }
+        }
     }
+}
+
+/// DECIMAL `+`, `-`, `*` without per-value checks when no overflow is possible
+/// ([`super::decimal`]); None for other operands.
+fn fast_decimal(
+    op: super::decimal::Op,
+    l: &ColumnarValue,
+    r: &ColumnarValue,
+    n: usize,
+) -> Option<Result<ArrayRef>> {
+    let as_array = |v: &ColumnarValue| match v {
+        ColumnarValue::Array(a) => (a.clone(), false),
+        ColumnarValue::Scalar(s) => (s.to_array(1), true),
+    };
+    let ((la, lc), (ra, rc)) = (as_array(l), as_array(r));
+    let lo = super::decimal::operand(&la, lc)?;
+    let ro = super::decimal::operand(&ra, rc)?;
+    super::decimal::arithmetic(op, &lo, &ro, (la.data_type(), ra.data_type()), n)
 }
 
 fn function(

@@ -8,6 +8,7 @@
 
 mod aggregate;
 mod collect;
+mod decimal;
 pub mod expr;
 mod hash_join;
 mod key_table;
