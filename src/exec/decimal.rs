@@ -73,8 +73,8 @@ pub fn arithmetic(
     let (lf, rf) = match op {
         Op::Mul => (1i128, 1i128),
         Op::Add | Op::Sub => (
-            10i128.checked_pow((scale as i8 - *ls) as u32)?,
-            10i128.checked_pow((scale as i8 - *rs) as u32)?,
+            10i128.checked_pow((scale - *ls) as u32)?,
+            10i128.checked_pow((scale - *rs) as u32)?,
         ),
     };
     let limit = 10u128.checked_pow(precision as u32)? - 1;
