@@ -1,10 +1,13 @@
 //! ⋈ hash join: the right input is built into a hash table, the left input
 //! streams through it as an operator of its pipeline.
 //!
-//! Build: the right input is materialized into one batch; its keys are numbered
-//! by a [`KeyTable`] and each row is chained into the bucket of its key
-//! (`first[key number]`, then `next[row]`). Rows with a NULL key never match and
-//! are left out (their presence is remembered for NOT IN).
+//! Build: the right input is materialized into one batch; each row is chained
+//! into the slot of its key (`first[slot]`, then `next[row]`). The slot of a key
+//! of one integer column whose values have few gaps (at most four slots per
+//! row) is the value minus the smallest: the probe indexes an array, with no
+//! hashing (a "perfect hash", as TPC-H's dense keys have). Any other key's slot
+//! is its number in a [`KeyTable`]. Rows with a NULL key never match and are left
+//! out (their presence is remembered for NOT IN).
 //!
 //! Probe: for each left batch, the candidate pairs (left row, right row) with equal
 //! keys are gathered, the residual filter is applied to the joined pairs, and the
@@ -32,8 +35,8 @@ use crate::types::ScalarValue;
 /// The hash table over the right input.
 pub struct JoinTable {
     batch: RecordBatch,
-    keys: KeyTable,
-    /// The first right row of each key number, then the next of each row.
+    slots: Slots,
+    /// The first right row of each slot, then the next of each row.
     first: Vec<u32>,
     next: Vec<u32>,
     has_null_key: bool,
@@ -46,6 +49,65 @@ pub struct JoinTable {
 }
 
 const END: u32 = u32::MAX;
+
+/// How a key finds its slot.
+enum Slots {
+    /// One integer column: the slot of value `v` is `v - min`.
+    Direct { min: i64, max: i64 },
+    /// The key's number in the table.
+    Hashed(KeyTable),
+}
+
+/// The most slots a direct table may have per build row, and in all.
+const DIRECT_SLOTS_PER_ROW: i64 = 4;
+const DIRECT_SLOTS_MAX: i64 = 1 << 27;
+
+/// Calls `f(row, value)` for each value of an Int32, Int64 or Date32 column
+/// (None for NULL); false for other types.
+fn for_each_integer(column: &ArrayRef, mut f: impl FnMut(usize, Option<i64>)) -> bool {
+    fn each<T>(a: &PrimitiveArray<T>, f: &mut impl FnMut(usize, Option<i64>))
+    where
+        T: arrow::datatypes::ArrowPrimitiveType,
+        T::Native: Into<i64>,
+    {
+        match a.nulls().filter(|n| n.null_count() > 0) {
+            None => a
+                .values()
+                .iter()
+                .enumerate()
+                .for_each(|(i, &v)| f(i, Some(v.into()))),
+            Some(nulls) => a
+                .values()
+                .iter()
+                .enumerate()
+                .for_each(|(i, &v)| f(i, nulls.is_valid(i).then(|| v.into()))),
+        }
+    }
+    use arrow::datatypes::{Date32Type, Int32Type, Int64Type};
+    match column.data_type() {
+        DataType::Int32 => each(column.as_primitive::<Int32Type>(), &mut f),
+        DataType::Int64 => each(column.as_primitive::<Int64Type>(), &mut f),
+        DataType::Date32 => each(column.as_primitive::<Date32Type>(), &mut f),
+        _ => return false,
+    }
+    true
+}
+
+/// The smallest and largest value of one integer key column, if a direct table
+/// over them stays small.
+fn direct_range(columns: &[ArrayRef], rows: usize) -> Option<(i64, i64)> {
+    let [column] = columns else { return None };
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    let integer = for_each_integer(column, |_, v| {
+        if let Some(v) = v {
+            min = min.min(v);
+            max = max.max(v);
+        }
+    });
+    let slots = max.checked_sub(min)?.checked_add(1)?;
+    (integer && slots <= DIRECT_SLOTS_MAX && slots <= (rows as i64).max(1024) * DIRECT_SLOTS_PER_ROW)
+        .then_some((min, max))
+}
 
 impl JoinTable {
     pub fn build(
@@ -60,15 +122,29 @@ impl JoinTable {
             .map(|k| evaluate(k, &batch))
             .collect::<Result<Vec<_>>>()?;
         let types: Vec<DataType> = key_columns.iter().map(|k| k.data_type().clone()).collect();
-        let mut table = KeyTable::new(&types)?;
+        let rows = batch.num_rows();
+        let mut slots = match direct_range(&key_columns, rows) {
+            Some((min, max)) => Slots::Direct { min, max },
+            None => Slots::Hashed(KeyTable::new(&types)?),
+        };
         let mut first = vec![];
-        let mut next = vec![END; batch.num_rows()];
+        let mut next = vec![END; rows];
         let mut has_null_key = false;
         if !keys.is_empty() {
-            let mut ids = Vec::with_capacity(batch.num_rows());
-            table.intern(&key_columns, &mut ids)?;
-            first = vec![END; table.len()];
-            let valid = all_valid(&key_columns, batch.num_rows());
+            let mut ids = Vec::with_capacity(rows);
+            match &mut slots {
+                Slots::Direct { min, max } => {
+                    for_each_integer(&key_columns[0], |_, v| {
+                        ids.push(v.map_or(END, |v| (v - *min) as u32))
+                    });
+                    first = vec![END; (*max - *min + 1) as usize];
+                }
+                Slots::Hashed(table) => {
+                    table.intern(&key_columns, &mut ids)?;
+                    first = vec![END; table.len()];
+                }
+            }
+            let valid = all_valid(&key_columns, rows);
             for (i, &id) in ids.iter().enumerate().rev() {
                 if !valid[i] {
                     has_null_key = true;
@@ -88,7 +164,7 @@ impl JoinTable {
         };
         Ok(JoinTable {
             batch,
-            keys: table,
+            slots,
             first,
             next,
             has_null_key,
@@ -206,7 +282,23 @@ impl JoinProbe {
             .collect::<Result<Vec<_>>>()?;
         let valid = all_valid(&keys, n);
         let mut ids = Vec::with_capacity(n);
-        self.table.keys.lookup(&keys, &mut ids)?;
+        match &self.table.slots {
+            Slots::Direct { min, max } => {
+                let direct = for_each_integer(&keys[0], |_, v| {
+                    ids.push(match v {
+                        Some(v) if v >= *min && v <= *max => (v - min) as u32,
+                        _ => MISSING,
+                    })
+                });
+                if !direct {
+                    return Err(crate::error::Error::Execute(format!(
+                        "internal error: a join key of type {} meets integer keys",
+                        keys[0].data_type()
+                    )));
+                }
+            }
+            Slots::Hashed(table) => table.lookup(&keys, &mut ids)?,
+        }
         for (i, &id) in ids.iter().enumerate() {
             if id == MISSING {
                 continue;
