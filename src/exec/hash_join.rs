@@ -105,7 +105,9 @@ fn direct_range(columns: &[ArrayRef], rows: usize) -> Option<(i64, i64)> {
         }
     });
     let slots = max.checked_sub(min)?.checked_add(1)?;
-    (integer && slots <= DIRECT_SLOTS_MAX && slots <= (rows as i64).max(1024) * DIRECT_SLOTS_PER_ROW)
+    (integer
+        && slots <= DIRECT_SLOTS_MAX
+        && slots <= (rows as i64).max(1024) * DIRECT_SLOTS_PER_ROW)
         .then_some((min, max))
 }
 

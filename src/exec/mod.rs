@@ -14,6 +14,7 @@ mod hash_join;
 mod key_table;
 mod operators;
 mod pipeline;
+mod reduce;
 mod sort;
 pub mod sources;
 
@@ -234,12 +235,29 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
             }));
             (source, operators)
         }
-        LogicalPlan::Join { left, kind, .. }
-            if !matches!(
-                kind,
-                JoinKind::Right | JoinKind::Full | JoinKind::RightSemi | JoinKind::RightAnti
-            ) =>
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            ..
+        } if !matches!(
+            kind,
+            JoinKind::Right | JoinKind::Full | JoinKind::RightSemi | JoinKind::RightAnti
+        ) =>
         {
+            if let Some(group_keys) = reduce::reducible(left, right, *kind, on) {
+                // The probe side first: its keys reduce the aggregate that builds.
+                let left_batches = materialize(left, ctx)?;
+                let left_keys: Vec<Expr> = on.iter().map(|(l, _)| l.clone()).collect();
+                let set = reduce::key_set(&left_batches, &left_keys)?;
+                let right_batches = materialize_reduced(right, ctx, group_keys, set)?;
+                let (_, probe) = join_probe_over(plan, right_batches, false)?;
+                let source = BatchSource {
+                    batches: left_batches,
+                };
+                return Ok((Box::new(source), vec![Box::new(probe)]));
+            }
             let (table, probe) = join_probe(plan, ctx, false)?;
             // Ranges on the left columns hold below; an inner or semi join adds the
             // ranges of its build keys (a left row outside them has no partner).
@@ -308,10 +326,65 @@ fn build_key_ranges(probe: &JoinProbe, table: &JoinTable) -> Vec<KeyRange> {
         .collect()
 }
 
+/// A join's right input (an aggregate under projections and filters) computed
+/// over only the rows of the aggregate's input whose group keys `keys` are in `set`.
+fn materialize_reduced(
+    plan: &LogicalPlan,
+    ctx: &ExecContext,
+    keys: Vec<Expr>,
+    set: Arc<key_table::KeyTable>,
+) -> Result<Vec<RecordBatch>> {
+    match plan {
+        LogicalPlan::Project {
+            input,
+            exprs,
+            schema,
+        } => materialize_reduced(input, ctx, keys, set)?
+            .iter()
+            .map(|b| operators::project_batch(b, exprs, schema))
+            .collect(),
+        LogicalPlan::Filter { input, predicate } => materialize_reduced(input, ctx, keys, set)?
+            .iter()
+            .map(|b| expr::filter_batch(b, predicate))
+            .collect(),
+        LogicalPlan::Aggregate {
+            input,
+            group,
+            aggs,
+            grouping_sets,
+            schema,
+        } => {
+            let (source, mut operators) = pipeline(input, ctx)?;
+            operators.push(Box::new(reduce::KeySetFilter { keys, set }));
+            let sink = AggregateSink::new(
+                group.clone(),
+                aggs.clone(),
+                grouping_sets.clone(),
+                schema.clone(),
+            )?;
+            run(source.as_ref(), &operators, &sink)
+        }
+        _ => materialize(plan, ctx),
+    }
+}
+
 /// Builds the hash table of a join's right input and the operator that probes it.
 fn join_probe(
     plan: &LogicalPlan,
     ctx: &ExecContext,
+    track_matches: bool,
+) -> Result<(Arc<JoinTable>, JoinProbe)> {
+    let LogicalPlan::Join { right, .. } = plan else {
+        unreachable!("join_probe is called on joins")
+    };
+    join_probe_over(plan, materialize(right, ctx)?, track_matches)
+}
+
+/// The hash table over `right_batches` (a join's right input) and the operator
+/// that probes it.
+fn join_probe_over(
+    plan: &LogicalPlan,
+    right_batches: Vec<RecordBatch>,
     track_matches: bool,
 ) -> Result<(Arc<JoinTable>, JoinProbe)> {
     let LogicalPlan::Join {
@@ -325,7 +398,6 @@ fn join_probe(
     else {
         unreachable!("join_probe is called on joins")
     };
-    let right_batches = materialize(right, ctx)?;
     let right_keys: Vec<_> = on.iter().map(|(_, r)| r.clone()).collect();
     let table = Arc::new(JoinTable::build(
         &right.schema(),

@@ -26,6 +26,7 @@ mod semi_join_sides;
 use crate::error::Result;
 use crate::plan::{Expr, LogicalPlan, Subquery};
 
+pub use cardinality::estimate_rows;
 pub use fold_constants::fold;
 
 /// Applies every rule to `plan`.
