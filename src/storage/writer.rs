@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 /// The most entries a dictionary-encoded chunk may have.
 pub const MAX_DICTIONARY_ENTRIES: usize = 65535;
 
+/// After this many rows, a chunk whose values were mostly distinct so far is
+/// stored plain without looking further.
+const EARLY_GUESS_ROWS: usize = 4096;
+
 /// Writes the rows of one statement into one new file per column (or, for less
 /// than one segment of rows, one file for all columns).
 ///
@@ -425,7 +429,9 @@ fn dictionary_encode(array: &StringArray) -> Option<(Keys, Vec<&str>)> {
         }
         let next = ids.len() as u32;
         let id = *ids.entry(array.value(row)).or_insert(next);
-        if ids.len() > limit {
+        // More distinct values than allowed, or (a cheap early guess) more than
+        // half of the first rows distinct: stored plain.
+        if ids.len() > limit || (row + 1 == EARLY_GUESS_ROWS && ids.len() > EARLY_GUESS_ROWS / 2) {
             return None;
         }
         row_ids.push(id);
