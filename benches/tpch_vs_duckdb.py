@@ -264,6 +264,8 @@ def main():
                 # it gets a file of its own, with the one table Q6 reads.
                 version = run([duck_cli, "--version"]).stdout.strip()
                 cli_file = os.path.join(work, "duckdb_cli.db")
+                if os.path.exists(cli_file):
+                    os.remove(cli_file)
                 lineitem = os.path.join(parquet, "lineitem.parquet")
                 run([duck_cli, cli_file, "-c", f"CREATE TABLE lineitem AS SELECT * FROM '{lineitem}'"])
                 cold["duckdb"] = cold_runs([duck_cli, "-readonly", cli_file], args.cold, q6)
