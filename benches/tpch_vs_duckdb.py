@@ -60,7 +60,8 @@ def sf_name(sf):
 def read_reference(path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f, delimiter="|", quotechar='"'))
-    return rows[1:]
+    # An empty line is one NULL (a one-column result).
+    return [row or [""] for row in rows[1:]]
 
 
 def same_value(value, expected):
@@ -97,20 +98,28 @@ def check_rows(rows, reference):
 
 
 def olap_bench(cli, db, queries, runs, threads, answers):
-    """{query: min ms}, {query: 'ok' or the mismatch} from `olap-cli bench`."""
+    """{query: min ms}, {query: 'ok' or the mismatch}, peak RSS in MiB, from
+    `olap-cli bench`."""
     cmd = [cli, "--db", db, "--threads", str(threads), "bench", queries, "--runs", str(runs)]
     if answers:
         cmd += ["--check", answers]
-    out = subprocess.run(cmd, text=True, capture_output=True)
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(cmd, text=True, stdout=out, stderr=err)
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    peak_mib = usage.ru_maxrss / 1024
     times, checks = {}, {}
-    for line in out.stdout.splitlines():
+    for line in stdout.splitlines():
         m = re.match(r"^(q\d\d)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(.*)$", line)
         if m:
             times[m.group(1)] = float(m.group(3))
             checks[m.group(1)] = m.group(5).strip()
     if not times:
-        sys.exit(f"olap-cli bench printed no timings:\n{out.stdout}\n{out.stderr}")
-    return times, checks
+        sys.exit(f"olap-cli bench printed no timings:\n{stdout}\n{stderr}")
+    return times, checks, peak_mib
 
 
 def duckdb_bench(con, queries, runs, threads, answers):
@@ -243,12 +252,12 @@ def main():
             shutil.rmtree(fresh, ignore_errors=True)
 
         print(f"== hot runs, {args.threads} threads", flush=True)
-        o_times, o_checks = olap_bench(cli, db, queries, args.runs, args.threads, answers)
+        o_times, o_checks, o_peak = olap_bench(cli, db, queries, args.runs, args.threads, answers)
         d_times, d_checks = duckdb_bench(con, queries, args.runs, args.threads, answers)
         scaling = None
         if args.scaling and args.threads != 1:
             print("== hot runs, 1 thread", flush=True)
-            o1, _ = olap_bench(cli, db, queries, args.runs, 1, None)
+            o1, _, _ = olap_bench(cli, db, queries, args.runs, 1, None)
             d1, _ = duckdb_bench(con, queries, args.runs, 1, None)
             scaling = (o1, d1)
         con.close()
@@ -299,6 +308,7 @@ def main():
         f"- no query slower than 3x DuckDB's: "
         f"{'met' if o_times[worst] <= 3 * d_times[worst] else 'MISSED'} "
         f"(worst {worst}: {o_times[worst] / d_times[worst]:.2f}x)",
+        f"- olap's peak memory during the hot runs: {o_peak:.0f} MiB",
         f"- every result matches the reference answers: "
         f"{'yes' if all_ok else 'NO'}{'' if answers else ' (not checked)'}",
     ]
