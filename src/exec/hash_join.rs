@@ -26,7 +26,7 @@ use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::expr::{evaluate, evaluate_predicate};
-use super::key_table::{all_valid, KeyTable, MISSING};
+use super::key_table::{all_valid, for_each_integer, KeyTable, MISSING};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
@@ -62,48 +62,18 @@ enum Slots {
 const DIRECT_SLOTS_PER_ROW: i64 = 4;
 const DIRECT_SLOTS_MAX: i64 = 1 << 27;
 
-/// Calls `f(row, value)` for each value of an Int32, Int64 or Date32 column
-/// (None for NULL); false for other types.
-fn for_each_integer(column: &ArrayRef, mut f: impl FnMut(usize, Option<i64>)) -> bool {
-    fn each<T>(a: &PrimitiveArray<T>, f: &mut impl FnMut(usize, Option<i64>))
-    where
-        T: arrow::datatypes::ArrowPrimitiveType,
-        T::Native: Into<i64>,
-    {
-        match a.nulls().filter(|n| n.null_count() > 0) {
-            None => a
-                .values()
-                .iter()
-                .enumerate()
-                .for_each(|(i, &v)| f(i, Some(v.into()))),
-            Some(nulls) => a
-                .values()
-                .iter()
-                .enumerate()
-                .for_each(|(i, &v)| f(i, nulls.is_valid(i).then(|| v.into()))),
-        }
-    }
-    use arrow::datatypes::{Date32Type, Int32Type, Int64Type};
-    match column.data_type() {
-        DataType::Int32 => each(column.as_primitive::<Int32Type>(), &mut f),
-        DataType::Int64 => each(column.as_primitive::<Int64Type>(), &mut f),
-        DataType::Date32 => each(column.as_primitive::<Date32Type>(), &mut f),
-        _ => return false,
-    }
-    true
-}
-
 /// The smallest and largest value of one integer key column, if a direct table
 /// over them stays small.
 fn direct_range(columns: &[ArrayRef], rows: usize) -> Option<(i64, i64)> {
     let [column] = columns else { return None };
     let (mut min, mut max) = (i64::MAX, i64::MIN);
-    let integer = for_each_integer(column, |_, v| {
+    let integer = for_each_integer(column, |v| {
         if let Some(v) = v {
             min = min.min(v);
             max = max.max(v);
         }
-    });
+    })
+    .is_ok();
     let slots = max.checked_sub(min)?.checked_add(1)?;
     (integer
         && slots <= DIRECT_SLOTS_MAX
@@ -136,9 +106,9 @@ impl JoinTable {
             let mut ids = Vec::with_capacity(rows);
             match &mut slots {
                 Slots::Direct { min, max } => {
-                    for_each_integer(&key_columns[0], |_, v| {
+                    for_each_integer(&key_columns[0], |v| {
                         ids.push(v.map_or(END, |v| (v - *min) as u32))
-                    });
+                    })?;
                     first = vec![END; (*max - *min + 1) as usize];
                 }
                 Slots::Hashed(table) => {
@@ -286,18 +256,12 @@ impl JoinProbe {
         let mut ids = Vec::with_capacity(n);
         match &self.table.slots {
             Slots::Direct { min, max } => {
-                let direct = for_each_integer(&keys[0], |_, v| {
+                for_each_integer(&keys[0], |v| {
                     ids.push(match v {
                         Some(v) if v >= *min && v <= *max => (v - min) as u32,
                         _ => MISSING,
                     })
-                });
-                if !direct {
-                    return Err(crate::error::Error::Execute(format!(
-                        "internal error: a join key of type {} meets integer keys",
-                        keys[0].data_type()
-                    )));
-                }
+                })?;
             }
             Slots::Hashed(table) => table.lookup(&keys, &mut ids)?,
         }

@@ -59,29 +59,34 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     ahash::RandomState::with_seeds(SEEDS.0, SEEDS.1, SEEDS.2, SEEDS.3).hash_one(bytes)
 }
 
-/// The values of an integer key column as `i64`, with their validity.
-fn integer_values(column: &ArrayRef) -> Result<Vec<Option<i64>>> {
-    fn widen<T>(array: &PrimitiveArray<T>) -> Vec<Option<i64>>
+/// Calls `f(value)` for each value of an Int32, Int64 or Date32 column, in
+/// order (None for NULL); an error for other types.
+pub(super) fn for_each_integer(column: &ArrayRef, mut f: impl FnMut(Option<i64>)) -> Result<()> {
+    fn each<T>(a: &PrimitiveArray<T>, f: &mut impl FnMut(Option<i64>))
     where
         T: arrow::datatypes::ArrowPrimitiveType,
         T::Native: Into<i64>,
     {
-        if array.null_count() == 0 {
-            array.values().iter().map(|&v| Some(v.into())).collect()
-        } else {
-            array.iter().map(|v| v.map(Into::into)).collect()
+        match a.nulls().filter(|n| n.null_count() > 0) {
+            None => a.values().iter().for_each(|&v| f(Some(v.into()))),
+            Some(nulls) => a
+                .values()
+                .iter()
+                .enumerate()
+                .for_each(|(i, &v)| f(nulls.is_valid(i).then(|| v.into()))),
         }
     }
-    Ok(match column.data_type() {
-        DataType::Int32 => widen(column.as_primitive::<Int32Type>()),
-        DataType::Date32 => widen(column.as_primitive::<Date32Type>()),
-        DataType::Int64 => widen(column.as_primitive::<Int64Type>()),
+    match column.data_type() {
+        DataType::Int32 => each(column.as_primitive::<Int32Type>(), &mut f),
+        DataType::Date32 => each(column.as_primitive::<Date32Type>(), &mut f),
+        DataType::Int64 => each(column.as_primitive::<Int64Type>(), &mut f),
         other => {
             return Err(crate::error::Error::Execute(format!(
                 "internal error: an integer key of type {other}"
             )))
         }
-    })
+    }
+    Ok(())
 }
 
 impl KeyTable {
@@ -119,12 +124,12 @@ impl KeyTable {
         ids.reserve(keys.first().map_or(0, |k| k.len()));
         let rows = match &self.encoding {
             Encoding::Integer { .. } => {
-                for key in integer_values(&keys[0])? {
+                for_each_integer(&keys[0], |key| {
                     ids.push(match key {
                         Some(v) => self.intern_integer(v),
                         None => self.intern_null(),
-                    });
-                }
+                    })
+                })?;
                 return Ok(());
             }
             Encoding::Rows { converter, .. } => converter.convert_columns(keys)?,
@@ -185,10 +190,9 @@ impl KeyTable {
     pub fn lookup(&self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
         match &self.encoding {
             Encoding::Integer { .. } => {
-                for key in integer_values(&keys[0])? {
-                    let id = key.and_then(|v| self.find_integer(v)).unwrap_or(MISSING);
-                    ids.push(id);
-                }
+                for_each_integer(&keys[0], |key| {
+                    ids.push(key.and_then(|v| self.find_integer(v)).unwrap_or(MISSING))
+                })?;
             }
             Encoding::Rows { converter, .. } => {
                 let rows = converter.convert_columns(keys)?;

@@ -99,22 +99,7 @@ fn scalar_value(plan: &LogicalPlan, ctx: &ExecContext) -> Result<ScalarValue> {
 /// The whole output of a node.
 fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>> {
     match plan {
-        LogicalPlan::Aggregate {
-            input,
-            group,
-            aggs,
-            grouping_sets,
-            schema,
-        } => {
-            let (source, operators) = pipeline(input, ctx)?;
-            let sink = AggregateSink::new(
-                group.clone(),
-                aggs.clone(),
-                grouping_sets.clone(),
-                schema.clone(),
-            )?;
-            run(source.as_ref(), &operators, &sink)
-        }
+        LogicalPlan::Aggregate { .. } => run_aggregate(plan, ctx, None),
         LogicalPlan::Sort { input, keys, fetch } => {
             let (source, operators) = pipeline(input, ctx)?;
             let sink = SortSink {
@@ -347,25 +332,40 @@ fn materialize_reduced(
             .iter()
             .map(|b| expr::filter_batch(b, predicate))
             .collect(),
-        LogicalPlan::Aggregate {
-            input,
-            group,
-            aggs,
-            grouping_sets,
-            schema,
-        } => {
-            let (source, mut operators) = pipeline(input, ctx)?;
-            operators.push(Box::new(reduce::KeySetFilter { keys, set }));
-            let sink = AggregateSink::new(
-                group.clone(),
-                aggs.clone(),
-                grouping_sets.clone(),
-                schema.clone(),
-            )?;
-            run(source.as_ref(), &operators, &sink)
-        }
+        LogicalPlan::Aggregate { .. } => run_aggregate(
+            plan,
+            ctx,
+            Some(Box::new(reduce::KeySetFilter { keys, set })),
+        ),
         _ => materialize(plan, ctx),
     }
+}
+
+/// Runs an aggregate node, `filter` (if any) applied to its input rows.
+fn run_aggregate(
+    plan: &LogicalPlan,
+    ctx: &ExecContext,
+    filter: Option<Box<dyn Operator>>,
+) -> Result<Vec<RecordBatch>> {
+    let LogicalPlan::Aggregate {
+        input,
+        group,
+        aggs,
+        grouping_sets,
+        schema,
+    } = plan
+    else {
+        unreachable!("run_aggregate is called on aggregates")
+    };
+    let (source, mut operators) = pipeline(input, ctx)?;
+    operators.extend(filter);
+    let sink = AggregateSink::new(
+        group.clone(),
+        aggs.clone(),
+        grouping_sets.clone(),
+        schema.clone(),
+    )?;
+    run(source.as_ref(), &operators, &sink)
 }
 
 /// Builds the hash table of a join's right input and the operator that probes it.
