@@ -89,12 +89,36 @@ pub fn arithmetic(
     if bound > limit {
         return None;
     }
-    let f = move |a: i128, b: i128| match op {
-        Op::Add => a * lf + b * rf,
-        Op::Sub => a * lf - b * rf,
-        Op::Mul => a * b,
+    // Within 64 bits (the usual case: DECIMAL(15,2) prices and rates), every
+    // operand and result fits an i64, whose products are one instruction.
+    let values = if bound <= i64::MAX as u128 {
+        let (lf, rf) = (lf as i64, rf as i64);
+        match op {
+            Op::Mul => combine(l, r, n, |a, b| (a as i64 * b as i64) as i128),
+            Op::Add => combine(l, r, n, |a, b| (a as i64 * lf + b as i64 * rf) as i128),
+            Op::Sub => combine(l, r, n, |a, b| (a as i64 * lf - b as i64 * rf) as i128),
+        }
+    } else {
+        match op {
+            Op::Mul => combine(l, r, n, |a, b| a * b),
+            Op::Add => combine(l, r, n, |a, b| a * lf + b * rf),
+            Op::Sub => combine(l, r, n, |a, b| a * lf - b * rf),
+        }
     };
-    let values: ScalarBuffer<i128> = match (l, r) {
+    let nulls = NullBuffer::union(l.nulls(), r.nulls());
+    let array = PrimitiveArray::<Decimal128Type>::new(values, nulls).with_data_type(result_type);
+    Some(Ok(Arc::new(array)))
+}
+
+/// `f(l, r)` for each of `n` rows (NULL slots included: their values are
+/// ignored, and `arithmetic`'s bounds cover them too).
+fn combine(
+    l: &Operand,
+    r: &Operand,
+    n: usize,
+    f: impl Fn(i128, i128) -> i128,
+) -> ScalarBuffer<i128> {
+    match (l, r) {
         (Operand::Column(a), Operand::Column(b)) => a
             .values()
             .iter()
@@ -108,10 +132,7 @@ pub fn arithmetic(
             b.values().iter().map(|&y| f(*c, y)).collect()
         }
         (Operand::Constant(x), Operand::Constant(y)) => vec![f(*x, *y); n].into(),
-    };
-    let nulls = NullBuffer::union(l.nulls(), r.nulls());
-    let array = PrimitiveArray::<Decimal128Type>::new(values, nulls).with_data_type(result_type);
-    Some(Ok(Arc::new(array)))
+    }
 }
 
 /// The type Arrow's kernel gives `l op r` (computed on one row of zeros).
@@ -176,10 +197,18 @@ mod tests {
         let price = decimals(vec![Some(123456), None, Some(-99), Some(0)], 15, 2);
         let discount = decimals(vec![Some(5), Some(7), None, Some(10)], 15, 2);
         let rate = decimals(vec![Some(1), Some(2), Some(3), Some(-4)], 4, 0);
+        // Beyond 64 bits (products near 10^30), still within 38 digits.
+        let wide = decimals(
+            vec![Some(10i128.pow(15) + 7), Some(-(10i128.pow(14))), None],
+            20,
+            4,
+        );
+        let wider = decimals(vec![Some(3 * 10i128.pow(15)), Some(5), Some(1)], 17, 1);
         for op in [Op::Add, Op::Sub, Op::Mul] {
             same_as_arrow(op, &price, &discount);
             same_as_arrow(op, &price, &rate);
             same_as_arrow(op, &rate, &discount);
+            same_as_arrow(op, &wide, &wider);
         }
     }
 
