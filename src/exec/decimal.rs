@@ -69,8 +69,10 @@ pub fn arithmetic(
     let DataType::Decimal128(precision, scale) = result_type else {
         return None;
     };
-    // Add and subtract bring both sides to the result's scale first.
+    // Add and subtract bring both sides to the result's scale first; a product's
+    // scale is the sum of the operands' (anything else is left to Arrow).
     let (lf, rf) = match op {
+        Op::Mul if scale != *ls + *rs => return None,
         Op::Mul => (1i128, 1i128),
         Op::Add | Op::Sub => (
             10i128.checked_pow((scale - *ls) as u32)?,
