@@ -15,35 +15,38 @@ use crate::plan::{Expr, JoinKind, LogicalPlan};
 
 pub fn push_semi_joins(plan: LogicalPlan) -> LogicalPlan {
     let plan = super::map_inputs(plan, &mut push_semi_joins);
+    let over_inner_join = matches!(
+        &plan,
+        LogicalPlan::Join {
+            left,
+            kind: JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti,
+            ..
+        } if matches!(left.as_ref(), LogicalPlan::Join { kind: JoinKind::Inner, .. })
+    );
+    if !over_inner_join {
+        return plan;
+    }
     let LogicalPlan::Join {
         left,
         right,
-        kind: kind @ (JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti),
+        kind,
         on,
         filter,
         schema,
     } = plan
     else {
-        return plan;
+        unreachable!("a semi or anti join")
     };
     let joined_rows = estimate_rows(&left);
     let LogicalPlan::Join {
         left: a,
         right: b,
-        kind: JoinKind::Inner,
         on: inner_on,
         filter: inner_filter,
         ..
     } = *left
     else {
-        return LogicalPlan::Join {
-            left,
-            right,
-            kind,
-            on,
-            filter,
-            schema,
-        };
+        unreachable!("over an inner join")
     };
     let (na, nb) = (a.schema().fields().len(), b.schema().fields().len());
     let n_left = na + nb;

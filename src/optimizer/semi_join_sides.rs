@@ -16,27 +16,25 @@ const SWAP_FACTOR: f64 = 4.0;
 
 pub fn semi_join_sides(plan: LogicalPlan) -> LogicalPlan {
     let plan = super::map_inputs(plan, &mut semi_join_sides);
+    let swap = matches!(
+        &plan,
+        LogicalPlan::Join { left, right, kind: JoinKind::Semi | JoinKind::Anti, .. }
+            if estimate_rows(left) * SWAP_FACTOR < estimate_rows(right)
+    );
+    if !swap {
+        return plan;
+    }
     let LogicalPlan::Join {
         left,
         right,
-        kind: kind @ (JoinKind::Semi | JoinKind::Anti),
+        kind,
         on,
         filter,
         schema,
     } = plan
     else {
-        return plan;
+        unreachable!("a semi or anti join")
     };
-    if estimate_rows(&left) * SWAP_FACTOR >= estimate_rows(&right) {
-        return LogicalPlan::Join {
-            left,
-            right,
-            kind,
-            on,
-            filter,
-            schema,
-        };
-    }
     let (nl, nr) = (left.schema().fields().len(), right.schema().fields().len());
     // The filter reads the left columns, then the right ones: now the other way.
     let filter = filter.map(|f| f.remap_columns(&|c| if c < nl { nr + c } else { c - nl }));
