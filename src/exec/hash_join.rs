@@ -62,22 +62,27 @@ enum Slots {
 const DIRECT_SLOTS_PER_ROW: i64 = 4;
 const DIRECT_SLOTS_MAX: i64 = 1 << 27;
 
-/// The smallest and largest value of one integer key column, if a direct table
-/// over them stays small.
-fn direct_range(columns: &[ArrayRef], rows: usize) -> Option<(i64, i64)> {
-    let [column] = columns else { return None };
+/// The smallest and largest non-NULL value of an integer or date key column
+/// (None for other types, or no such value).
+fn integer_bounds(column: &ArrayRef) -> Option<(i64, i64)> {
     let (mut min, mut max) = (i64::MAX, i64::MIN);
-    let integer = for_each_integer(column, |v| {
+    for_each_integer(column, |v| {
         if let Some(v) = v {
             min = min.min(v);
             max = max.max(v);
         }
     })
-    .is_ok();
+    .ok()?;
+    (min <= max).then_some((min, max))
+}
+
+/// The bounds of one integer key column, if a direct table over them stays small.
+fn direct_range(bounds: &[Option<(i64, i64)>], rows: usize) -> Option<(i64, i64)> {
+    let [Some((min, max))] = *bounds else {
+        return None;
+    };
     let slots = max.checked_sub(min)?.checked_add(1)?;
-    (integer
-        && slots <= DIRECT_SLOTS_MAX
-        && slots <= (rows as i64).max(1024) * DIRECT_SLOTS_PER_ROW)
+    (slots <= DIRECT_SLOTS_MAX && slots <= (rows as i64).max(1024) * DIRECT_SLOTS_PER_ROW)
         .then_some((min, max))
 }
 
@@ -95,7 +100,8 @@ impl JoinTable {
             .collect::<Result<Vec<_>>>()?;
         let types: Vec<DataType> = key_columns.iter().map(|k| k.data_type().clone()).collect();
         let rows = batch.num_rows();
-        let mut slots = match direct_range(&key_columns, rows) {
+        let bounds: Vec<Option<(i64, i64)>> = key_columns.iter().map(integer_bounds).collect();
+        let mut slots = match direct_range(&bounds, rows) {
             Some((min, max)) => Slots::Direct { min, max },
             None => Slots::Hashed(KeyTable::new(&types)?),
         };
@@ -126,7 +132,11 @@ impl JoinTable {
                 first[id as usize] = i as u32;
             }
         }
-        let key_ranges = key_columns.iter().map(value_range).collect();
+        let key_ranges = key_columns
+            .iter()
+            .zip(&bounds)
+            .map(|(column, bounds)| value_range(column.data_type(), *bounds))
+            .collect();
         let matched = if track_matches {
             (0..batch.num_rows())
                 .map(|_| AtomicBool::new(false))
@@ -191,37 +201,19 @@ impl JoinTable {
     }
 }
 
-/// The smallest and largest non-NULL value of an integer or date column.
-fn value_range(column: &ArrayRef) -> Option<(ScalarValue, ScalarValue)> {
-    use arrow::datatypes::{Date32Type, Int32Type, Int64Type};
-    let pair = |lo: Option<i64>, hi: Option<i64>, make: fn(i64) -> ScalarValue| {
-        Some((make(lo?), make(hi?)))
-    };
-    match column.data_type() {
-        DataType::Int32 => {
-            let a = column.as_primitive::<Int32Type>();
-            pair(
-                arrow::compute::min(a).map(i64::from),
-                arrow::compute::max(a).map(i64::from),
-                |v| ScalarValue::Int32(Some(v as i32)),
-            )
-        }
-        DataType::Int64 => {
-            let a = column.as_primitive::<Int64Type>();
-            pair(arrow::compute::min(a), arrow::compute::max(a), |v| {
-                ScalarValue::Int64(Some(v))
-            })
-        }
-        DataType::Date32 => {
-            let a = column.as_primitive::<Date32Type>();
-            pair(
-                arrow::compute::min(a).map(i64::from),
-                arrow::compute::max(a).map(i64::from),
-                |v| ScalarValue::Date32(Some(v as i32)),
-            )
-        }
+/// Integer or date key bounds as values of the key's type.
+fn value_range(
+    data_type: &DataType,
+    bounds: Option<(i64, i64)>,
+) -> Option<(ScalarValue, ScalarValue)> {
+    let (lo, hi) = bounds?;
+    let make = |v: i64| match data_type {
+        DataType::Int32 => Some(ScalarValue::Int32(Some(v as i32))),
+        DataType::Int64 => Some(ScalarValue::Int64(Some(v))),
+        DataType::Date32 => Some(ScalarValue::Date32(Some(v as i32))),
         _ => None,
-    }
+    };
+    Some((make(lo)?, make(hi)?))
 }
 
 /// Probes left batches against a `JoinTable`.

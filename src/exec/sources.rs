@@ -44,13 +44,38 @@ pub struct ScanSource {
     pub table: Arc<TableMeta>,
     pub projection: Vec<usize>,
     /// Conjuncts over the projected columns, applied to every segment read.
-    pub conjuncts: Vec<Expr>,
+    pub conjuncts: Vec<Conjunct>,
     /// (table column, predicate) pairs checked against zone maps.
     pub zone_predicates: Vec<(usize, ZonePredicate)>,
     pub schema: SchemaRef,
     pub store: Arc<FileStore>,
     /// (segment, first row, rows) of each morsel, in table order.
     morsels: Vec<(usize, usize, usize)>,
+}
+
+/// A pushed-down conjunct, with what its evaluation per dictionary entry needs.
+pub struct Conjunct {
+    pub expr: Expr,
+    /// For a conjunct that reads exactly one column (and no subquery): that
+    /// projected column, and the conjunct rewritten over a batch of that column
+    /// alone.
+    single_column: Option<(usize, Expr)>,
+}
+
+impl Conjunct {
+    fn new(expr: &Expr) -> Conjunct {
+        let mut read = vec![];
+        expr.collect_columns(&mut read);
+        read.dedup();
+        let single_column = match read[..] {
+            [column] if !expr.has_subquery() => Some((column, expr.clone().remap_columns(&|_| 0))),
+            _ => None,
+        };
+        Conjunct {
+            expr: expr.clone(),
+            single_column,
+        }
+    }
 }
 
 impl ScanSource {
@@ -79,7 +104,7 @@ impl ScanSource {
             })
             .collect();
         ScanSource {
-            conjuncts: filters.to_vec(),
+            conjuncts: filters.iter().map(Conjunct::new).collect(),
             zone_predicates,
             morsels,
             table,
@@ -165,7 +190,7 @@ impl Source for ScanSource {
                         None => m,
                     })
                 }
-                None => rest.push(conjunct.clone()),
+                None => rest.push(conjunct.expr.clone()),
             }
         }
         let mut rows = rows;
@@ -195,19 +220,14 @@ impl Source for ScanSource {
 /// value for each row, computed once per dictionary entry (NULL counting as
 /// false, as in a filter). None for other conjuncts.
 fn dictionary_mask(
-    conjunct: &Expr,
+    conjunct: &Conjunct,
     columns: &[ArrayRef],
     schema: &SchemaRef,
 ) -> Result<Option<BooleanArray>> {
-    let mut read = vec![];
-    conjunct.collect_columns(&mut read);
-    read.dedup();
-    let [column] = read[..] else {
+    let Some((column, over_column)) = &conjunct.single_column else {
         return Ok(None);
     };
-    if conjunct.has_subquery() {
-        return Ok(None);
-    }
+    let column = *column;
     let array = &columns[column];
     let Some(dictionary) = array.as_any_dictionary_opt() else {
         return Ok(None);
@@ -224,7 +244,7 @@ fn dictionary_mask(
         .with_data_type(values.data_type().clone())
         .with_nullable(true);
     let entry_batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![values])?;
-    let on_entries = evaluate_predicate(&conjunct.clone().remap_columns(&|_| 0), &entry_batch)?;
+    let on_entries = evaluate_predicate(over_column, &entry_batch)?;
     let keys = dictionary.normalized_keys();
     let nulls = array.logical_nulls();
     let mask: BooleanArray = keys

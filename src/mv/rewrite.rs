@@ -46,48 +46,44 @@ pub struct ViewShape {
 impl ViewShape {
     /// The shape of an aggregate view; None for other views (never candidates).
     pub fn of(def: &MvDefinition) -> Option<ViewShape> {
-        view_shape(def)
-    }
-}
-
-fn view_shape(def: &MvDefinition) -> Option<ViewShape> {
-    let MvKind::Aggregate { keys: n_keys, .. } = def.kind else {
-        return None;
-    };
-    let LogicalPlan::Aggregate {
-        input: view_input,
-        group: view_group,
-        ..
-    } = &def.state_plan
-    else {
-        return None;
-    };
-    let view = spj(view_input)?;
-    let keys: Vec<Expr> = view_group
-        .iter()
-        .map(|g| canonical(g, &view.columns))
-        .collect::<Option<_>>()?;
-    debug_assert_eq!(keys.len(), n_keys);
-    let states = def
-        .states
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let arg = match &s.arg {
-                Some(a) => Some(canonical(a, &view.columns)?),
-                None => None,
-            };
-            Some((s.func, arg, n_keys + i))
+        let MvKind::Aggregate { keys: n_keys, .. } = def.kind else {
+            return None;
+        };
+        let LogicalPlan::Aggregate {
+            input: view_input,
+            group: view_group,
+            ..
+        } = &def.state_plan
+        else {
+            return None;
+        };
+        let view = spj(view_input)?;
+        let keys: Vec<Expr> = view_group
+            .iter()
+            .map(|g| canonical(g, &view.columns))
+            .collect::<Option<_>>()?;
+        debug_assert_eq!(keys.len(), n_keys);
+        let states = def
+            .states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let arg = match &s.arg {
+                    Some(a) => Some(canonical(a, &view.columns)?),
+                    None => None,
+                };
+                Some((s.func, arg, n_keys + i))
+            })
+            .collect::<Option<_>>()?;
+        let mut tables = view.tables;
+        tables.sort();
+        Some(ViewShape {
+            tables,
+            conjuncts: view.conjuncts,
+            keys,
+            states,
         })
-        .collect::<Option<_>>()?;
-    let mut tables = view.tables;
-    tables.sort();
-    Some(ViewShape {
-        tables,
-        conjuncts: view.conjuncts,
-        keys,
-        states,
-    })
+    }
 }
 
 /// Rewrites every aggregate that a candidate can answer.
