@@ -4,13 +4,22 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use rayon::prelude::*;
 
-use super::{Database, QueryResult, State};
-use crate::catalog::{CubeMeta, MaterializedView};
+use super::{conform, refreshed_view, Database, NewRows, QueryResult, State};
+use crate::catalog::{BaseSnapshot, CubeMeta, MaterializedView, TableMeta};
 use crate::error::{Error, Result};
-use crate::mv::cube::{check_measures, choose_cuboids, cuboid_name, cuboid_size_sql, cuboid_sql};
+use crate::exec;
+use crate::mv::{
+    self,
+    cube::{
+        check_measures, choose_cuboids, cuboid_mask, cuboid_name, cuboid_size_sql, cuboid_sql,
+        rollup,
+    },
+};
 use crate::sql::{self, CubeDefinition};
+use crate::storage::{writer::write_tables, TableData, SEGMENT_ROWS};
 
 impl Database {
     pub(super) fn create_cube(
@@ -99,6 +108,11 @@ impl Database {
         self.run_query(state, query)
     }
 
+    /// REFRESH CUBE: the base cuboid is refreshed like a materialized view
+    /// (incrementally after appends) but not written yet; then every other stored
+    /// cuboid is rolled up in memory from its smallest refreshed ancestor, level
+    /// by level (the cuboids of a level side by side, one per worker); last, all
+    /// cuboids are written into one file and committed together.
     pub(super) fn refresh_cube(&self, state: &mut State, name: &str) -> Result<QueryResult> {
         let Some(cube) = state.catalog.cubes.get(&name.to_lowercase()).cloned() else {
             return Err(Error::Catalog(format!(
@@ -106,42 +120,43 @@ impl Database {
             )));
         };
         let started = std::time::Instant::now();
-        // The base cuboid first (incrementally after appends); then the others from
-        // the largest down, each recomputed from its smallest fresh ancestor (which
-        // the view rewrite finds), every refreshed cuboid joining the candidates.
-        let mut order: Vec<usize> = (1..cube.cuboids.len()).collect();
-        let rows_of = |i: usize| {
-            state
-                .catalog
-                .mview(&cube.cuboids[i])
-                .map_or(0, |v| v.data.row_count())
+        let lost = |cuboid: &str| Error::Corrupt(format!("cube {name} lost its cuboid {cuboid}"));
+        let k = cube.dimensions.len();
+        let views = cube
+            .cuboids
+            .iter()
+            .map(|c| state.catalog.mview(c).cloned().ok_or_else(|| lost(c)))
+            .collect::<Result<Vec<MaterializedView>>>()?;
+        let masks = views
+            .iter()
+            .map(|v| cuboid_mask(&v.name, k).ok_or_else(|| lost(&v.name)))
+            .collect::<Result<Vec<usize>>>()?;
+        let mode = if views.iter().any(|v| state.catalog.is_stale(v)) {
+            let (rows, bases, mode) = self.refresh_rows(state, &views[0], true)?;
+            let base = match rows {
+                NewRows::Replace(result) => result,
+                NewRows::Unchanged => self.run_query(state, mv::stored_scan(&views[0].data))?,
+                NewRows::Append(_) => return Err(lost(&views[0].name)),
+            };
+            let data = &views[0].data;
+            let base = base
+                .batches
+                .iter()
+                .map(|b| conform(b, &data.schema(), &data.columns, &data.name))
+                .collect::<Result<Vec<_>>>()?;
+            let rows = self.roll_up(state, &views, &masks, base)?;
+            let refreshed = self.write_cuboids(state, views, rows, bases, mode)?;
+            self.commit_mviews(state, refreshed, None)?;
+            mode
+        } else {
+            "up to date"
         };
-        order.sort_by_key(|&i| std::cmp::Reverse(rows_of(i)));
-        order.insert(0, 0);
-        let mut views = vec![];
-        let mut mode = "up to date";
-        let saved = state.catalog.clone();
-        let refreshed = order.iter().try_for_each(|&i| {
-            let cuboid = &cube.cuboids[i];
-            let view =
-                state.catalog.mview(cuboid).cloned().ok_or_else(|| {
-                    Error::Corrupt(format!("cube {name} lost its cuboid {cuboid}"))
-                })?;
-            let (view, how) = self.refreshed(state, view, i == 0)?;
-            if i == 0 {
-                mode = how;
-            }
-            state
-                .catalog
-                .mviews
-                .insert(view.name.to_lowercase(), view.clone());
-            views.push(view);
-            Ok::<_, Error>(())
-        });
-        state.catalog = saved;
-        refreshed?;
-        let rows: u64 = views.iter().map(|v| v.data.row_count()).sum();
-        self.commit_mviews(state, views, None)?;
+        let rows: u64 = cube
+            .cuboids
+            .iter()
+            .filter_map(|c| state.catalog.mview(c))
+            .map(|v| v.data.row_count())
+            .sum();
         QueryResult::columns(vec![
             (
                 "cube",
@@ -163,6 +178,93 @@ impl Database {
                 ])),
             ),
         ])
+    }
+
+    /// The rows of every stored cuboid (`views`, with `masks`), given the base
+    /// cuboid's (`base`): each rolled up from its smallest ancestor of a level
+    /// above, the cuboids of one level side by side on the pool's workers.
+    fn roll_up(
+        &self,
+        state: &State,
+        views: &[MaterializedView],
+        masks: &[usize],
+        base: Vec<RecordBatch>,
+    ) -> Result<Vec<Vec<RecordBatch>>> {
+        let plan = sql::bind_query_text(&state.catalog, &views[0].sql)?;
+        let mv::MvKind::Aggregate { merge, .. } = mv::define(plan).kind else {
+            return Err(Error::Corrupt(format!(
+                "the base cuboid {} is not an aggregate",
+                views[0].name
+            )));
+        };
+        let mut rows: Vec<Option<Vec<RecordBatch>>> = vec![None; views.len()];
+        rows[0] = Some(base);
+        let count =
+            |batches: &Vec<RecordBatch>| batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        let levels = masks.iter().map(|m| m.count_ones()).max().unwrap_or(0);
+        for level in (0..levels).rev() {
+            let todo: Vec<usize> = (1..views.len())
+                .filter(|&i| masks[i].count_ones() == level)
+                .collect();
+            let done = &rows;
+            let computed = state.pool.install(|| {
+                todo.par_iter()
+                    .map(|&i| {
+                        let from = (0..views.len())
+                            .filter(|&j| masks[j] & masks[i] == masks[i])
+                            .filter_map(|j| Some((j, done[j].as_ref()?)))
+                            .min_by_key(|(_, batches)| count(batches));
+                        let Some((j, input)) = from else {
+                            return Err(Error::Corrupt(format!(
+                                "cuboid {} has no stored ancestor",
+                                views[i].name
+                            )));
+                        };
+                        let output = views[i].data.schema();
+                        let input_schema = views[j].data.schema();
+                        let (group, aggs) =
+                            rollup(masks[j], masks[i], &merge, &input_schema, &output);
+                        exec::aggregate_batches(input, group, aggs, output)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            for (i, batches) in todo.into_iter().zip(computed) {
+                rows[i] = Some(batches);
+            }
+        }
+        Ok(rows.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// Writes the refreshed rows of every cuboid into one new file: the views
+    /// with their new data (uncommitted).
+    fn write_cuboids(
+        &self,
+        state: &mut State,
+        views: Vec<MaterializedView>,
+        rows: Vec<Vec<RecordBatch>>,
+        bases: Vec<BaseSnapshot>,
+        mode: &str,
+    ) -> Result<Vec<MaterializedView>> {
+        let prefix = state.catalog.allocate_file_prefix();
+        let tables: Vec<_> = views.iter().map(|v| v.data.schema()).zip(rows).collect();
+        let (files, segments) = state
+            .pool
+            .install(|| write_tables(&self.dir.join("data"), &prefix, &tables, SEGMENT_ROWS))?;
+        Ok(views
+            .into_iter()
+            .zip(segments)
+            .map(|(view, segments)| {
+                let data = TableMeta {
+                    data: TableData {
+                        files: files.clone(),
+                        segments,
+                    },
+                    id: state.catalog.allocate_table_id(),
+                    ..view.data.clone()
+                };
+                refreshed_view(view, data, bases.clone(), mode)
+            })
+            .collect())
     }
 
     pub(super) fn drop_cube(

@@ -561,6 +561,11 @@ impl Database {
     /// (uncommitted): CREATE TABLE AS, and the stored rows of materialized views.
     fn compute_table(&self, state: &mut State, name: &str, plan: LogicalPlan) -> Result<TableMeta> {
         let result = self.run_query(state, plan)?;
+        self.table_of(state, name, result)
+    }
+
+    /// Writes `result` into the new files of a table named `name` (uncommitted).
+    fn table_of(&self, state: &mut State, name: &str, result: QueryResult) -> Result<TableMeta> {
         let columns = result
             .schema
             .fields()
@@ -633,52 +638,57 @@ impl Database {
         view: MaterializedView,
         allow_incremental: bool,
     ) -> Result<(MaterializedView, &'static str)> {
-        let name = view.name.clone();
+        let (rows, bases, mode) = self.refresh_rows(state, &view, allow_incremental)?;
+        let data = match rows {
+            NewRows::Unchanged => view.data.clone(),
+            NewRows::Append(result) => {
+                let mut data = view.data.clone();
+                self.append(state, &mut data, result.batches.into_iter().map(Ok))?;
+                data
+            }
+            NewRows::Replace(result) => self.table_of(state, &view.name, result)?,
+        };
+        Ok((refreshed_view(view, data, bases, mode), mode))
+    }
+
+    /// What refreshing a materialized view changes in its stored rows (computed,
+    /// not written), the base tables they then reflect, and how: "up to date",
+    /// "incremental" (only appends to its base tables: the delta is merged into
+    /// the stored states, or its rows appended) or "full".
+    fn refresh_rows(
+        &self,
+        state: &mut State,
+        view: &MaterializedView,
+        allow_incremental: bool,
+    ) -> Result<(NewRows, Vec<catalog::BaseSnapshot>, &'static str)> {
+        let name = &view.name;
         let plan = sql::bind_query_text(&state.catalog, &view.sql).map_err(|e| {
             Error::Bind(format!("materialized view {name} cannot be refreshed: {e}"))
         })?;
         let bases = mv::snapshot(&plan, &state.catalog);
         let def = mv::define(plan);
-        let (mode, data) = if !state.catalog.is_stale(&view) {
-            ("up to date", view.data.clone())
-        } else if let Some(delta) = allow_incremental
+        if !state.catalog.is_stale(view) {
+            return Ok((NewRows::Unchanged, bases, "up to date"));
+        }
+        let Some(delta) = allow_incremental
             .then(|| mv::delta_plan(&def, &view.bases, &state.catalog))
             .flatten()
-        {
-            // The delta reads only new segments: no other view may answer it.
-            let rewrite = std::mem::replace(&mut state.mv_rewrite, false);
-            let data = match &def.kind {
-                mv::MvKind::Aggregate { keys, merge } => {
-                    mv::merge_plan(mv::stored_scan(&view.data), delta, *keys, merge)
-                        .and_then(|merged| self.compute_table(state, &name, merged))
-                }
-                _ => {
-                    let mut data = view.data.clone();
-                    self.run_query(state, delta)
-                        .and_then(|rows| {
-                            self.append(state, &mut data, rows.batches.into_iter().map(Ok))
-                        })
-                        .map(|_| data)
-                }
-            };
-            state.mv_rewrite = rewrite;
-            ("incremental", data?)
-        } else {
-            ("full", self.compute_table(state, &name, def.state_plan)?)
+        else {
+            let rows = self.run_query(state, def.state_plan)?;
+            return Ok((NewRows::Replace(rows), bases, "full"));
         };
-        let last_refresh = if mode == "up to date" {
-            view.last_refresh.clone()
-        } else {
-            mode.to_string()
+        // The delta reads only new segments: no other view may answer it.
+        let rewrite = std::mem::replace(&mut state.mv_rewrite, false);
+        let rows = match &def.kind {
+            mv::MvKind::Aggregate { keys, merge } => {
+                mv::merge_plan(mv::stored_scan(&view.data), delta, *keys, merge)
+                    .and_then(|merged| self.run_query(state, merged))
+                    .map(NewRows::Replace)
+            }
+            _ => self.run_query(state, delta).map(NewRows::Append),
         };
-        let refreshed = MaterializedView {
-            data,
-            bases,
-            refreshed_at: now(),
-            last_refresh,
-            ..view
-        };
-        Ok((refreshed, mode))
+        state.mv_rewrite = rewrite;
+        Ok((rows?, bases, "incremental"))
     }
 
     /// REFRESH MATERIALIZED VIEW: incremental when only appends happened to one
@@ -845,6 +855,36 @@ impl Database {
             })
         });
         self.append_and_commit(state, table, batches)
+    }
+}
+
+/// How a refresh changes a materialized view's stored rows.
+enum NewRows {
+    Unchanged,
+    /// New rows after the stored ones.
+    Append(QueryResult),
+    /// All rows anew.
+    Replace(QueryResult),
+}
+
+/// `view` with new stored rows `data`, refreshed now (`mode`: see `refresh_rows`).
+fn refreshed_view(
+    view: MaterializedView,
+    data: TableMeta,
+    bases: Vec<catalog::BaseSnapshot>,
+    mode: &str,
+) -> MaterializedView {
+    let last_refresh = if mode == "up to date" {
+        view.last_refresh.clone()
+    } else {
+        mode.to_string()
+    };
+    MaterializedView {
+        data,
+        bases,
+        refreshed_at: now(),
+        last_refresh,
+        ..view
     }
 }
 

@@ -27,12 +27,12 @@ use self::aggregate::AggregateSink;
 use self::collect::CollectSink;
 use self::hash_join::{JoinProbe, JoinTable};
 use self::operators::{FilterOp, ProjectOp};
-use self::pipeline::{run, Operator, Source};
+use self::pipeline::{run, Operator, Sink, Source};
 use self::sort::SortSink;
 use self::sources::{BatchSource, KeyRange, ScanSource};
 use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
-use crate::plan::{Expr, JoinKind, LogicalPlan};
+use crate::plan::{AggExpr, Expr, JoinKind, LogicalPlan};
 use crate::storage::FileStore;
 use crate::types::ScalarValue;
 
@@ -49,6 +49,25 @@ pub fn execute(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
         let plan = evaluate_subqueries(plan.clone(), ctx)?;
         materialize(&plan, ctx)
     })
+}
+
+/// Aggregates rows held in memory on the calling thread: no morsels and no
+/// per-worker states to merge, so that many small aggregations (the cuboids of a
+/// cube) can run side by side, one per worker.
+pub fn aggregate_batches(
+    batches: &[RecordBatch],
+    group: Vec<Expr>,
+    aggs: Vec<AggExpr>,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<Vec<RecordBatch>> {
+    let sink = AggregateSink::new(group, aggs, None, schema)?;
+    let mut state = sink.init();
+    for (i, batch) in batches.iter().enumerate() {
+        if batch.num_rows() > 0 {
+            sink.consume(&mut state, i, batch.clone())?;
+        }
+    }
+    sink.finish(state)
 }
 
 /// Replaces every (uncorrelated) scalar subquery in the plan by its value,

@@ -10,7 +10,9 @@
 //! `data/<prefix>.c<column>.col`, holding that write's chunks of that column one after
 //! another; a write of less than one segment produces a single file `data/<prefix>.col`
 //! holding the chunks of all its columns (a file per column would cost a file creation
-//! and an fsync per column for a few rows). Files are never modified once written; a DROP or a failed statement leaves
+//! and an fsync per column for a few rows). A cube's refresh writes the rows of all its
+//! cuboids into one such file, which their tables then share. Files are never modified
+//! once written; a DROP or a failed statement leaves
 //! files that no table references, and those are deleted (see
 //! [`crate::catalog::remove_unreferenced_files`]).
 //!

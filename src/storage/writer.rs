@@ -46,16 +46,17 @@ pub struct TableWriter {
     finished: bool,
 }
 
-/// One column file being written.
-struct ColumnFile {
+/// One column file being written (or, `W = Vec<u8>`, a part of one encoded in
+/// memory).
+struct ColumnFile<W: Write = BufWriter<File>> {
     name: String,
     path: PathBuf,
-    out: BufWriter<File>,
+    out: W,
     pos: u64,
     crc: u32,
 }
 
-impl ColumnFile {
+impl<W: Write> ColumnFile<W> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.out
             .write_all(bytes)
@@ -65,12 +66,16 @@ impl ColumnFile {
         Ok(())
     }
 
+    /// Writes zero bytes up to offset `to` (at most [`super::ALIGNMENT`] ahead).
+    fn pad_to(&mut self, to: u64) -> Result<()> {
+        const ZEROS: [u8; super::ALIGNMENT as usize] = [0; super::ALIGNMENT as usize];
+        self.write(&ZEROS[..(to - self.pos) as usize])
+    }
+
     /// Writes one buffer at the next aligned offset.
     fn write_buffer(&mut self, bytes: &[u8]) -> Result<BufferRef> {
-        const ZEROS: [u8; super::ALIGNMENT as usize] = [0; super::ALIGNMENT as usize];
         let start = align_up(self.pos);
-        let pad = (start - self.pos) as usize;
-        self.write(&ZEROS[..pad])?;
+        self.pad_to(start)?;
         self.write(bytes)?;
         Ok(BufferRef {
             offset: start,
@@ -93,6 +98,180 @@ pub fn is_storable(data_type: &DataType) -> bool {
     )
 }
 
+/// An error for a file prefix that is not a plain file name.
+fn check_prefix(file_prefix: &str) -> Result<()> {
+    if file_prefix.is_empty() || file_prefix.contains(['/', '\\']) || file_prefix.starts_with('.') {
+        return Err(Error::Execute(format!(
+            "invalid data file prefix {file_prefix:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// The segments of one table of [`write_tables`], encoded in memory.
+struct TableImage {
+    bytes: Vec<u8>,
+    crc: u32,
+    /// Buffer offsets from the start of `bytes`.
+    segments: Vec<SegmentMeta>,
+}
+
+/// Writes the rows of several tables (`tables`: each its schema and batches) into
+/// the one new file `<file_prefix>.col`, in segments of up to `segment_rows`
+/// rows: one file creation and one fsync for all of them (the cuboids of a
+/// cube). The tables are encoded side by side in memory, then written one after
+/// another. Returns the file (none if no table has rows) and each table's
+/// segments.
+pub fn write_tables(
+    data_dir: &Path,
+    file_prefix: &str,
+    tables: &[(SchemaRef, Vec<RecordBatch>)],
+    segment_rows: usize,
+) -> Result<(Vec<DataFile>, Vec<Vec<SegmentMeta>>)> {
+    check_prefix(file_prefix)?;
+    let name = format!("{file_prefix}.col");
+    let path = data_dir.join(&name);
+    let images = tables
+        .par_iter()
+        .map(|(schema, batches)| encode_table(&name, &path, schema, batches, segment_rows.max(1)))
+        .collect::<Result<Vec<TableImage>>>()?;
+    if images.iter().all(|i| i.segments.is_empty()) {
+        return Ok((vec![], images.into_iter().map(|i| i.segments).collect()));
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("creating data file {}", path.display()), e))?;
+    let mut out = ColumnFile {
+        name: name.clone(),
+        path: path.clone(),
+        out: file,
+        pos: 0,
+        crc: 0,
+    };
+    let written = (|| {
+        let mut header = [0u8; HEADER_LEN as usize];
+        header[..MAGIC.len()].copy_from_slice(MAGIC);
+        out.write(&header)?;
+        let mut all_segments = Vec::with_capacity(images.len());
+        for image in images {
+            out.pad_to(align_up(out.pos))?;
+            let start = out.pos;
+            out.out
+                .write_all(&image.bytes)
+                .map_err(|e| Error::io(format!("writing data file {}", path.display()), e))?;
+            out.crc = crc32c::crc32c_combine(out.crc, image.crc, image.bytes.len());
+            out.pos += image.bytes.len() as u64;
+            let mut segments = image.segments;
+            for buffer in segments
+                .iter_mut()
+                .flat_map(|s| &mut s.columns)
+                .flat_map(|c| &mut c.buffers)
+            {
+                buffer.offset += start;
+            }
+            all_segments.push(segments);
+        }
+        out.out
+            .sync_all()
+            .map_err(|e| Error::io(format!("syncing data file {}", path.display()), e))?;
+        sync_dir(data_dir)?;
+        Ok(all_segments)
+    })();
+    match written {
+        Ok(segments) => Ok((
+            vec![DataFile {
+                name,
+                len: out.pos,
+                crc32c: out.crc,
+            }],
+            segments,
+        )),
+        Err(e) => {
+            drop(out);
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+/// One table's rows as segments encoded in memory (chunks naming file `name`).
+fn encode_table(
+    name: &str,
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    segment_rows: usize,
+) -> Result<TableImage> {
+    check_storable(schema)?;
+    let mut image = ColumnFile {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        out: Vec::new(),
+        pos: 0,
+        crc: 0,
+    };
+    let mut segments = vec![];
+    for batch in batches {
+        check_types(schema, batch)?;
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let rows = segment_rows.min(batch.num_rows() - start);
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|c| write_chunk(&mut image, c.slice(start, rows).as_ref()))
+                .collect::<Result<Vec<ColumnChunk>>>()?;
+            segments.push(SegmentMeta {
+                row_count: rows as u64,
+                columns,
+            });
+            start += rows;
+        }
+    }
+    Ok(TableImage {
+        bytes: image.out,
+        crc: image.crc,
+        segments,
+    })
+}
+
+/// An error unless `batch` has the columns and types of `schema` (names are not checked).
+fn check_types(schema: &SchemaRef, batch: &RecordBatch) -> Result<()> {
+    let fields = schema.fields();
+    if batch.num_columns() != fields.len() {
+        return Err(Error::Execute(format!(
+            "internal error: writing {} columns into a table of {}",
+            batch.num_columns(),
+            fields.len()
+        )));
+    }
+    for (field, column) in fields.iter().zip(batch.columns()) {
+        if column.data_type() != field.data_type() {
+            return Err(Error::Execute(format!(
+                "internal error: writing a column of type {} into column {} of type {}",
+                column.data_type(),
+                field.name(),
+                field.data_type()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An error naming the first column of `schema` that cannot be stored.
+fn check_storable(schema: &SchemaRef) -> Result<()> {
+    match schema.fields().iter().find(|f| !is_storable(f.data_type())) {
+        Some(field) => Err(Error::Unsupported(format!(
+            "column {} of type {} cannot be stored",
+            field.name(),
+            field.data_type()
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl TableWriter {
     /// Starts a write of rows with `schema` (types Boolean, Int32, Int64, Float64,
     /// Decimal128, Date32, Utf8) into new files `<file_prefix>.c<column>.col` under
@@ -103,21 +282,8 @@ impl TableWriter {
         schema: SchemaRef,
         segment_rows: usize,
     ) -> Result<TableWriter> {
-        if let Some(field) = schema.fields().iter().find(|f| !is_storable(f.data_type())) {
-            return Err(Error::Unsupported(format!(
-                "column {} of type {} cannot be stored",
-                field.name(),
-                field.data_type()
-            )));
-        }
-        if file_prefix.is_empty()
-            || file_prefix.contains(['/', '\\'])
-            || file_prefix.starts_with('.')
-        {
-            return Err(Error::Execute(format!(
-                "invalid data file prefix {file_prefix:?}"
-            )));
-        }
+        check_storable(&schema)?;
+        check_prefix(file_prefix)?;
         Ok(TableWriter {
             data_dir: data_dir.to_path_buf(),
             file_prefix: file_prefix.to_string(),
@@ -140,24 +306,7 @@ impl TableWriter {
     /// Buffers rows, writing a segment each time `segment_rows` rows are buffered.
     /// The batch's columns must have the writer's types (names are not checked).
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
-        let fields = self.schema.fields();
-        if batch.num_columns() != fields.len() {
-            return Err(Error::Execute(format!(
-                "internal error: writing {} columns into a table of {}",
-                batch.num_columns(),
-                fields.len()
-            )));
-        }
-        for (field, column) in fields.iter().zip(batch.columns()) {
-            if column.data_type() != field.data_type() {
-                return Err(Error::Execute(format!(
-                    "internal error: writing a column of type {} into column {} of type {}",
-                    column.data_type(),
-                    field.name(),
-                    field.data_type()
-                )));
-            }
-        }
+        check_types(&self.schema, batch)?;
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -319,7 +468,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes the buffers of one column chunk and returns its manifest entry.
-fn write_chunk(file: &mut ColumnFile, array: &dyn Array) -> Result<ColumnChunk> {
+fn write_chunk<W: Write>(file: &mut ColumnFile<W>, array: &dyn Array) -> Result<ColumnChunk> {
     let zone = ZoneMap::compute(array)?;
     let mut buffers = Vec::with_capacity(4);
     let nulls = array.nulls().filter(|n| n.null_count() > 0);
@@ -335,11 +484,11 @@ fn write_chunk(file: &mut ColumnFile, array: &dyn Array) -> Result<ColumnChunk> 
             let used = array.len().div_ceil(8);
             buffers.push(file.write_buffer(&values.as_slice()[..used])?);
         }
-        DataType::Int32 => buffers.push(write_values::<Int32Type>(file, array)?),
-        DataType::Int64 => buffers.push(write_values::<Int64Type>(file, array)?),
-        DataType::Float64 => buffers.push(write_values::<Float64Type>(file, array)?),
-        DataType::Date32 => buffers.push(write_values::<Date32Type>(file, array)?),
-        DataType::Decimal128(_, _) => buffers.push(write_values::<Decimal128Type>(file, array)?),
+        DataType::Int32 => buffers.push(write_values::<Int32Type, W>(file, array)?),
+        DataType::Int64 => buffers.push(write_values::<Int64Type, W>(file, array)?),
+        DataType::Float64 => buffers.push(write_values::<Float64Type, W>(file, array)?),
+        DataType::Date32 => buffers.push(write_values::<Date32Type, W>(file, array)?),
+        DataType::Decimal128(_, _) => buffers.push(write_values::<Decimal128Type, W>(file, array)?),
         DataType::Utf8 => {
             let strings = array.as_string::<i32>();
             match dictionary_encode(strings) {
@@ -391,8 +540,8 @@ fn write_chunk(file: &mut ColumnFile, array: &dyn Array) -> Result<ColumnChunk> 
     })
 }
 
-fn write_values<T: ArrowPrimitiveType>(
-    file: &mut ColumnFile,
+fn write_values<T: ArrowPrimitiveType, W: Write>(
+    file: &mut ColumnFile<W>,
     array: &dyn Array,
 ) -> Result<BufferRef> {
     let values = array.as_primitive::<T>().values();
@@ -461,7 +610,7 @@ fn dictionary_encode(array: &StringArray) -> Option<(Keys, Vec<&str>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int32Array, StringArray};
+    use arrow::array::{Int32Array, Int64Array, StringArray};
     use arrow::datatypes::{Field, Schema};
     use std::sync::Arc;
 
@@ -561,6 +710,58 @@ mod tests {
         for pair in buffers.windows(2) {
             assert!(pair[0].offset + pair[0].len <= pair[1].offset);
         }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn several_tables_in_one_file() {
+        let dir = temp_dir("tables");
+        let ints = one_column(DataType::Int64);
+        let strings = one_column(DataType::Utf8);
+        let tables = vec![
+            (
+                ints.clone(),
+                vec![batch(&ints, Arc::new(Int64Array::from(vec![1, 2, 3])))],
+            ),
+            (strings.clone(), vec![]),
+            (
+                strings.clone(),
+                vec![batch(&strings, Arc::new(StringArray::from(vec!["a", "b"])))],
+            ),
+        ];
+        let (files, segments) = write_tables(&dir, "f000007", &tables, 2).unwrap();
+        // One file, holding two segments of the first table and one of the third.
+        assert_eq!(files.len(), 1);
+        let bytes = std::fs::read(dir.join("f000007.col")).unwrap();
+        assert_eq!(bytes.len() as u64, files[0].len);
+        assert_eq!(crc32c::crc32c(&bytes), files[0].crc32c);
+        assert_eq!(
+            segments.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![2, 0, 1]
+        );
+        let store = crate::storage::FileStore::new(&dir);
+        let read = |segments: &[SegmentMeta], t: &DataType| -> Vec<ArrayRef> {
+            let data = TableData {
+                files: files.clone(),
+                segments: segments.to_vec(),
+            };
+            data.segments
+                .iter()
+                .map(|s| store.read_column(&data, s, 0, t).unwrap())
+                .collect()
+        };
+        let ints_read = read(&segments[0], &DataType::Int64);
+        assert_eq!(ints_read[0].as_primitive::<Int64Type>().values(), &[1, 2]);
+        assert_eq!(ints_read[1].as_primitive::<Int64Type>().values(), &[3]);
+        let strings_read = read(&segments[2], &DataType::Utf8);
+        assert_eq!(strings_read[0].as_string::<i32>().value(1), "b");
+        // No rows at all: no file.
+        let (files, _) = write_tables(&dir, "f000008", &tables[1..2], 2).unwrap();
+        assert!(files.is_empty() && !dir.join("f000008.col").exists());
+        // A batch of other types is refused, and leaves no file.
+        let wrong = vec![(ints.clone(), tables[2].1.clone())];
+        assert!(write_tables(&dir, "f000009", &wrong, 2).is_err());
+        assert!(!dir.join("f000009.col").exists());
         std::fs::remove_dir_all(&dir).ok();
     }
 
