@@ -12,11 +12,12 @@
 # 4. runs the dashboard on olap's base tables, creates the cube (or, without
 #    CREATE CUBE, the views of benches/dashboard_views.sql), runs it again from
 #    the cube, compares every result with the base tables' and DuckDB's, appends
-#    1% more orders and lineitems, refreshes, and times a full recomputation;
-#    prints the per-query table and the refresh figures.
+#    1% more orders and lineitems and refreshes (three times: the median refresh
+#    counts), and times a full recomputation; prints the per-query table and the
+#    refresh figures.
 #
 # Options after `--` go to `dashboard run` (--mode auto|cube|views, --staged,
-# --refresh-without-rewrite, --append FRACTION). The work directory (default: a
+# --refresh-without-rewrite, --append FRACTION, --refresh-runs N). The work directory (default: a
 # new one under ${TMPDIR:-/tmp}) is removed at the end unless --work was given.
 # Exit status: 0 if every result was identical and every query was answered from
 # the cube / views; the speed goals are reported, not enforced.
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
         --runs) runs="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
         --) shift; run_options=("$@"); break ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -70,6 +70,10 @@ struct RunArgs {
     /// The fraction of orders (and their lineitems) appended before the refresh.
     #[arg(long, default_value_t = 0.01)]
     append: f64,
+    /// How many times to append and refresh (each time another `append` of the
+    /// orders): the median refresh time is compared with the full recomputation.
+    #[arg(long, default_value_t = 3)]
+    refresh_runs: usize,
     /// Append lineitems, refresh, append orders, refresh (each refresh then sees
     /// one changed table), instead of appending both and refreshing once.
     #[arg(long)]
@@ -590,7 +594,7 @@ fn run(args: &RunArgs) -> Res<bool> {
     }
 
     println!(
-        "\n### Refresh after appending {} orders and {} lineitems ({:.2}% / {:.2}%)\n",
+        "\n### Refresh after appending {} orders and {} lineitems ({:.2}% / {:.2}%) per run\n",
         refresh.orders, refresh.lineitems, refresh.orders_pct, refresh.lineitems_pct
     );
     println!(
@@ -598,7 +602,7 @@ fn run(args: &RunArgs) -> Res<bool> {
         refresh.append_orders_ms, refresh.append_lineitem_ms
     );
     println!(
-        "- refresh{} ({}): {:.1} ms; kinds reported: {}",
+        "- refresh{} ({}): median {:.1} ms of {} runs ({}), each after appending as many rows again; kinds reported: {}",
         if args.staged {
             " (staged: after each table's append)"
         } else {
@@ -606,6 +610,13 @@ fn run(args: &RunArgs) -> Res<bool> {
         },
         refresh.statements,
         refresh.refresh_ms,
+        refresh.refresh_runs.len(),
+        refresh
+            .refresh_runs
+            .iter()
+            .map(|t| format!("{t:.1}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         refresh.kinds
     );
     println!(
@@ -728,7 +739,9 @@ struct Refresh {
     append_orders_ms: f64,
     append_lineitem_ms: f64,
     statements: String,
+    /// The median of `refresh_runs`.
     refresh_ms: f64,
+    refresh_runs: Vec<f64>,
     kinds: String,
     full_how: String,
     full_ms: f64,
@@ -828,35 +841,46 @@ fn append_and_refresh(
     // Order keys are spread evenly over 1..max: the first `append` of the range
     // holds about that fraction of the orders.
     let limit = ((max_key as f64) * args.append).round() as i64;
-    let orders_sql = append_sql(db, "orders", "o_orderkey", max_key, limit)?;
-    let lineitem_sql = append_sql(db, "lineitem", "l_orderkey", max_key, limit)?;
-    println!(
-        "\n(e) appending the orders with o_orderkey <= {limit} (and their lineitems) again, keys + {max_key}"
-    );
+    let runs = args.refresh_runs.max(1);
     let mut kinds = vec![];
-    let mut refresh_ms = 0.0;
-    let t = Instant::now();
-    let (append_orders_ms, append_lineitem_ms);
-    if args.staged {
-        sql(db, &lineitem_sql)?;
-        append_lineitem_ms = ms(t);
-        refresh_ms += refresh_all(db, args, objects, &mut kinds)?;
+    let mut refresh_runs = vec![];
+    let (mut append_orders_ms, mut append_lineitem_ms) = (0.0, 0.0);
+    for run in 0..runs {
+        // Each run appends the same orders again, with keys above all so far.
+        let offset = first("SELECT MAX(o_orderkey) FROM orders")?;
+        let orders_sql = append_sql(db, "orders", "o_orderkey", offset, limit)?;
+        let lineitem_sql = append_sql(db, "lineitem", "l_orderkey", offset, limit)?;
+        println!(
+            "\n(e) run {} of {runs}: appending the orders with o_orderkey <= {limit} (and their lineitems) again, keys + {offset}",
+            run + 1
+        );
+        let mut refresh_ms = 0.0;
         let t = Instant::now();
-        sql(db, &orders_sql)?;
-        append_orders_ms = ms(t);
-        refresh_ms += refresh_all(db, args, objects, &mut kinds)?;
-    } else {
-        sql(db, &orders_sql)?;
-        append_orders_ms = ms(t);
-        let t = Instant::now();
-        sql(db, &lineitem_sql)?;
-        append_lineitem_ms = ms(t);
-        refresh_ms += refresh_all(db, args, objects, &mut kinds)?;
+        if args.staged {
+            sql(db, &lineitem_sql)?;
+            append_lineitem_ms = ms(t);
+            refresh_ms += refresh_all(db, args, objects, &mut kinds)?;
+            let t = Instant::now();
+            sql(db, &orders_sql)?;
+            append_orders_ms = ms(t);
+            refresh_ms += refresh_all(db, args, objects, &mut kinds)?;
+        } else {
+            sql(db, &orders_sql)?;
+            append_orders_ms = ms(t);
+            let t = Instant::now();
+            sql(db, &lineitem_sql)?;
+            append_lineitem_ms = ms(t);
+            refresh_ms += refresh_all(db, args, objects, &mut kinds)?;
+        }
+        println!("  refresh {refresh_ms:.1} ms");
+        refresh_runs.push(refresh_ms);
     }
-    let orders = first("SELECT COUNT(*) FROM orders")? - orders_before;
-    let lineitems = first("SELECT COUNT(*) FROM lineitem")? - lineitems_before;
+    // Per run (every run appends the same rows).
+    let orders = (first("SELECT COUNT(*) FROM orders")? - orders_before) / runs as i64;
+    let lineitems = (first("SELECT COUNT(*) FROM lineitem")? - lineitems_before) / runs as i64;
+    let refresh_ms = stats(&refresh_runs).1;
     println!(
-        "  appended {orders} orders ({append_orders_ms:.0} ms) and {lineitems} lineitems ({append_lineitem_ms:.0} ms); refresh {refresh_ms:.1} ms"
+        "  appended {orders} orders ({append_orders_ms:.0} ms) and {lineitems} lineitems ({append_lineitem_ms:.0} ms) per run; refresh median {refresh_ms:.1} ms"
     );
     print_mviews(db)?;
 
@@ -975,6 +999,7 @@ fn append_and_refresh(
             ),
         },
         refresh_ms,
+        refresh_runs,
         kinds: summarize(&kinds),
         full_how,
         full_ms,

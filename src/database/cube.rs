@@ -5,18 +5,13 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use rayon::prelude::*;
 
 use super::{conform, refreshed_view, Database, NewRows, QueryResult, State};
 use crate::catalog::{BaseSnapshot, CubeMeta, MaterializedView, TableMeta};
 use crate::error::{Error, Result};
-use crate::exec;
 use crate::mv::{
     self,
-    cube::{
-        check_measures, choose_cuboids, cuboid_mask, cuboid_name, cuboid_size_sql, cuboid_sql,
-        rollup,
-    },
+    cube::{check_measures, choose_cuboids, cuboid_mask, cuboid_name, cuboid_size_sql, cuboid_sql},
 };
 use crate::sql::{self, CubeDefinition};
 use crate::storage::{writer::write_tables, TableData, SEGMENT_ROWS};
@@ -181,8 +176,7 @@ impl Database {
     }
 
     /// The rows of every stored cuboid (`views`, with `masks`), given the base
-    /// cuboid's (`base`): each rolled up from its smallest ancestor of a level
-    /// above, the cuboids of one level side by side on the pool's workers.
+    /// cuboid's (`base`): see [`mv::rollup`].
     fn roll_up(
         &self,
         state: &State,
@@ -197,42 +191,8 @@ impl Database {
                 views[0].name
             )));
         };
-        let mut rows: Vec<Option<Vec<RecordBatch>>> = vec![None; views.len()];
-        rows[0] = Some(base);
-        let count =
-            |batches: &Vec<RecordBatch>| batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        let levels = masks.iter().map(|m| m.count_ones()).max().unwrap_or(0);
-        for level in (0..levels).rev() {
-            let todo: Vec<usize> = (1..views.len())
-                .filter(|&i| masks[i].count_ones() == level)
-                .collect();
-            let done = &rows;
-            let computed = state.pool.install(|| {
-                todo.par_iter()
-                    .map(|&i| {
-                        let from = (0..views.len())
-                            .filter(|&j| masks[j] & masks[i] == masks[i])
-                            .filter_map(|j| Some((j, done[j].as_ref()?)))
-                            .min_by_key(|(_, batches)| count(batches));
-                        let Some((j, input)) = from else {
-                            return Err(Error::Corrupt(format!(
-                                "cuboid {} has no stored ancestor",
-                                views[i].name
-                            )));
-                        };
-                        let output = views[i].data.schema();
-                        let input_schema = views[j].data.schema();
-                        let (group, aggs) =
-                            rollup(masks[j], masks[i], &merge, &input_schema, &output);
-                        exec::aggregate_batches(input, group, aggs, output)
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })?;
-            for (i, batches) in todo.into_iter().zip(computed) {
-                rows[i] = Some(batches);
-            }
-        }
-        Ok(rows.into_iter().map(Option::unwrap_or_default).collect())
+        let schemas: Vec<_> = views.iter().map(|v| v.data.schema()).collect();
+        mv::rollup::roll_up(base, masks, &schemas, &merge, &state.pool)
     }
 
     /// Writes the refreshed rows of every cuboid into one new file: the views

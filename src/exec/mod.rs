@@ -70,6 +70,19 @@ pub fn aggregate_batches(
     sink.finish(state)
 }
 
+/// Numbers the distinct values of `column` densely in order of first appearance
+/// (NULL is a value too): each row's number, and the values in number order.
+pub fn dense_codes(column: &arrow::array::ArrayRef) -> Result<(Vec<u32>, arrow::array::ArrayRef)> {
+    let mut table = key_table::KeyTable::new(std::slice::from_ref(column.data_type()))?;
+    let mut codes = Vec::with_capacity(column.len());
+    table.intern(std::slice::from_ref(column), &mut codes)?;
+    let values = table
+        .columns()?
+        .pop()
+        .ok_or_else(|| Error::Execute("internal error: a key table without its column".into()))?;
+    Ok((codes, values))
+}
+
 /// Replaces every (uncorrelated) scalar subquery in the plan by its value,
 /// computing each once before the query runs.
 fn evaluate_subqueries(plan: LogicalPlan, ctx: &ExecContext) -> Result<LogicalPlan> {

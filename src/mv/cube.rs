@@ -10,11 +10,9 @@
 //! of storing cuboid v is, summed over every cuboid w that v can answer (w ⊆ v),
 //! how many fewer rows w's cheapest stored ancestor then has to read.
 
-use arrow::datatypes::SchemaRef;
 use sqlparser::ast;
 
 use crate::error::{Error, Result};
-use crate::plan::{AggExpr, AggFunc, Expr};
 use crate::sql::CubeDefinition;
 
 /// At most this many dimensions (2^12 cuboids).
@@ -74,41 +72,6 @@ pub fn cuboid_mask(name: &str, dimensions: usize) -> Option<usize> {
             '0' => Some(mask),
             _ => None,
         })
-}
-
-/// The group keys and aggregates that roll the stored states of cuboid `from`
-/// (rows of schema `input`: its keys, then the states) up to cuboid `to`, a
-/// subset of its dimensions, with `output`'s types: group by the keys of `to`'s
-/// dimensions and merge each state with its function.
-pub fn rollup(
-    from: usize,
-    to: usize,
-    merge: &[AggFunc],
-    input: &SchemaRef,
-    output: &SchemaRef,
-) -> (Vec<Expr>, Vec<AggExpr>) {
-    let column = |i: usize| {
-        let field = input.field(i);
-        Expr::column(i, field.name(), field.data_type().clone())
-    };
-    // Dimension d is key number (the dimensions of `from` below d).
-    let group: Vec<Expr> = (0..usize::BITS as usize)
-        .filter(|d| to & (1 << d) != 0)
-        .map(|d| column((from & ((1 << d) - 1)).count_ones() as usize))
-        .collect();
-    let keys_in = from.count_ones() as usize;
-    let keys_out = group.len();
-    let aggs = merge
-        .iter()
-        .enumerate()
-        .map(|(i, &func)| AggExpr {
-            func,
-            arg: Some(column(keys_in + i)),
-            distinct: false,
-            data_type: output.field(keys_out + i).data_type().clone(),
-        })
-        .collect();
-    (group, aggs)
 }
 
 /// The query of cuboid `mask`: the measures grouped by its dimensions.
@@ -211,40 +174,6 @@ mod tests {
         assert_eq!(choose_cuboids(&sizes, 2, 10), vec![3, 0]);
         // No room: only the base cuboid.
         assert_eq!(choose_cuboids(&sizes, 2, 0), vec![3]);
-    }
-
-    #[test]
-    fn rollup_reads_the_keys_of_the_dimensions_kept_and_merges_every_state() {
-        use arrow::datatypes::{DataType, Field, Schema};
-        use std::sync::Arc;
-        let schema = |names: &[&str]| -> SchemaRef {
-            Arc::new(Schema::new(
-                names
-                    .iter()
-                    .map(|n| Field::new(*n, DataType::Int64, true))
-                    .collect::<Vec<_>>(),
-            ))
-        };
-        let merge = [AggFunc::Sum, AggFunc::Min];
-        // Dimensions b and c (keys 0 and 1) rolled up to c.
-        let input = schema(&["key0", "key1", "state0", "state1"]);
-        let output = schema(&["key0", "state0", "state1"]);
-        let (group, aggs) = rollup(0b110, 0b100, &merge, &input, &output);
-        let index = |e: &Expr| match e {
-            Expr::Column { index, .. } => *index,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(group.iter().map(index).collect::<Vec<_>>(), vec![1]);
-        let args: Vec<usize> = aggs
-            .iter()
-            .map(|a| index(a.arg.as_ref().unwrap()))
-            .collect();
-        assert_eq!(args, vec![2, 3]);
-        assert_eq!(aggs[1].func, AggFunc::Min);
-        // Everything to nothing: no keys, the states merged.
-        let (group, aggs) = rollup(0b110, 0, &merge, &input, &schema(&["s0", "s1"]));
-        assert!(group.is_empty());
-        assert_eq!(aggs.len(), 2);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod cube;
 pub mod rewrite;
+pub mod rollup;
 
 use std::sync::Arc;
 

@@ -205,10 +205,16 @@ fn encode_table(
     segment_rows: usize,
 ) -> Result<TableImage> {
     check_storable(schema)?;
+    // About the size of the arrays (less for dictionary chunks): no regrowing.
+    let capacity = batches
+        .iter()
+        .flat_map(|b| b.columns())
+        .map(|c| c.get_buffer_memory_size() + 4 * super::ALIGNMENT as usize)
+        .sum();
     let mut image = ColumnFile {
         name: name.to_string(),
         path: path.to_path_buf(),
-        out: Vec::new(),
+        out: Vec::with_capacity(capacity),
         pos: 0,
         crc: 0,
     };
