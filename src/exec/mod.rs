@@ -298,13 +298,12 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
                 )?;
                 batches.push(operators::project_batch(&one_row, row, schema)?);
             }
-            let batch = concat_rows(schema, &batches)?;
-            (
-                Box::new(BatchSource {
-                    batches: vec![batch],
-                }),
-                vec![],
-            )
+            let batches = if batches.is_empty() {
+                vec![]
+            } else {
+                vec![concat_rows(schema, &batches)?]
+            };
+            (Box::new(BatchSource { batches }), vec![])
         }
         LogicalPlan::External { source, schema } => {
             let stream = match source.format {

@@ -144,6 +144,11 @@ fn segment_may_match(table: &TableMeta, i: usize, predicates: &[(usize, ZonePred
 /// How many segments of `table` a scan with these `filters` (over the projected
 /// columns) reads after zone-map pruning.
 pub fn matching_segments(table: &TableMeta, projection: &[usize], filters: &[Expr]) -> usize {
+    segments_read(table, projection, filters).len()
+}
+
+/// The numbers of the segments of `table` whose zone maps do not exclude `filters`.
+pub fn segments_read(table: &TableMeta, projection: &[usize], filters: &[Expr]) -> Vec<usize> {
     let predicates: Vec<(usize, ZonePredicate)> = filters
         .iter()
         .filter_map(zone_predicate)
@@ -151,7 +156,7 @@ pub fn matching_segments(table: &TableMeta, projection: &[usize], filters: &[Exp
         .collect();
     (0..table.data.segments.len())
         .filter(|&i| segment_may_match(table, i, &predicates))
-        .count()
+        .collect()
 }
 
 impl Source for ScanSource {

@@ -10,9 +10,11 @@
 //!   tenth, anything else a half.
 //! - An equi-join keeps |L|·|R| / max(NDV(left key), NDV(right key)), using the
 //!   most selective key when there are several.
+//! - An integer or date column's range (for `empty_joins`) is that of the zone
+//!   maps of the segments its scan reads.
 
 use crate::catalog::TableMeta;
-use crate::exec::sources::matching_segments;
+use crate::exec::sources::{matching_segments, segments_read};
 use crate::plan::{BinaryOp, Expr, JoinKind, LogicalPlan};
 use crate::storage::Encoding;
 use crate::types::ScalarValue;
@@ -189,63 +191,103 @@ fn column_statistics_ndv(plan: &LogicalPlan, expr: &Expr) -> Option<f64> {
 
 /// The table column that output column `index` of `plan` reads, if it is one.
 fn column_origin(plan: &LogicalPlan, index: usize) -> Option<(std::sync::Arc<TableMeta>, usize)> {
+    match origin_scan(plan, index)? {
+        (
+            LogicalPlan::Scan {
+                table, projection, ..
+            },
+            i,
+        ) => Some((table.clone(), *projection.get(i)?)),
+        _ => None,
+    }
+}
+
+/// The scan whose output column (the number returned) output column `index`
+/// of `plan` is, if it is one.
+fn origin_scan(plan: &LogicalPlan, index: usize) -> Option<(&LogicalPlan, usize)> {
     match plan {
-        LogicalPlan::Scan {
-            table, projection, ..
-        } => Some((table.clone(), *projection.get(index)?)),
+        LogicalPlan::Scan { .. } => Some((plan, index)),
         LogicalPlan::Filter { input, .. }
         | LogicalPlan::Sort { input, .. }
-        | LogicalPlan::Limit { input, .. } => column_origin(input, index),
+        | LogicalPlan::Limit { input, .. } => origin_scan(input, index),
         LogicalPlan::Project { input, exprs, .. } => match exprs.get(index)? {
-            Expr::Column { index, .. } => column_origin(input, *index),
+            Expr::Column { index, .. } => origin_scan(input, *index),
             _ => None,
         },
         LogicalPlan::Aggregate { input, group, .. } => match group.get(index)? {
-            Expr::Column { index, .. } => column_origin(input, *index),
+            Expr::Column { index, .. } => origin_scan(input, *index),
             _ => None,
         },
         LogicalPlan::Join { left, right, .. } => {
             let nl = left.schema().fields().len();
             if index < nl {
-                column_origin(left, index)
+                origin_scan(left, index)
             } else {
-                column_origin(right, index - nl)
+                origin_scan(right, index - nl)
             }
         }
         _ => None,
     }
 }
 
+/// The range of an integer or date column of `plan`'s output, from the zone maps
+/// of the table column it comes from over the segments its scan reads (filters
+/// and joins only remove values); None when unknown.
+pub fn column_range(plan: &LogicalPlan, index: usize) -> Option<(i64, i64)> {
+    let (scan, i) = origin_scan(plan, index)?;
+    let LogicalPlan::Scan {
+        table,
+        projection,
+        filters,
+        ..
+    } = scan
+    else {
+        return None;
+    };
+    let column = *projection.get(i)?;
+    let read = segments_read(table, projection, filters);
+    segments_range(read.iter().map(|&s| &table.data.segments[s]), column)
+}
+
+/// The smallest and largest value of an integer or date table column, by its
+/// zone maps (None for other types, NULL-only chunks, and empty tables).
+fn table_column_range(table: &TableMeta, column: usize) -> Option<(i64, i64)> {
+    segments_range(table.data.segments.iter(), column)
+}
+
+/// The smallest and largest value of an integer or date column over some
+/// segments, by their zone maps (None for other types, NULL-only chunks, and
+/// no segments).
+fn segments_range<'a>(
+    segments: impl Iterator<Item = &'a crate::storage::SegmentMeta>,
+    column: usize,
+) -> Option<(i64, i64)> {
+    let mut range: Option<(i64, i64)> = None;
+    for s in segments {
+        let chunk = s.columns.get(column)?;
+        let (a, b) = match (&chunk.zone.min, &chunk.zone.max) {
+            (ScalarValue::Int32(Some(a)), ScalarValue::Int32(Some(b))) => (*a as i64, *b as i64),
+            (ScalarValue::Int64(Some(a)), ScalarValue::Int64(Some(b))) => (*a, *b),
+            (ScalarValue::Date32(Some(a)), ScalarValue::Date32(Some(b))) => (*a as i64, *b as i64),
+            _ => return None,
+        };
+        range = Some(range.map_or((a, b), |(lo, hi)| (lo.min(a), hi.max(b))));
+    }
+    range
+}
+
 /// Distinct values of a table column, bounded by its statistics.
 fn column_ndv(table: &TableMeta, column: usize) -> f64 {
     let rows = table.row_count() as f64;
     let segments = &table.data.segments;
-    let mut range: Option<(i64, i64)> = None;
-    let mut dictionary = Some(0u32);
-    for s in segments {
-        let chunk = &s.columns[column];
-        let bounds = match (&chunk.zone.min, &chunk.zone.max) {
-            (ScalarValue::Int32(Some(a)), ScalarValue::Int32(Some(b))) => {
-                Some((*a as i64, *b as i64))
-            }
-            (ScalarValue::Int64(Some(a)), ScalarValue::Int64(Some(b))) => Some((*a, *b)),
-            (ScalarValue::Date32(Some(a)), ScalarValue::Date32(Some(b))) => {
-                Some((*a as i64, *b as i64))
-            }
+    let dictionary = segments
+        .iter()
+        .try_fold(0u32, |d, s| match &s.columns[column].encoding {
+            Encoding::Dictionary { entries } => Some(d.max(*entries)),
             _ => None,
-        };
-        range = match (range, bounds) {
-            (None, b) if std::ptr::eq(s, &segments[0]) => b,
-            (Some((lo, hi)), Some((a, b))) => Some((lo.min(a), hi.max(b))),
-            _ => None,
-        };
-        dictionary = match (&chunk.encoding, dictionary) {
-            (Encoding::Dictionary { entries }, Some(d)) => Some(d.max(*entries)),
-            _ => None,
-        };
-    }
+        });
     let mut ndv = rows;
-    if let Some((lo, hi)) = range {
+    if let Some((lo, hi)) = table_column_range(table, column) {
         ndv = ndv.min((hi - lo) as f64 + 1.0);
     }
     if let Some(d) = dictionary.filter(|_| !segments.is_empty()) {

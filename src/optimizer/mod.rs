@@ -16,6 +16,7 @@
 
 mod cardinality;
 mod decorrelate;
+mod empty_joins;
 mod fold_constants;
 mod join_order;
 mod prune_columns;
@@ -47,6 +48,7 @@ pub fn optimize_with(
     let plan = push_filters::push_filters(plan);
     let plan = push_semi_joins::push_semi_joins(plan);
     let plan = join_order::reorder_joins(plan);
+    let plan = empty_joins::empty_joins(plan);
     let plan = prune_columns::prune_columns(plan);
     Ok(semi_join_sides::semi_join_sides(plan))
 }
