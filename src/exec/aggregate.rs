@@ -317,6 +317,7 @@ fn plain_accumulator(
             exact: vec![],
             float: vec![],
             counts: vec![],
+            bound: 0,
         }),
         (AggFunc::Min | AggFunc::Max, Some(t)) => {
             let min = func == AggFunc::Min;
@@ -394,18 +395,62 @@ impl Accumulator for CountAcc {
     }
 }
 
-/// SUM with overflow checks for integers and decimals; NULL for groups with no values.
+/// Numbers summed with overflow checks (none for floats).
+trait Summable: ArrowNativeTypeOp {
+    /// An upper bound of the absolute value.
+    fn magnitude(self) -> u128;
+    /// A sum of values whose magnitudes add up to at most this cannot overflow.
+    const SAFE_TOTAL: u128;
+}
+
+impl Summable for i64 {
+    fn magnitude(self) -> u128 {
+        self.unsigned_abs() as u128
+    }
+    const SAFE_TOTAL: u128 = i64::MAX as u128;
+}
+
+impl Summable for i128 {
+    fn magnitude(self) -> u128 {
+        self.unsigned_abs()
+    }
+    const SAFE_TOTAL: u128 = i128::MAX as u128;
+}
+
+impl Summable for f64 {
+    fn magnitude(self) -> u128 {
+        0
+    }
+    const SAFE_TOTAL: u128 = u128::MAX;
+}
+
+/// The largest magnitude among `values` times their number: a bound of how much
+/// they can add to any sum.
+fn batch_magnitude<N: Summable>(values: &[N]) -> u128 {
+    let largest = values.iter().map(|v| v.magnitude()).max().unwrap_or(0);
+    largest.saturating_mul(values.len() as u128)
+}
+
+/// SUM with overflow checks for integers and decimals; NULL for groups with no
+/// values. While the magnitudes of all values added so far sum to less than the
+/// type's limit, no group's sum can overflow, and batches are added unchecked.
 struct SumAcc<T: ArrowPrimitiveType> {
     sums: Vec<T::Native>,
     seen: Vec<bool>,
+    /// The sum of the magnitudes of every value added (saturating).
+    bound: u128,
     out: DataType,
 }
 
-impl<T: ArrowPrimitiveType> SumAcc<T> {
+impl<T: ArrowPrimitiveType> SumAcc<T>
+where
+    T::Native: Summable,
+{
     fn new(out: &DataType) -> Self {
         SumAcc {
             sums: vec![],
             seen: vec![],
+            bound: 0,
             out: out.clone(),
         }
     }
@@ -424,7 +469,10 @@ impl<T: ArrowPrimitiveType> SumAcc<T> {
     }
 }
 
-impl<T: ArrowPrimitiveType> Accumulator for SumAcc<T> {
+impl<T: ArrowPrimitiveType> Accumulator for SumAcc<T>
+where
+    T::Native: Summable,
+{
     fn update(
         &mut self,
         values: Option<&ArrayRef>,
@@ -435,8 +483,20 @@ impl<T: ArrowPrimitiveType> Accumulator for SumAcc<T> {
         let Some(values) = values else { return Ok(()) };
         let values = values.as_primitive::<T>();
         if values.null_count() == 0 {
-            for (&g, &v) in groups.iter().zip(values.values().iter()) {
-                self.add(g as usize, v)?;
+            let values = values.values();
+            self.bound = self.bound.saturating_add(batch_magnitude(values));
+            if self.bound <= T::Native::SAFE_TOTAL {
+                for (&g, &v) in groups.iter().zip(values.iter()) {
+                    let sum = &mut self.sums[g as usize];
+                    *sum = sum.add_wrapping(v);
+                }
+                for &g in groups {
+                    self.seen[g as usize] = true;
+                }
+            } else {
+                for (&g, &v) in groups.iter().zip(values.iter()) {
+                    self.add(g as usize, v)?;
+                }
             }
         } else {
             for (&g, v) in groups.iter().zip(values.iter()) {
@@ -456,6 +516,7 @@ impl<T: ArrowPrimitiveType> Accumulator for SumAcc<T> {
     ) -> Result<()> {
         let other = downcast::<SumAcc<T>>(other)?;
         self.resize(num_groups);
+        self.bound = self.bound.saturating_add(other.bound);
         for (g, (&s, &seen)) in other.sums.iter().zip(&other.seen).enumerate() {
             if seen {
                 self.add(mapping[g] as usize, s)?;
@@ -486,6 +547,8 @@ struct AvgAcc {
     exact: Vec<i128>,
     float: Vec<f64>,
     counts: Vec<i64>,
+    /// The sum of the magnitudes of every exact value added (see [`SumAcc`]).
+    bound: u128,
 }
 
 impl AvgAcc {
@@ -502,6 +565,27 @@ impl AvgAcc {
         self.counts[g] += 1;
         Ok(())
     }
+
+    /// Adds exact values (no NULLs), unchecked while no sum can overflow.
+    fn add_all_exact<N: Summable + Into<i128>>(
+        &mut self,
+        groups: &[u32],
+        values: &[N],
+    ) -> Result<()> {
+        self.bound = self.bound.saturating_add(batch_magnitude(values));
+        if self.bound <= i128::SAFE_TOTAL {
+            for (&g, &v) in groups.iter().zip(values) {
+                let g = g as usize;
+                self.exact[g] = self.exact[g].wrapping_add(v.into());
+                self.counts[g] += 1;
+            }
+            return Ok(());
+        }
+        for (&g, &v) in groups.iter().zip(values) {
+            self.add_exact(g as usize, v.into())?;
+        }
+        Ok(())
+    }
 }
 
 impl Accumulator for AvgAcc {
@@ -513,6 +597,18 @@ impl Accumulator for AvgAcc {
     ) -> Result<()> {
         self.resize(num_groups);
         let Some(values) = values else { return Ok(()) };
+        if values.null_count() == 0 {
+            match &self.input {
+                DataType::Int64 => {
+                    return self.add_all_exact(groups, values.as_primitive::<Int64Type>().values())
+                }
+                DataType::Decimal128(..) => {
+                    return self
+                        .add_all_exact(groups, values.as_primitive::<Decimal128Type>().values())
+                }
+                _ => {}
+            }
+        }
         match &self.input {
             DataType::Float64 => {
                 for (&g, v) in groups
@@ -561,6 +657,7 @@ impl Accumulator for AvgAcc {
     ) -> Result<()> {
         let other = downcast::<AvgAcc>(other)?;
         self.resize(num_groups);
+        self.bound = self.bound.saturating_add(other.bound);
         for (g, &target) in mapping.iter().enumerate().take(other.counts.len()) {
             let t = target as usize;
             self.exact[t] = self.exact[t]
@@ -643,7 +740,29 @@ impl<T: ArrowPrimitiveType> Accumulator for MinMaxAcc<T> {
     ) -> Result<()> {
         self.values.resize(num_groups, None);
         let Some(values) = values else { return Ok(()) };
-        for (&g, v) in groups.iter().zip(values.as_primitive::<T>().iter()) {
+        let values = values.as_primitive::<T>();
+        if values.null_count() == 0 {
+            // One loop per direction: no test of `min` per value.
+            let pairs = groups.iter().zip(values.values().iter());
+            let slots = &mut self.values;
+            if self.min {
+                for (&g, &v) in pairs {
+                    let slot = &mut slots[g as usize];
+                    if slot.is_none_or(|cur| v.compare(cur).is_lt()) {
+                        *slot = Some(v);
+                    }
+                }
+            } else {
+                for (&g, &v) in pairs {
+                    let slot = &mut slots[g as usize];
+                    if slot.is_none_or(|cur| v.compare(cur).is_gt()) {
+                        *slot = Some(v);
+                    }
+                }
+            }
+            return Ok(());
+        }
+        for (&g, v) in groups.iter().zip(values.iter()) {
             if let Some(v) = v {
                 self.offer(g as usize, v);
             }
@@ -828,6 +947,76 @@ impl Accumulator for DistinctAcc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Adds `batches` (each a column of values, with one group per value's
+    /// position in `groups`) to `acc`, then finishes its `num_groups` groups.
+    fn accumulate(
+        mut acc: Box<dyn Accumulator>,
+        batches: Vec<ArrayRef>,
+        groups: &[u32],
+        num_groups: usize,
+    ) -> Result<ArrayRef> {
+        for values in batches {
+            acc.update(Some(&values), &groups[..values.len()], num_groups)?;
+        }
+        acc.finish(num_groups)
+    }
+
+    #[test]
+    fn sums_wrap_never_unchecked_sums_only_while_no_overflow_is_possible() {
+        let int = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        let sum = || plain_accumulator(AggFunc::Sum, Some(&DataType::Int64), &DataType::Int64);
+        // Two large values into two groups: unchecked, and exact.
+        let big = i64::MAX / 2;
+        let out = accumulate(sum().unwrap(), vec![int(vec![big, big])], &[0, 1], 2).unwrap();
+        assert_eq!(out.as_primitive::<Int64Type>().values(), &[big, big]);
+        // The same into one group, then more: checked, and the overflow is an error.
+        let err = accumulate(
+            sum().unwrap(),
+            vec![int(vec![big, big]), int(vec![100])],
+            &[0, 0],
+            1,
+        );
+        assert!(err.unwrap_err().to_string().contains("overflow"));
+        // Decimals near the 128-bit limit.
+        let dec = |v: Vec<i128>| {
+            Arc::new(
+                Decimal128Array::from(v)
+                    .with_precision_and_scale(38, 0)
+                    .unwrap(),
+            ) as ArrayRef
+        };
+        let t = DataType::Decimal128(38, 0);
+        let err = accumulate(
+            plain_accumulator(AggFunc::Sum, Some(&t), &t).unwrap(),
+            vec![dec(vec![i128::MAX - 5, 10])],
+            &[0, 0],
+            1,
+        );
+        assert!(err.unwrap_err().to_string().contains("overflow"));
+        // AVG sums BIGINTs in 128 bits: no overflow, exact mean.
+        let avg = plain_accumulator(AggFunc::Avg, Some(&DataType::Int64), &DataType::Float64);
+        let out = accumulate(
+            avg.unwrap(),
+            vec![int(vec![i64::MAX, i64::MAX])],
+            &[0, 0],
+            1,
+        )
+        .unwrap();
+        assert_eq!(out.as_primitive::<Float64Type>().value(0), i64::MAX as f64);
+    }
+
+    #[test]
+    fn min_and_max_without_nulls() {
+        let values = Arc::new(Int32Array::from(vec![5, -3, 9, 9, 0])) as ArrayRef;
+        let run = |func| {
+            let acc = plain_accumulator(func, Some(&DataType::Int32), &DataType::Int32).unwrap();
+            let out = accumulate(acc, vec![values.clone()], &[0, 0, 1, 2, 2], 4).unwrap();
+            out.as_primitive::<Int32Type>().iter().collect::<Vec<_>>()
+        };
+        assert_eq!(run(AggFunc::Min), vec![Some(-3), Some(9), Some(0), None]);
+        assert_eq!(run(AggFunc::Max), vec![Some(5), Some(9), Some(9), None]);
+    }
 
     /// `GROUP BY GROUPING SETS ((k), (), ())` with SUM(x) and COUNT(*).
     fn rollup_sink() -> AggregateSink {
