@@ -560,14 +560,29 @@ impl Database {
     /// Runs `plan` and writes its rows into the new files of a table named `name`
     /// (uncommitted): CREATE TABLE AS, and the stored rows of materialized views.
     fn compute_table(&self, state: &mut State, name: &str, plan: LogicalPlan) -> Result<TableMeta> {
-        let result = self.run_query(state, plan)?;
-        self.table_of(state, name, result)
+        let plan = optimize_with(plan, &self.rewrite_candidates(state))?;
+        if let Some(stream) = exec::file_stream(&plan) {
+            // A file loaded as it is read, not held in memory whole.
+            let mut data = self.new_table(state, name, &plan.schema())?;
+            let pool = state.pool.clone();
+            pool.install(|| self.append(state, &mut data, stream?))?;
+            return Ok(data);
+        }
+        let schema = plan.schema();
+        let batches = exec::execute(&plan, &self.context(state))?;
+        self.table_of(state, name, QueryResult { schema, batches })
     }
 
     /// Writes `result` into the new files of a table named `name` (uncommitted).
     fn table_of(&self, state: &mut State, name: &str, result: QueryResult) -> Result<TableMeta> {
-        let columns = result
-            .schema
+        let mut data = self.new_table(state, name, &result.schema)?;
+        self.append(state, &mut data, result.batches.into_iter().map(Ok))?;
+        Ok(data)
+    }
+
+    /// An empty table named `name` with the columns of `schema` (all nullable).
+    fn new_table(&self, state: &mut State, name: &str, schema: &SchemaRef) -> Result<TableMeta> {
+        let columns = schema
             .fields()
             .iter()
             .map(|f| {
@@ -578,14 +593,12 @@ impl Database {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut data = TableMeta {
+        Ok(TableMeta {
             name: name.to_string(),
             columns,
             data: TableData::default(),
             id: state.catalog.allocate_table_id(),
-        };
-        self.append(state, &mut data, result.batches.into_iter().map(Ok))?;
-        Ok(data)
+        })
     }
 
     /// Computes a materialized view of `query` (bound from `sql`), uncommitted.

@@ -123,6 +123,25 @@ pub use self::parquet::{scan_parquet, write_parquet};
 /// A lazily read sequence of record batches.
 pub type BatchStream = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
+/// How many batches [`read_ahead`] decodes before they are consumed.
+const READ_AHEAD_BATCHES: usize = 4;
+
+/// `stream` produced on a thread of its own, a few batches ahead of its
+/// consumer (which then overlaps its work with the decoding). Dropping the
+/// result stops the producer at its next batch.
+pub fn read_ahead(stream: BatchStream) -> BatchStream {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(READ_AHEAD_BATCHES);
+    std::thread::spawn(move || {
+        for batch in stream {
+            let failed = batch.is_err();
+            if sender.send(batch).is_err() || failed {
+                break;
+            }
+        }
+    });
+    Box::new(receiver.into_iter())
+}
+
 /// Rows per batch produced by the CSV reader.
 pub const CSV_BATCH_ROWS: usize = 32 * 1024;
 /// Rows per batch produced by the Parquet reader.

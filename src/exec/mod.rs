@@ -83,6 +83,48 @@ pub fn dense_codes(column: &arrow::array::ArrayRef) -> Result<(Vec<u32>, arrow::
     Ok((codes, values))
 }
 
+/// The rows of a plan that only reads a file and picks some of its columns,
+/// as a stream read ahead on another thread (so that decoding the file and
+/// consuming its rows overlap) without holding all rows at once; None for any
+/// other plan. For loading files (CREATE TABLE ... AS SELECT * FROM 'f').
+pub fn file_stream(plan: &LogicalPlan) -> Option<Result<etl::BatchStream>> {
+    let (source, schema, columns) = match plan {
+        LogicalPlan::External { source, schema } => {
+            (source, schema.clone(), (0..schema.fields().len()).collect())
+        }
+        LogicalPlan::Project {
+            input,
+            exprs,
+            schema,
+        } => match input.as_ref() {
+            LogicalPlan::External { source, .. } => {
+                let columns = exprs
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Column { index, .. } => Some(*index),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<usize>>>()?;
+                (source, schema.clone(), columns)
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let stream = match source.format {
+        FileFormat::Csv => etl::scan_csv(&source.path, &source.csv, None),
+        FileFormat::Parquet => etl::scan_parquet(&source.path),
+    };
+    Some(stream.map(|(_, stream)| {
+        let picked = stream.map(move |batch| {
+            let batch = batch?;
+            let columns = columns.iter().map(|&c| batch.column(c).clone()).collect();
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        });
+        etl::read_ahead(Box::new(picked))
+    }))
+}
+
 /// Replaces every (uncorrelated) scalar subquery in the plan by its value,
 /// computing each once before the query runs.
 fn evaluate_subqueries(plan: LogicalPlan, ctx: &ExecContext) -> Result<LogicalPlan> {
