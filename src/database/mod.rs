@@ -852,7 +852,7 @@ impl Database {
             )));
         }
         let path = source.path.display().to_string();
-        let batches = stream.map(move |b| {
+        let batches = etl::read_ahead(stream).map(move |b| {
             b.and_then(|b| {
                 // Columns match by position; cast to the table's types.
                 let columns = b
