@@ -127,19 +127,25 @@ impl Database {
             .map(|v| cuboid_mask(&v.name, k).ok_or_else(|| lost(&v.name)))
             .collect::<Result<Vec<usize>>>()?;
         let mode = if views.iter().any(|v| state.catalog.is_stale(v)) {
-            let (rows, bases, mode) = self.refresh_rows(state, &views[0], true)?;
-            let base = match rows {
-                NewRows::Replace(result) => result,
-                NewRows::Unchanged => self.run_query(state, mv::stored_scan(&views[0].data))?,
+            // The base cuboid's rows: the new states of the base tables' appended
+            // rows after the stored ones (merged while rolling up), or all anew.
+            let (rows, bases, mode) = self.refresh_rows(state, &views[0], false)?;
+            let stored = || self.run_query(state, mv::stored_scan(&views[0].data));
+            let (mut base, merge) = match rows {
+                NewRows::Replace(result) => (result.batches, false),
+                NewRows::Unchanged => (stored()?.batches, false),
+                NewRows::States(delta) => {
+                    let mut rows = stored()?.batches;
+                    rows.extend(delta.batches);
+                    (rows, true)
+                }
                 NewRows::Append(_) => return Err(lost(&views[0].name)),
             };
             let data = &views[0].data;
-            let base = base
-                .batches
-                .iter()
-                .map(|b| conform(b, &data.schema(), &data.columns, &data.name))
-                .collect::<Result<Vec<_>>>()?;
-            let rows = self.roll_up(state, &views, &masks, base)?;
+            for batch in &mut base {
+                *batch = conform(batch, &data.schema(), &data.columns, &data.name)?;
+            }
+            let rows = self.roll_up(state, &views, &masks, base, merge)?;
             let refreshed = self.write_cuboids(state, views, rows, bases, mode)?;
             self.commit_mviews(state, refreshed, None)?;
             mode
@@ -176,13 +182,15 @@ impl Database {
     }
 
     /// The rows of every stored cuboid (`views`, with `masks`), given the base
-    /// cuboid's (`base`): see [`mv::rollup`].
+    /// cuboid's (`base`; with `merge`, states of the same group may repeat and
+    /// are merged first): see [`mv::rollup`].
     fn roll_up(
         &self,
         state: &State,
         views: &[MaterializedView],
         masks: &[usize],
         base: Vec<RecordBatch>,
+        merge_base: bool,
     ) -> Result<Vec<Vec<RecordBatch>>> {
         let plan = sql::bind_query_text(&state.catalog, &views[0].sql)?;
         let mv::MvKind::Aggregate { merge, .. } = mv::define(plan).kind else {
@@ -192,7 +200,7 @@ impl Database {
             )));
         };
         let schemas: Vec<_> = views.iter().map(|v| v.data.schema()).collect();
-        mv::rollup::roll_up(base, masks, &schemas, &merge, &state.pool)
+        mv::rollup::roll_up(base, merge_base, masks, &schemas, &merge, &state.pool)
     }
 
     /// Writes the refreshed rows of every cuboid into one new file: the views

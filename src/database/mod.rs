@@ -649,9 +649,8 @@ impl Database {
         &self,
         state: &mut State,
         view: MaterializedView,
-        allow_incremental: bool,
     ) -> Result<(MaterializedView, &'static str)> {
-        let (rows, bases, mode) = self.refresh_rows(state, &view, allow_incremental)?;
+        let (rows, bases, mode) = self.refresh_rows(state, &view, true)?;
         let data = match rows {
             NewRows::Unchanged => view.data.clone(),
             NewRows::Append(result) => {
@@ -660,6 +659,7 @@ impl Database {
                 data
             }
             NewRows::Replace(result) => self.table_of(state, &view.name, result)?,
+            NewRows::States(_) => unreachable!("the states are merged in"),
         };
         Ok((refreshed_view(view, data, bases, mode), mode))
     }
@@ -667,12 +667,13 @@ impl Database {
     /// What refreshing a materialized view changes in its stored rows (computed,
     /// not written), the base tables they then reflect, and how: "up to date",
     /// "incremental" (only appends to its base tables: the delta is merged into
-    /// the stored states, or its rows appended) or "full".
+    /// the stored states, or its rows appended) or "full". With `merge_states`
+    /// false, an aggregate view's delta is returned unmerged (`NewRows::States`).
     fn refresh_rows(
         &self,
         state: &mut State,
         view: &MaterializedView,
-        allow_incremental: bool,
+        merge_states: bool,
     ) -> Result<(NewRows, Vec<catalog::BaseSnapshot>, &'static str)> {
         let name = &view.name;
         let plan = sql::bind_query_text(&state.catalog, &view.sql).map_err(|e| {
@@ -683,21 +684,19 @@ impl Database {
         if !state.catalog.is_stale(view) {
             return Ok((NewRows::Unchanged, bases, "up to date"));
         }
-        let Some(delta) = allow_incremental
-            .then(|| mv::delta_plan(&def, &view.bases, &state.catalog))
-            .flatten()
-        else {
+        let Some(delta) = mv::delta_plan(&def, &view.bases, &state.catalog) else {
             let rows = self.run_query(state, def.state_plan)?;
             return Ok((NewRows::Replace(rows), bases, "full"));
         };
         // The delta reads only new segments: no other view may answer it.
         let rewrite = std::mem::replace(&mut state.mv_rewrite, false);
         let rows = match &def.kind {
-            mv::MvKind::Aggregate { keys, merge } => {
+            mv::MvKind::Aggregate { keys, merge } if merge_states => {
                 mv::merge_plan(mv::stored_scan(&view.data), delta, *keys, merge)
                     .and_then(|merged| self.run_query(state, merged))
                     .map(NewRows::Replace)
             }
+            mv::MvKind::Aggregate { .. } => self.run_query(state, delta).map(NewRows::States),
             _ => self.run_query(state, delta).map(NewRows::Append),
         };
         state.mv_rewrite = rewrite;
@@ -713,7 +712,7 @@ impl Database {
             )));
         };
         let started = std::time::Instant::now();
-        let (refreshed, mode) = self.refreshed(state, view, true)?;
+        let (refreshed, mode) = self.refreshed(state, view)?;
         let rows = refreshed.data.row_count();
         self.commit_mviews(state, vec![refreshed], None)?;
         QueryResult::columns(vec![
@@ -878,6 +877,8 @@ enum NewRows {
     Append(QueryResult),
     /// All rows anew.
     Replace(QueryResult),
+    /// An aggregate view's states of the new rows, not yet merged into the stored.
+    States(QueryResult),
 }
 
 /// `view` with new stored rows `data`, refreshed now (`mode`: see `refresh_rows`).

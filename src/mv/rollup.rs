@@ -29,21 +29,25 @@ use crate::plan::{AggExpr, AggFunc, Expr};
 
 /// The rows of every cuboid of `masks` (bit d: dimension d is a key; `masks[0]`
 /// the base cuboid, with every dimension) in its stored schema (`schemas`),
-/// rolled up from `base`, the base cuboid's rows. `merge` is each state's
+/// rolled up from `base`, the base cuboid's rows. With `merge_base`, the states
+/// of a group may come in several rows of `base` (the stored states, then
+/// those of appended rows) and are merged first. `merge` is each state's
 /// function. Runs on `pool`.
 pub fn roll_up(
     base: Vec<RecordBatch>,
+    merge_base: bool,
     masks: &[usize],
     schemas: &[SchemaRef],
     merge: &[AggFunc],
     pool: &rayon::ThreadPool,
 ) -> Result<Vec<Vec<RecordBatch>>> {
-    roll_up_packing(base, masks, schemas, merge, pool, 63)
+    roll_up_packing(base, merge_base, masks, schemas, merge, pool, 63)
 }
 
 /// [`roll_up`], packing dimension codes only into at most `max_bits` bits.
 fn roll_up_packing(
     base: Vec<RecordBatch>,
+    merge_base: bool,
     masks: &[usize],
     schemas: &[SchemaRef],
     merge: &[AggFunc],
@@ -51,7 +55,11 @@ fn roll_up_packing(
     max_bits: u32,
 ) -> Result<Vec<Vec<RecordBatch>>> {
     let dimensions = masks[0].count_ones() as usize;
-    let (keys, packed) = Keys::pack(&base, dimensions, max_bits)?;
+    let (keys, mut packed) = Keys::pack(&base, dimensions, max_bits)?;
+    if merge_base {
+        packed =
+            pool.install(|| keys.aggregate(&packed, masks[0], masks[0], &schemas[0], merge))?;
+    }
     let mut rows: Vec<Option<Vec<RecordBatch>>> = vec![None; masks.len()];
     rows[0] = Some(packed);
     let count = |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows()).sum::<usize>();
@@ -73,28 +81,7 @@ fn roll_up_packing(
                                 masks[i]
                             ))
                         })?;
-                    let input = from
-                        .iter()
-                        .map(|b| keys.narrow(b, masks[j], masks[i]))
-                        .collect::<Result<Vec<_>>>()?;
-                    let schema = keys.schema(masks[i], &schemas[i]);
-                    let key_count = keys.columns(masks[i]);
-                    let column = |c: usize| {
-                        let field = schema.field(c);
-                        Expr::column(c, field.name(), field.data_type().clone())
-                    };
-                    let group = (0..key_count).map(column).collect();
-                    let aggs = merge
-                        .iter()
-                        .enumerate()
-                        .map(|(s, &func)| AggExpr {
-                            func,
-                            arg: Some(column(key_count + s)),
-                            distinct: false,
-                            data_type: schema.field(key_count + s).data_type().clone(),
-                        })
-                        .collect();
-                    exec::aggregate_batches(&input, group, aggs, schema)
+                    keys.aggregate(from, masks[j], masks[i], &schemas[i], merge)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
@@ -102,8 +89,13 @@ fn roll_up_packing(
             rows[i] = Some(batches);
         }
     }
-    let mut out = vec![base];
-    for (i, batches) in rows.into_iter().enumerate().skip(1) {
+    let mut out = vec![];
+    if !merge_base {
+        out.push(base);
+        rows.remove(0);
+    }
+    let first = out.len();
+    for (i, batches) in rows.into_iter().enumerate().map(|(i, b)| (i + first, b)) {
         out.push(
             batches
                 .unwrap_or_default()
@@ -186,6 +178,41 @@ impl Keys {
             values,
         };
         Ok((keys, packed_rows))
+    }
+
+    /// Cuboid `to`'s rows, rolled up from those of cuboid `from` (`rows`; `to`
+    /// has a subset of its dimensions, or the same to merge repeated groups);
+    /// `stored`: `to`'s stored schema.
+    fn aggregate(
+        &self,
+        rows: &[RecordBatch],
+        from: usize,
+        to: usize,
+        stored: &SchemaRef,
+        merge: &[AggFunc],
+    ) -> Result<Vec<RecordBatch>> {
+        let input = rows
+            .iter()
+            .map(|b| self.narrow(b, from, to))
+            .collect::<Result<Vec<_>>>()?;
+        let schema = self.schema(to, stored);
+        let key_count = self.columns(to);
+        let column = |c: usize| {
+            let field = schema.field(c);
+            Expr::column(c, field.name(), field.data_type().clone())
+        };
+        let group = (0..key_count).map(column).collect();
+        let aggs = merge
+            .iter()
+            .enumerate()
+            .map(|(s, &func)| AggExpr {
+                func,
+                arg: Some(column(key_count + s)),
+                distinct: false,
+                data_type: schema.field(key_count + s).data_type().clone(),
+            })
+            .collect();
+        exec::aggregate_batches(&input, group, aggs, schema)
     }
 
     /// The number of key columns of cuboid `mask`'s rows.
@@ -372,8 +399,9 @@ mod tests {
             .num_threads(2)
             .build()
             .unwrap();
-        let packed = roll_up_packing(batches.clone(), &masks, &schemas, &merge, &pool, 63).unwrap();
-        let plain = roll_up_packing(batches, &masks, &schemas, &merge, &pool, 0).unwrap();
+        let packed =
+            roll_up_packing(batches.clone(), false, &masks, &schemas, &merge, &pool, 63).unwrap();
+        let plain = roll_up_packing(batches, false, &masks, &schemas, &merge, &pool, 0).unwrap();
         for (p, q) in packed.iter().zip(&plain) {
             assert_eq!(sorted_rows(p), sorted_rows(q));
         }
@@ -386,6 +414,50 @@ mod tests {
         assert_eq!(sorted_rows(&packed[3]), vec!["31|1"]);
         for (cuboid, schema) in packed.iter().zip(&schemas) {
             assert!(cuboid.iter().all(|b| b.schema() == *schema));
+        }
+    }
+
+    #[test]
+    fn repeated_groups_of_the_base_are_merged_first() {
+        let (schema, mut batches) = base();
+        // The states of new rows of group (a, 2020), after the stored ones.
+        batches.push(
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(vec!["a"])),
+                    Arc::new(Int64Array::from(vec![2020])),
+                    Arc::new(Int64Array::from(vec![10])),
+                    Arc::new(Int64Array::from(vec![0])),
+                ],
+            )
+            .unwrap(),
+        );
+        let total = Arc::new(Schema::new(vec![
+            Field::new("state0", DataType::Int64, true),
+            Field::new("state1", DataType::Int64, true),
+        ]));
+        let masks = [0b11, 0b00];
+        let schemas = vec![schema, total];
+        let merge = [AggFunc::Sum, AggFunc::Min];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for bits in [63, 0] {
+            let out = roll_up_packing(batches.clone(), true, &masks, &schemas, &merge, &pool, bits)
+                .unwrap();
+            assert_eq!(
+                sorted_rows(&out[0]),
+                vec![
+                    "a|2020|11|0",
+                    "a|2021|8|1",
+                    "b|2020|2|3",
+                    "b||16|7",
+                    "|2021|4|9"
+                ]
+            );
+            assert_eq!(sorted_rows(&out[1]), vec!["41|0"]);
         }
     }
 }
