@@ -182,8 +182,8 @@ impl Database {
     }
 
     /// The rows of every stored cuboid (`views`, with `masks`), given the base
-    /// cuboid's (`base`; with `merge`, states of the same group may repeat and
-    /// are merged first): see [`mv::rollup`].
+    /// cuboid's (`base`; with `merge_base`, states of the same group may repeat
+    /// and are merged first): see [`mv::rollup`].
     fn roll_up(
         &self,
         state: &State,

@@ -16,6 +16,10 @@
 //! drops cleared: one integer to hash per row, whatever the dimensions' types.
 //! The keys are decoded back into columns at the end. When the codes do not fit
 //! in 63 bits, the key columns are grouped as they are.
+//!
+//! After appends, the base cuboid comes as its stored states followed by the
+//! states of the new rows: they are merged first, grouped by the whole packed
+//! key, on the way to the rollups.
 
 use std::sync::Arc;
 
@@ -46,7 +50,7 @@ pub fn roll_up(
 
 /// [`roll_up`], packing dimension codes only into at most `max_bits` bits.
 fn roll_up_packing(
-    base: Vec<RecordBatch>,
+    mut base: Vec<RecordBatch>,
     merge_base: bool,
     masks: &[usize],
     schemas: &[SchemaRef],
@@ -89,13 +93,13 @@ fn roll_up_packing(
             rows[i] = Some(batches);
         }
     }
-    let mut out = vec![];
-    if !merge_base {
-        out.push(base);
-        rows.remove(0);
-    }
-    let first = out.len();
-    for (i, batches) in rows.into_iter().enumerate().map(|(i, b)| (i + first, b)) {
+    // The keys back as columns (the base cuboid's rows as given, unless merged).
+    let mut out = Vec::with_capacity(masks.len());
+    for (i, batches) in rows.into_iter().enumerate() {
+        if i == 0 && !merge_base {
+            out.push(std::mem::take(&mut base));
+            continue;
+        }
         out.push(
             batches
                 .unwrap_or_default()
