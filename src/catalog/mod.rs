@@ -165,9 +165,10 @@ pub struct Catalog {
     /// The id of the next file prefix to hand out.
     #[serde(default)]
     pub next_file_id: u64,
-    /// The tables, keyed by lowercased name.
+    /// The tables, keyed by lowercased name (shared: a query binds a table
+    /// without copying its segments' metadata).
     #[serde(default)]
-    pub tables: BTreeMap<String, TableMeta>,
+    pub tables: BTreeMap<String, Arc<TableMeta>>,
     /// The views, keyed by lowercased name.
     #[serde(default)]
     pub views: BTreeMap<String, ViewMeta>,
@@ -247,13 +248,13 @@ impl Catalog {
     }
 
     /// The table `name` (case-insensitive).
-    pub fn table(&self, name: &str) -> Option<&TableMeta> {
+    pub fn table(&self, name: &str) -> Option<&Arc<TableMeta>> {
         self.tables.get(&name.to_lowercase())
     }
 
     /// The table `name` (case-insensitive), to modify.
     pub fn table_mut(&mut self, name: &str) -> Option<&mut TableMeta> {
-        self.tables.get_mut(&name.to_lowercase())
+        self.tables.get_mut(&name.to_lowercase()).map(Arc::make_mut)
     }
 
     /// A new unique file prefix for a write (`f000042`). Bumps `next_file_id` (persisted
@@ -318,6 +319,7 @@ impl Catalog {
         let stored = self
             .tables
             .values()
+            .map(|t| t.as_ref())
             .chain(self.mviews.values().map(|m| &m.data));
         for table in stored {
             names.extend(table.data.files.iter().map(|f| f.name.clone()));
@@ -468,7 +470,7 @@ mod tests {
     fn commit_and_reload() {
         let dir = temp_dir("commit");
         let mut c = Catalog::load(&dir).unwrap();
-        c.tables.insert("sales".into(), sales());
+        c.tables.insert("sales".into(), Arc::new(sales()));
         let data = insert(&dir, &mut c, 10);
         c.table_mut("SALES").unwrap().data.append(data);
         c.commit(&dir).unwrap();
@@ -512,7 +514,7 @@ mod tests {
     fn failed_commit_keeps_the_old_manifest() {
         let dir = temp_dir("failcommit");
         let mut c = Catalog::load(&dir).unwrap();
-        c.tables.insert("sales".into(), sales());
+        c.tables.insert("sales".into(), Arc::new(sales()));
         c.commit(&dir).unwrap();
         // A directory where the temporary manifest should go makes the write fail.
         std::fs::create_dir(dir.join("manifest.json.tmp")).unwrap();
@@ -563,7 +565,7 @@ mod tests {
     fn unreferenced_files_are_removed_and_prefixes_stay_unique() {
         let dir = temp_dir("gc");
         let mut c = Catalog::load(&dir).unwrap();
-        c.tables.insert("sales".into(), sales());
+        c.tables.insert("sales".into(), Arc::new(sales()));
         let kept = insert(&dir, &mut c, 6);
         c.table_mut("sales").unwrap().data.append(kept);
         c.commit(&dir).unwrap();

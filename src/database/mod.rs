@@ -331,7 +331,7 @@ impl Database {
                 self.commit_change(state, |catalog| {
                     for name in &names {
                         match catalog.tables.remove(&name.to_lowercase()) {
-                            Some(t) => dropped.extend(t.data.files.into_iter().map(|f| f.name)),
+                            Some(t) => dropped.extend(t.data.files.iter().map(|f| f.name.clone())),
                             None if if_exists => {}
                             None => {
                                 return Err(Error::Catalog(format!(
@@ -766,7 +766,9 @@ impl Database {
     /// Commits `table` (new or replacing one of the same name) in a new manifest.
     fn commit_table(&self, state: &mut State, table: TableMeta) -> Result<()> {
         self.commit_change(state, |catalog| {
-            catalog.tables.insert(table.name.to_lowercase(), table);
+            catalog
+                .tables
+                .insert(table.name.to_lowercase(), Arc::new(table));
             Ok(())
         })
     }
@@ -824,7 +826,7 @@ impl Database {
         let mut meta = state
             .catalog
             .table(table)
-            .cloned()
+            .map(|t| t.as_ref().clone())
             .ok_or_else(|| Error::Catalog(format!("Table with name {table} does not exist")))?;
         let rows = self.append(state, &mut meta, batches)?;
         self.commit_table(state, meta)?;

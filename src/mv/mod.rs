@@ -318,7 +318,7 @@ pub fn delta_plan(
             return None;
         }
         let part = |segments: &[crate::storage::SegmentMeta]| {
-            let mut t = now.clone();
+            let mut t = now.as_ref().clone();
             t.data = TableData {
                 files: now.data.files.clone(),
                 segments: segments.to_vec(),

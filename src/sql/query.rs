@@ -709,7 +709,7 @@ impl<'a> QueryBinder<'a> {
                 let schema = table.schema();
                 let plan = LogicalPlan::Scan {
                     projection: (0..schema.fields().len()).collect(),
-                    table: Arc::new(table.clone()),
+                    table: table.clone(),
                     filters: vec![],
                     schema,
                 };
