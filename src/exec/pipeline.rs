@@ -36,7 +36,8 @@ pub trait Sink: Send + Sync {
     fn finish(&self, state: Self::State) -> Result<Vec<RecordBatch>>;
 }
 
-/// Runs `source` through `operators` into `sink` on the current rayon pool.
+/// Runs `source` through `operators` into `sink` on the current rayon pool (a
+/// source of one morsel on the calling thread alone).
 ///
 /// Every worker of the pool takes morsels from a shared counter, in order, into
 /// its one sink state until none are left (or a worker fails); then the
@@ -65,6 +66,14 @@ pub fn run<S: Sink>(
         }
         Ok(())
     };
+    if count <= 1 {
+        // One morsel: on this thread, without waking the other workers.
+        let mut state = sink.init();
+        if count == 1 {
+            process(&mut state, 0)?;
+        }
+        return sink.finish(state);
+    }
     let states = rayon::broadcast(|_| {
         let mut state = sink.init();
         while !failed.load(Ordering::Relaxed) {
