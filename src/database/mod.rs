@@ -696,7 +696,9 @@ impl Database {
                     .and_then(|merged| self.run_query(state, merged))
                     .map(NewRows::Replace)
             }
-            mv::MvKind::Aggregate { .. } => self.run_query(state, delta).map(NewRows::States),
+            mv::MvKind::Aggregate { .. } => self
+                .run_query(state, mv::row_states(delta))
+                .map(NewRows::States),
             _ => self.run_query(state, delta).map(NewRows::Append),
         };
         state.mv_rewrite = rewrite;
@@ -879,7 +881,8 @@ enum NewRows {
     Append(QueryResult),
     /// All rows anew.
     Replace(QueryResult),
-    /// An aggregate view's states of the new rows, not yet merged into the stored.
+    /// An aggregate view's states of each new row (`mv::row_states`), not yet
+    /// merged into the stored ones.
     States(QueryResult),
 }
 

@@ -26,6 +26,7 @@ use crate::catalog::{BaseSnapshot, Catalog, TableMeta};
 use crate::error::Result;
 use crate::plan::{schema_of, AggExpr, AggFunc, Expr, JoinKind, LogicalPlan, ScalarFunc};
 use crate::storage::TableData;
+use crate::types::ScalarValue;
 
 /// How a materialized view's stored rows are kept up to date.
 #[derive(Debug, Clone, PartialEq)]
@@ -351,6 +352,52 @@ pub fn delta_plan(
             schema,
         }
     })
+}
+
+/// The states of each input row of the aggregates of a delta plan (an aggregate,
+/// or a union of them), not aggregated: the group keys, then per state SUM(x) and
+/// MIN/MAX(x) as x, COUNT(x) as 1 (0 for NULL), COUNT(*) as 1. Merging these rows
+/// with the states' functions gives the aggregates' states, so a caller that
+/// merges anyway (the cube refresh) need not aggregate twice.
+pub fn row_states(plan: LogicalPlan) -> LogicalPlan {
+    match plan {
+        LogicalPlan::Aggregate {
+            input,
+            mut group,
+            aggs,
+            schema,
+            grouping_sets: None,
+        } => {
+            group.extend(aggs.iter().map(row_state));
+            LogicalPlan::Project {
+                input,
+                exprs: group,
+                schema,
+            }
+        }
+        LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
+            inputs: inputs.into_iter().map(row_states).collect(),
+            schema,
+        },
+        other => other,
+    }
+}
+
+/// One row's contribution to the state of `agg` (see [`row_states`]).
+fn row_state(agg: &AggExpr) -> Expr {
+    let one = || Expr::Literal(ScalarValue::Int64(Some(1)));
+    match (&agg.func, &agg.arg) {
+        (AggFunc::Count, Some(arg)) => Expr::Case {
+            branches: vec![(
+                Expr::IsNull(Box::new(arg.clone())),
+                Expr::Literal(ScalarValue::Int64(Some(0))),
+            )],
+            otherwise: Some(Box::new(one())),
+            data_type: DataType::Int64,
+        },
+        (_, Some(arg)) => cast(arg.clone(), agg.data_type.clone()),
+        (_, None) => one(),
+    }
 }
 
 /// `plan` with the scans of `table` reading `table` as given (its new segments).
