@@ -3,14 +3,14 @@
 //!
 //! A key of one integer or date column is kept as an `i64` in the table entry
 //! itself: hashing is one multiplication and a probe compares the entry, with no
-//! indirection. Any other key (several columns, strings, decimals ...) is encoded
-//! with Arrow's row format into bytes that hash and compare as a whole; the bytes
-//! of all keys live in one arena and each entry holds its key's hash, so growing
-//! the table never rehashes a key and most mismatches are caught without
-//! touching the arena. The NULL of a one-column integer key has a number of its
-//! own, handed out on first sight.
+//! indirection. A key of one string column is its UTF-8 bytes. Any other key
+//! (several columns, decimals ...) is encoded with Arrow's row format into bytes
+//! that hash and compare as a whole. The bytes of all string and row keys live in
+//! one arena and each entry holds its key's hash, so growing the table never
+//! rehashes a key and most mismatches are caught without touching the arena. The
+//! NULL of a one-column key has a number of its own, handed out on first sight.
 
-use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringArray};
 use arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type};
 use arrow::row::{RowConverter, SortField};
 use hashbrown::HashTable;
@@ -35,12 +35,42 @@ enum Encoding {
         values: Vec<i64>,
         null: Option<u32>,
     },
-    /// Keys in Arrow's row format: key `n` is `bytes[offsets[n]..offsets[n + 1]]`.
+    /// One Utf8 column: key `n` is the string in slot `n` of the arena (NULL's
+    /// slot is empty).
+    Strings { arena: Arena, null: Option<u32> },
+    /// Keys in Arrow's row format, in the arena.
     Rows {
         converter: RowConverter,
-        bytes: Vec<u8>,
-        offsets: Vec<usize>,
+        arena: Arena,
     },
+}
+
+/// The bytes of keys, one after another: key `n` is `bytes[offsets[n]..offsets[n + 1]]`.
+struct Arena {
+    bytes: Vec<u8>,
+    offsets: Vec<usize>,
+}
+
+impl Arena {
+    fn new() -> Arena {
+        Arena {
+            bytes: vec![],
+            offsets: vec![0],
+        }
+    }
+
+    fn get(&self, n: u32) -> &[u8] {
+        &self.bytes[self.offsets[n as usize]..self.offsets[n as usize + 1]]
+    }
+
+    fn push(&mut self, key: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        self.offsets.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
 }
 
 /// A well-mixed 64-bit hash of an integer key (a folded multiplication).
@@ -98,12 +128,15 @@ impl KeyTable {
                 values: vec![],
                 null: None,
             },
+            [DataType::Utf8] => Encoding::Strings {
+                arena: Arena::new(),
+                null: None,
+            },
             _ => Encoding::Rows {
                 converter: RowConverter::new(
                     types.iter().map(|t| SortField::new(t.clone())).collect(),
                 )?,
-                bytes: vec![],
-                offsets: vec![0],
+                arena: Arena::new(),
             },
         };
         Ok(KeyTable {
@@ -132,10 +165,19 @@ impl KeyTable {
                 })?;
                 return Ok(());
             }
+            Encoding::Strings { .. } => {
+                for key in strings(&keys[0])?.iter() {
+                    ids.push(match key {
+                        Some(v) => self.intern_bytes(v.as_bytes()),
+                        None => self.intern_null(),
+                    });
+                }
+                return Ok(());
+            }
             Encoding::Rows { converter, .. } => converter.convert_columns(keys)?,
         };
         for row in rows.iter() {
-            ids.push(self.intern_row(row.as_ref()));
+            ids.push(self.intern_bytes(row.as_ref()));
         }
         Ok(())
     }
@@ -156,33 +198,56 @@ impl KeyTable {
     }
 
     fn intern_null(&mut self) -> u32 {
-        let Encoding::Integer { values, null, .. } = &mut self.encoding else {
-            unreachable!("NULL keys of the row format are rows")
+        let id = self.len;
+        let null = match &mut self.encoding {
+            Encoding::Integer { values, null, .. } => {
+                if null.is_none() {
+                    values.push(0);
+                }
+                null
+            }
+            Encoding::Strings { arena, null } => {
+                if null.is_none() {
+                    arena.push(b"");
+                }
+                null
+            }
+            Encoding::Rows { .. } => unreachable!("NULL keys of the row format are rows"),
         };
-        *null.get_or_insert_with(|| {
-            values.push(0);
+        if null.is_none() {
             self.len += 1;
-            self.len - 1
-        })
+        }
+        *null.get_or_insert(id)
     }
 
-    fn intern_row(&mut self, key: &[u8]) -> u32 {
-        let Encoding::Rows { bytes, offsets, .. } = &mut self.encoding else {
-            unreachable!("integer keys are not rows")
-        };
+    /// The arena of a string or row key table.
+    fn arena(&self) -> &Arena {
+        match &self.encoding {
+            Encoding::Strings { arena, .. } | Encoding::Rows { arena, .. } => arena,
+            Encoding::Integer { .. } => unreachable!("integer keys have no arena"),
+        }
+    }
+
+    fn intern_bytes(&mut self, key: &[u8]) -> u32 {
         let hash = hash_bytes(key);
-        let found = self.table.find(hash, |e| {
-            e.0 == hash && &bytes[offsets[e.1 as usize]..offsets[e.1 as usize + 1]] == key
-        });
-        if let Some(e) = found {
-            return e.1;
+        if let Some(id) = self.find_bytes(hash, key) {
+            return id;
         }
         let id = self.len;
         self.table.insert_unique(hash, (hash, id), |e| e.0);
-        bytes.extend_from_slice(key);
-        offsets.push(bytes.len());
+        match &mut self.encoding {
+            Encoding::Strings { arena, .. } | Encoding::Rows { arena, .. } => arena.push(key),
+            Encoding::Integer { .. } => unreachable!("integer keys have no arena"),
+        }
         self.len += 1;
         id
+    }
+
+    fn find_bytes(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        let arena = self.arena();
+        self.table
+            .find(hash, |e| e.0 == hash && arena.get(e.1) == key)
+            .map(|e| e.1)
     }
 
     /// Appends to `ids` the number of each row's key, or [`MISSING`] for keys
@@ -194,12 +259,22 @@ impl KeyTable {
                     ids.push(key.and_then(|v| self.find_integer(v)).unwrap_or(MISSING))
                 })?;
             }
+            Encoding::Strings { .. } => {
+                for key in strings(&keys[0])?.iter() {
+                    let id = key.and_then(|v| {
+                        let bytes = v.as_bytes();
+                        self.find_bytes(hash_bytes(bytes), bytes)
+                    });
+                    ids.push(id.unwrap_or(MISSING));
+                }
+            }
             Encoding::Rows { converter, .. } => {
                 let rows = converter.convert_columns(keys)?;
                 let valid = all_valid(keys, rows.num_rows());
                 for (row, valid) in rows.iter().zip(valid) {
+                    let row = row.as_ref();
                     let id = if valid {
-                        self.find_row(row.as_ref()).unwrap_or(MISSING)
+                        self.find_bytes(hash_bytes(row), row).unwrap_or(MISSING)
                     } else {
                         MISSING
                     };
@@ -213,18 +288,6 @@ impl KeyTable {
     fn find_integer(&self, v: i64) -> Option<u32> {
         self.table
             .find(hash_integer(v), |e| e.0 == v as u64)
-            .map(|e| e.1)
-    }
-
-    fn find_row(&self, key: &[u8]) -> Option<u32> {
-        let Encoding::Rows { bytes, offsets, .. } = &self.encoding else {
-            return None;
-        };
-        let hash = hash_bytes(key);
-        self.table
-            .find(hash, |e| {
-                e.0 == hash && &bytes[offsets[e.1 as usize]..offsets[e.1 as usize + 1]] == key
-            })
             .map(|e| e.1)
     }
 
@@ -243,9 +306,17 @@ impl KeyTable {
                     }
                 })
                 .collect(),
-            Encoding::Rows { bytes, offsets, .. } => offsets
-                .windows(2)
-                .map(|w| self.intern_row(&bytes[w[0]..w[1]]))
+            Encoding::Strings { arena, null } => (0..arena.len() as u32)
+                .map(|n| {
+                    if Some(n) == *null {
+                        self.intern_null()
+                    } else {
+                        self.intern_bytes(arena.get(n))
+                    }
+                })
+                .collect(),
+            Encoding::Rows { arena, .. } => (0..arena.len() as u32)
+                .map(|n| self.intern_bytes(arena.get(n)))
                 .collect(),
         }
     }
@@ -284,17 +355,38 @@ impl KeyTable {
                 };
                 Ok(vec![array])
             }
-            Encoding::Rows {
-                converter,
-                bytes,
-                offsets,
-            } => {
+            Encoding::Strings { arena, null } => {
+                let values = (0..arena.len() as u32)
+                    .map(|n| {
+                        (Some(n) != *null)
+                            .then(|| std::str::from_utf8(arena.get(n)))
+                            .transpose()
+                    })
+                    .collect::<std::result::Result<StringArray, _>>()
+                    .map_err(|e| {
+                        crate::error::Error::Execute(format!(
+                            "internal error: a key is not UTF-8: {e}"
+                        ))
+                    })?;
+                Ok(vec![std::sync::Arc::new(values)])
+            }
+            Encoding::Rows { converter, arena } => {
                 let parser = converter.parser();
-                let rows = offsets.windows(2).map(|w| parser.parse(&bytes[w[0]..w[1]]));
+                let rows = (0..arena.len() as u32).map(|n| parser.parse(arena.get(n)));
                 Ok(converter.convert_rows(rows)?)
             }
         }
     }
+}
+
+/// A Utf8 key column as a string array; an error for other types.
+fn strings(column: &ArrayRef) -> Result<&StringArray> {
+    column.as_string_opt::<i32>().ok_or_else(|| {
+        crate::error::Error::Execute(format!(
+            "internal error: a string key of type {}",
+            column.data_type()
+        ))
+    })
 }
 
 /// For each of `rows` rows: whether every key column is non-NULL there.
@@ -430,6 +522,38 @@ mod tests {
         let mut found = vec![];
         t.lookup(&probe, &mut found).unwrap();
         assert_eq!(found, vec![0, MISSING, 2]);
+    }
+
+    #[test]
+    fn one_string_column_with_null_and_empty_string_as_distinct_keys() {
+        let mut t = KeyTable::new(&[DataType::Utf8]).unwrap();
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("x"),
+            None,
+            Some(""),
+            Some("x"),
+            None,
+        ]));
+        assert_eq!(numbers(&mut t, &[a]), vec![0, 1, 2, 0, 1]);
+        // Lookups: NULL and unknown keys are missing; "" is found.
+        let probe: ArrayRef = Arc::new(StringArray::from(vec![
+            Some(""),
+            None,
+            Some("y"),
+            Some("x"),
+        ]));
+        let mut ids = vec![];
+        t.lookup(&[probe], &mut ids).unwrap();
+        assert_eq!(ids, vec![2, MISSING, MISSING, 0]);
+        // Merging another table maps its keys (and its NULL) onto these.
+        let mut other = KeyTable::new(&[DataType::Utf8]).unwrap();
+        let b: ArrayRef = Arc::new(StringArray::from(vec![Some("z"), None, Some("x")]));
+        numbers(&mut other, &[b]);
+        assert_eq!(t.merge(&other), vec![3, 1, 0]);
+        let keys = t.columns().unwrap();
+        let keys = keys[0].as_string::<i32>();
+        let back: Vec<Option<&str>> = keys.iter().collect();
+        assert_eq!(back, vec![Some("x"), None, Some(""), Some("z")]);
     }
 
     #[test]
