@@ -111,11 +111,7 @@ pub fn file_stream(plan: &LogicalPlan) -> Option<Result<etl::BatchStream>> {
         },
         _ => return None,
     };
-    let stream = match source.format {
-        FileFormat::Csv => etl::scan_csv(&source.path, &source.csv, None),
-        FileFormat::Parquet => etl::scan_parquet(&source.path),
-    };
-    Some(stream.map(|(_, stream)| {
+    Some(read_file(source).map(|stream| {
         let picked = stream.map(move |batch| {
             let batch = batch?;
             let columns = columns.iter().map(|&c| batch.column(c).clone()).collect();
@@ -123,6 +119,14 @@ pub fn file_stream(plan: &LogicalPlan) -> Option<Result<etl::BatchStream>> {
         });
         etl::read_ahead(Box::new(picked))
     }))
+}
+
+/// The batches of a CSV or Parquet file read by a query.
+fn read_file(source: &crate::plan::ExternalSource) -> Result<etl::BatchStream> {
+    Ok(match source.format {
+        FileFormat::Csv => etl::scan_csv(&source.path, &source.csv, None)?.1,
+        FileFormat::Parquet => etl::scan_parquet(&source.path)?.1,
+    })
 }
 
 /// Replaces every (uncorrelated) scalar subquery in the plan by its value,
@@ -348,11 +352,7 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
             (Box::new(BatchSource { batches }), vec![])
         }
         LogicalPlan::External { source, schema } => {
-            let stream = match source.format {
-                FileFormat::Csv => etl::scan_csv(&source.path, &source.csv, None)?.1,
-                FileFormat::Parquet => etl::scan_parquet(&source.path)?.1,
-            };
-            let batches = stream
+            let batches = read_file(source)?
                 .map(|b| b.and_then(|b| Ok(b.with_schema(schema.clone())?)))
                 .collect::<Result<Vec<_>>>()?;
             (Box::new(BatchSource { batches }), vec![])
