@@ -253,10 +253,21 @@ impl Database {
 
     /// Optimizes and runs a query plan.
     fn run_query(&self, state: &State, plan: LogicalPlan) -> Result<QueryResult> {
-        let plan = optimize_with(plan, &self.rewrite_candidates(state))?;
-        let schema = plan.schema();
-        let batches = exec::execute(&plan, &self.context(state))?;
-        Ok(QueryResult { schema, batches })
+        let plan = self.optimize(state, plan)?;
+        self.execute_optimized(state, &plan)
+    }
+
+    /// `plan` optimized, answered from materialized views where it can be.
+    fn optimize(&self, state: &State, plan: LogicalPlan) -> Result<LogicalPlan> {
+        optimize_with(plan, &self.rewrite_candidates(state))
+    }
+
+    fn execute_optimized(&self, state: &State, plan: &LogicalPlan) -> Result<QueryResult> {
+        let batches = exec::execute(plan, &self.context(state))?;
+        Ok(QueryResult {
+            schema: plan.schema(),
+            batches,
+        })
     }
 
     fn run(&self, state: &mut State, command: Command) -> Result<QueryResult> {
@@ -560,7 +571,7 @@ impl Database {
     /// Runs `plan` and writes its rows into the new files of a table named `name`
     /// (uncommitted): CREATE TABLE AS, and the stored rows of materialized views.
     fn compute_table(&self, state: &mut State, name: &str, plan: LogicalPlan) -> Result<TableMeta> {
-        let plan = optimize_with(plan, &self.rewrite_candidates(state))?;
+        let plan = self.optimize(state, plan)?;
         if let Some(stream) = exec::file_stream(&plan) {
             // A file loaded as it is read, not held in memory whole.
             let mut data = self.new_table(state, name, &plan.schema())?;
@@ -568,9 +579,8 @@ impl Database {
             pool.install(|| self.append(state, &mut data, stream?))?;
             return Ok(data);
         }
-        let schema = plan.schema();
-        let batches = exec::execute(&plan, &self.context(state))?;
-        self.table_of(state, name, QueryResult { schema, batches })
+        let result = self.execute_optimized(state, &plan)?;
+        self.table_of(state, name, result)
     }
 
     /// Writes `result` into the new files of a table named `name` (uncommitted).

@@ -245,39 +245,26 @@ impl Keys {
 
     /// The rows of cuboid `from` with only the keys of cuboid `to` (a subset).
     fn narrow(&self, batch: &RecordBatch, from: usize, to: usize) -> Result<RecordBatch> {
-        let key_count = self.columns(from);
-        let keys: Vec<ArrayRef> = match self {
+        let schema = batch.schema();
+        let (mut fields, mut columns): (Vec<Arc<Field>>, Vec<ArrayRef>) = match self {
             Keys::Packed { shifts, widths, .. } => {
                 let keep: i64 = (0..shifts.len())
                     .filter(|d| to & (1 << d) != 0)
                     .map(|d| ((1i64 << widths[d]) - 1) << shifts[d])
                     .sum();
                 let packed = batch.column(0).as_primitive::<Int64Type>();
-                vec![Arc::new(Int64Array::from_iter_values(
-                    packed.values().iter().map(|k| k & keep),
-                ))]
+                let kept = Int64Array::from_iter_values(packed.values().iter().map(|k| k & keep));
+                (vec![Arc::new(packed_field())], vec![Arc::new(kept)])
             }
+            // Dimension d is key number (the dimensions of `from` below d).
             Keys::Plain => (0..usize::BITS as usize)
                 .filter(|d| to & (1 << d) != 0)
-                .map(|d| {
-                    batch
-                        .column((from & ((1 << d) - 1)).count_ones() as usize)
-                        .clone()
-                })
-                .collect(),
+                .map(|d| (from & ((1 << d) - 1)).count_ones() as usize)
+                .map(|c| (schema.fields()[c].clone(), batch.column(c).clone()))
+                .unzip(),
         };
-        let mut fields: Vec<Arc<Field>> = match self {
-            Keys::Packed { .. } => vec![Arc::new(packed_field())],
-            Keys::Plain => {
-                let schema = batch.schema();
-                (0..usize::BITS as usize)
-                    .filter(|d| to & (1 << d) != 0)
-                    .map(|d| schema.fields()[(from & ((1 << d) - 1)).count_ones() as usize].clone())
-                    .collect()
-            }
-        };
-        fields.extend(batch.schema().fields()[key_count..].iter().cloned());
-        let mut columns = keys;
+        let key_count = self.columns(from);
+        fields.extend(schema.fields()[key_count..].iter().cloned());
         columns.extend(batch.columns()[key_count..].iter().cloned());
         Ok(RecordBatch::try_new(
             Arc::new(Schema::new(fields)),

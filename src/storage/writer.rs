@@ -56,6 +56,47 @@ struct ColumnFile<W: Write = BufWriter<File>> {
     crc: u32,
 }
 
+impl ColumnFile {
+    /// Creates the new file `path` (named `name` in the manifest) and writes its
+    /// header.
+    fn create(name: String, path: PathBuf) -> Result<ColumnFile> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("creating data file {}", path.display()), e))?;
+        let mut file = ColumnFile {
+            name,
+            path,
+            out: BufWriter::with_capacity(256 * 1024, file),
+            pos: 0,
+            crc: 0,
+        };
+        let mut header = [0u8; HEADER_LEN as usize];
+        header[..MAGIC.len()].copy_from_slice(MAGIC);
+        if let Err(e) = file.write(&header) {
+            let _ = std::fs::remove_file(&file.path);
+            return Err(e);
+        }
+        Ok(file)
+    }
+
+    /// Flushes and fsyncs the file: what the manifest records of it.
+    fn sync(&mut self) -> Result<DataFile> {
+        let context = || format!("syncing data file {}", self.path.display());
+        self.out.flush().map_err(|e| Error::io(context(), e))?;
+        self.out
+            .get_ref()
+            .sync_all()
+            .map_err(|e| Error::io(context(), e))?;
+        Ok(DataFile {
+            name: self.name.clone(),
+            len: self.pos,
+            crc32c: self.crc,
+        })
+    }
+}
+
 impl<W: Write> ColumnFile<W> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.out
@@ -138,22 +179,9 @@ pub fn write_tables(
     if images.iter().all(|i| i.segments.is_empty()) {
         return Ok((vec![], images.into_iter().map(|i| i.segments).collect()));
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::io(format!("creating data file {}", path.display()), e))?;
-    let mut out = ColumnFile {
-        name: name.clone(),
-        path: path.clone(),
-        out: file,
-        pos: 0,
-        crc: 0,
-    };
+    let out = ColumnFile::create(name, path.clone())?;
     let written = (|| {
-        let mut header = [0u8; HEADER_LEN as usize];
-        header[..MAGIC.len()].copy_from_slice(MAGIC);
-        out.write(&header)?;
+        let mut out = out;
         let mut all_segments = Vec::with_capacity(images.len());
         for image in images {
             out.pad_to(align_up(out.pos))?;
@@ -173,27 +201,14 @@ pub fn write_tables(
             }
             all_segments.push(segments);
         }
-        out.out
-            .sync_all()
-            .map_err(|e| Error::io(format!("syncing data file {}", path.display()), e))?;
+        let file = out.sync()?;
         sync_dir(data_dir)?;
-        Ok(all_segments)
+        Ok((vec![file], all_segments))
     })();
-    match written {
-        Ok(segments) => Ok((
-            vec![DataFile {
-                name,
-                len: out.pos,
-                crc32c: out.crc,
-            }],
-            segments,
-        )),
-        Err(e) => {
-            drop(out);
-            let _ = std::fs::remove_file(&path);
-            Err(e)
-        }
+    if written.is_err() {
+        let _ = std::fs::remove_file(&path);
     }
+    written
 }
 
 /// One table's rows as segments encoded in memory (chunks naming file `name`).
@@ -354,20 +369,11 @@ impl TableWriter {
             }
             self.write_segment(&columns)?;
         }
-        let mut data_files = Vec::with_capacity(self.files.len());
-        for file in &mut self.files {
-            let context = || format!("syncing data file {}", file.path.display());
-            file.out.flush().map_err(|e| Error::io(context(), e))?;
-            file.out
-                .get_ref()
-                .sync_all()
-                .map_err(|e| Error::io(context(), e))?;
-            data_files.push(DataFile {
-                name: file.name.clone(),
-                len: file.pos,
-                crc32c: file.crc,
-            });
-        }
+        let data_files = self
+            .files
+            .iter_mut()
+            .map(ColumnFile::sync)
+            .collect::<Result<Vec<_>>>()?;
         if !self.files.is_empty() {
             sync_dir(&self.data_dir)?;
         }
@@ -408,22 +414,8 @@ impl TableWriter {
                 format!("{}.c{}.col", self.file_prefix, column)
             };
             let path = self.data_dir.join(&name);
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(|e| Error::io(format!("creating data file {}", path.display()), e))?;
-            self.created.push(path.clone());
-            let mut file = ColumnFile {
-                name,
-                path,
-                out: BufWriter::with_capacity(256 * 1024, file),
-                pos: 0,
-                crc: 0,
-            };
-            let mut header = [0u8; HEADER_LEN as usize];
-            header[..MAGIC.len()].copy_from_slice(MAGIC);
-            file.write(&header)?;
+            let file = ColumnFile::create(name, path.clone())?;
+            self.created.push(path);
             self.files.push(file);
         }
         Ok(())
