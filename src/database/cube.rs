@@ -130,21 +130,26 @@ impl Database {
             // The base cuboid's rows: the new states of the base tables' appended
             // rows after the stored ones (merged while rolling up), or all anew.
             let (rows, bases, mode) = self.refresh_rows(state, &views[0], false)?;
-            let stored = || self.run_query(state, mv::stored_scan(&views[0].data));
-            let (mut base, merge) = match rows {
-                NewRows::Replace(result) => (result.batches, false),
-                NewRows::Unchanged => (stored()?.batches, false),
+            let data = &views[0].data;
+            // Stored rows as stored (strings dictionary-encoded: the rollup
+            // numbers dictionaries, not rows); new rows in the stored types.
+            let stored = || self.store.read_table_encoded(&data.data, &data.schema());
+            let computed = |batches: Vec<RecordBatch>| {
+                batches
+                    .iter()
+                    .map(|b| conform(b, &data.schema(), &data.columns, &data.name))
+                    .collect::<Result<Vec<_>>>()
+            };
+            let (base, merge) = match rows {
+                NewRows::Replace(result) => (computed(result.batches)?, false),
+                NewRows::Unchanged => (stored()?, false),
                 NewRows::States(delta) => {
-                    let mut rows = stored()?.batches;
-                    rows.extend(delta.batches);
+                    let mut rows = stored()?;
+                    rows.extend(computed(delta.batches)?);
                     (rows, true)
                 }
                 NewRows::Append(_) => return Err(lost(&views[0].name)),
             };
-            let data = &views[0].data;
-            for batch in &mut base {
-                *batch = conform(batch, &data.schema(), &data.columns, &data.name)?;
-            }
             let rows = self.roll_up(state, &views, &masks, base, merge)?;
             let refreshed = self.write_cuboids(state, views, rows, bases, mode)?;
             self.commit_mviews(state, refreshed, None)?;

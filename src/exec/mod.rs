@@ -20,8 +20,9 @@ pub mod sources;
 
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
 use arrow::compute::concat;
+use arrow::datatypes::DataType;
 
 use self::aggregate::AggregateSink;
 use self::collect::CollectSink;
@@ -70,12 +71,46 @@ pub fn aggregate_batches(
     sink.finish(state)
 }
 
-/// Numbers the distinct values of `column` densely in order of first appearance
-/// (NULL is a value too): each row's number, and the values in number order.
-pub fn dense_codes(column: &arrow::array::ArrayRef) -> Result<(Vec<u32>, arrow::array::ArrayRef)> {
-    let mut table = key_table::KeyTable::new(std::slice::from_ref(column.data_type()))?;
-    let mut codes = Vec::with_capacity(column.len());
-    table.intern(std::slice::from_ref(column), &mut codes)?;
+/// Numbers the distinct values of a column given in `parts` densely, in order
+/// of first appearance (NULL is a value too): each row's number, and the values
+/// in number order. A part may be a `DictionaryArray` (strings as stored):
+/// then its dictionary is numbered, not every row.
+pub fn dense_codes(parts: &[ArrayRef]) -> Result<(Vec<u32>, ArrayRef)> {
+    let value_type = |a: &ArrayRef| match a.data_type() {
+        DataType::Dictionary(_, value) => value.as_ref().clone(),
+        other => other.clone(),
+    };
+    let data_type = parts.first().map_or(DataType::Null, value_type);
+    let mut table = key_table::KeyTable::new(std::slice::from_ref(&data_type))?;
+    let mut codes = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        if value_type(part) != data_type {
+            return Err(Error::Execute(format!(
+                "internal error: numbering values of types {data_type} and {}",
+                part.data_type()
+            )));
+        }
+        let Some(dictionary) = part.as_any_dictionary_opt() else {
+            table.intern(std::slice::from_ref(part), &mut codes)?;
+            continue;
+        };
+        let mut entries = Vec::with_capacity(dictionary.values().len());
+        table.intern(std::slice::from_ref(dictionary.values()), &mut entries)?;
+        let keys = dictionary.keys();
+        if keys.null_count() > 0 {
+            // NULL's number, as for a plain NULL.
+            let null = arrow::array::new_null_array(&data_type, 1);
+            table.intern(&[null], &mut entries)?;
+        }
+        let null = entries.last().copied().unwrap_or_default();
+        for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
+            codes.push(if keys.is_valid(row) {
+                entries[key]
+            } else {
+                null
+            });
+        }
+    }
     let values = table
         .columns()?
         .pop()

@@ -23,13 +23,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, DictionaryArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::exec::{self, expr::cast};
 use crate::plan::{AggExpr, AggFunc, Expr};
+use crate::storage::reader::{batch_typed_as_columns, decode};
 
 /// The rows of every cuboid of `masks` (bit d: dimension d is a key; `masks[0]`
 /// the base cuboid, with every dimension) in its stored schema (`schemas`),
@@ -59,7 +60,7 @@ fn roll_up_packing(
     max_bits: u32,
 ) -> Result<Vec<Vec<RecordBatch>>> {
     let dimensions = masks[0].count_ones() as usize;
-    let (keys, mut packed) = Keys::pack(&base, dimensions, max_bits)?;
+    let (keys, mut packed) = Keys::pack(&base, dimensions, &schemas[0], max_bits)?;
     if merge_base {
         packed =
             pool.install(|| keys.aggregate(&packed, masks[0], masks[0], &schemas[0], merge))?;
@@ -126,28 +127,37 @@ enum Keys {
 
 impl Keys {
     /// Codes for the key columns of the base cuboid (`base`: `dimensions` key
-    /// columns, then states), if they fit in `max_bits` bits, and the base
-    /// cuboid's rows with their keys held that way.
+    /// columns, then states; string keys may be dictionary-encoded), if they fit
+    /// in `max_bits` bits, and the base cuboid's rows with their keys held that
+    /// way (`stored`: the base cuboid's stored schema).
     fn pack(
         base: &[RecordBatch],
         dimensions: usize,
+        stored: &SchemaRef,
         max_bits: u32,
     ) -> Result<(Keys, Vec<RecordBatch>)> {
+        if base.is_empty() {
+            return Ok((Keys::Plain, vec![]));
+        }
         let (mut codes, mut values, mut widths) = (vec![], vec![], vec![]);
         for d in 0..dimensions {
-            let parts: Vec<&dyn Array> = base.iter().map(|b| b.column(d).as_ref()).collect();
-            let column = match parts.as_slice() {
-                [] => return Ok((Keys::Plain, vec![])),
-                [_] => base[0].column(d).clone(),
-                _ => arrow::compute::concat(&parts)?,
-            };
-            let (numbers, distinct) = exec::dense_codes(&column)?;
+            let parts: Vec<ArrayRef> = base.iter().map(|b| b.column(d).clone()).collect();
+            let (numbers, distinct) = exec::dense_codes(&parts)?;
             widths.push(usize::BITS - distinct.len().saturating_sub(1).leading_zeros());
             codes.push(numbers);
             values.push(distinct);
         }
         if widths.iter().sum::<u32>() > max_bits {
-            return Ok((Keys::Plain, base.to_vec()));
+            let plain = |batch: &RecordBatch| {
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .zip(stored.fields())
+                    .map(|(c, f)| decode(c, f.data_type()))
+                    .collect::<Result<_>>()?;
+                Ok(RecordBatch::try_new(stored.clone(), columns)?)
+            };
+            return Ok((Keys::Plain, base.iter().map(plain).collect::<Result<_>>()?));
         }
         let shifts: Vec<u32> = widths
             .iter()
@@ -272,7 +282,9 @@ impl Keys {
         )?)
     }
 
-    /// Cuboid `mask`'s rows in its stored schema: its keys as columns.
+    /// Cuboid `mask`'s rows in its stored schema: its keys as columns, string
+    /// keys dictionary-encoded over the dimension's distinct values (the writer
+    /// stores them so without looking at each row's string).
     fn decode(&self, batch: &RecordBatch, mask: usize, stored: &SchemaRef) -> Result<RecordBatch> {
         let Keys::Packed {
             shifts,
@@ -283,7 +295,7 @@ impl Keys {
             return Ok(batch.clone());
         };
         let packed = batch.column(0).as_primitive::<Int64Type>();
-        let mut columns = vec![];
+        let mut columns: Vec<ArrayRef> = vec![];
         for d in (0..shifts.len()).filter(|d| mask & (1 << d) != 0) {
             let codes = UInt32Array::from_iter_values(
                 packed
@@ -291,11 +303,18 @@ impl Keys {
                     .iter()
                     .map(|k| ((k >> shifts[d]) & ((1i64 << widths[d]) - 1)) as u32),
             );
-            let column = arrow::compute::take(values[d].as_ref(), &codes, None)?;
-            columns.push(cast(&column, stored.field(columns.len()).data_type())?);
+            let data_type = stored.field(columns.len()).data_type();
+            columns.push(
+                if data_type == &DataType::Utf8 && values[d].data_type() == data_type {
+                    Arc::new(DictionaryArray::try_new(codes, values[d].clone())?)
+                } else {
+                    let column = arrow::compute::take(values[d].as_ref(), &codes, None)?;
+                    cast(&column, data_type)?
+                },
+            );
         }
         columns.extend(batch.columns()[1..].iter().cloned());
-        Ok(RecordBatch::try_new(stored.clone(), columns)?)
+        batch_typed_as_columns(stored, columns)
     }
 }
 
@@ -403,8 +422,58 @@ mod tests {
             vec!["2020|3|3", "2021|12|1", "|16|7"]
         );
         assert_eq!(sorted_rows(&packed[3]), vec!["31|1"]);
+        // The stored names and types; string keys may be dictionary-encoded.
         for (cuboid, schema) in packed.iter().zip(&schemas) {
-            assert!(cuboid.iter().all(|b| b.schema() == *schema));
+            for batch in cuboid {
+                for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                    assert_eq!(
+                        decode(column, field.data_type()).unwrap().data_type(),
+                        field.data_type()
+                    );
+                }
+                let names = |s: &Schema| {
+                    s.fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(names(&batch.schema()), names(schema));
+            }
+        }
+    }
+
+    #[test]
+    fn stored_rows_may_come_dictionary_encoded() {
+        // The first batch as read from storage: names as a dictionary.
+        let (schema, mut batches) = base();
+        let names = arrow::compute::cast(
+            batches[0].column(0),
+            &DataType::Dictionary(Box::new(DataType::UInt8), Box::new(DataType::Utf8)),
+        )
+        .unwrap();
+        let mut columns = batches[0].columns().to_vec();
+        columns[0] = names;
+        batches[0] = batch_typed_as_columns(&schema, columns).unwrap();
+        let masks = [0b11, 0b00];
+        let total = Arc::new(Schema::new(vec![
+            Field::new("state0", DataType::Int64, true),
+            Field::new("state1", DataType::Int64, true),
+        ]));
+        let schemas = vec![schema, total];
+        let merge = [AggFunc::Sum, AggFunc::Min];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let (_, plain) = base();
+        for bits in [63, 0] {
+            let out = roll_up_packing(batches.clone(), true, &masks, &schemas, &merge, &pool, bits)
+                .unwrap();
+            let expected =
+                roll_up_packing(plain.clone(), true, &masks, &schemas, &merge, &pool, bits)
+                    .unwrap();
+            assert_eq!(sorted_rows(&out[0]), sorted_rows(&expected[0]));
+            assert_eq!(sorted_rows(&out[1]), vec!["31|1"]);
         }
     }
 

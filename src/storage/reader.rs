@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arrow::array::{make_array, ArrayData, ArrayRef};
+use arrow::array::{make_array, ArrayData, ArrayRef, RecordBatch};
 use arrow::buffer::Buffer;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use memmap2::Mmap;
 
 use super::{
@@ -98,6 +98,29 @@ impl FileStore {
         } else {
             whole.slice(rows.start, rows.len())
         })
+    }
+
+    /// Every row of `table` (of `schema`), a batch per segment, each column as
+    /// stored ([`FileStore::read_column_encoded`]: strings of dictionary chunks
+    /// stay dictionary-encoded, the batch's schema says so).
+    pub fn read_table_encoded(
+        &self,
+        table: &TableData,
+        schema: &SchemaRef,
+    ) -> Result<Vec<RecordBatch>> {
+        table
+            .segments
+            .iter()
+            .map(|segment| {
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .map(|(c, f)| self.read_column_encoded(table, segment, c, f.data_type()))
+                    .collect::<Result<Vec<_>>>()?;
+                batch_typed_as_columns(schema, columns)
+            })
+            .collect()
     }
 
     /// The column `column` of `segment` as stored, without copying: a plain array of
@@ -256,6 +279,21 @@ impl FileStore {
         let slot = lock(&slot);
         slot.clone()
     }
+}
+
+/// A batch of `columns` with the names of `schema`'s fields but the columns'
+/// own types (dictionary-encoded strings where `schema` says Utf8, say).
+pub fn batch_typed_as_columns(schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// A column as read ([`FileStore::read_encoded_rows`]) as a plain array of

@@ -269,7 +269,11 @@ fn check_types(schema: &SchemaRef, batch: &RecordBatch) -> Result<()> {
         )));
     }
     for (field, column) in fields.iter().zip(batch.columns()) {
-        if column.data_type() != field.data_type() {
+        let dictionary_of = |t: &DataType| matches!(column.data_type(), DataType::Dictionary(_, v) if v.as_ref() == t);
+        // Strings may come dictionary-encoded.
+        if column.data_type() != field.data_type()
+            && !(field.data_type() == &DataType::Utf8 && dictionary_of(&DataType::Utf8))
+        {
             return Err(Error::Execute(format!(
                 "internal error: writing a column of type {} into column {} of type {}",
                 column.data_type(),
@@ -467,6 +471,17 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Writes the buffers of one column chunk and returns its manifest entry.
 fn write_chunk<W: Write>(file: &mut ColumnFile<W>, array: &dyn Array) -> Result<ColumnChunk> {
+    // Strings given dictionary-encoded keep their entries, or are decoded.
+    let reencoded = match array.data_type() {
+        DataType::Dictionary(..) => match reencode_dictionary(array) {
+            Some(dictionary) => Some(dictionary),
+            None => {
+                let plain = arrow::compute::cast(array, &DataType::Utf8)?;
+                return write_chunk(file, plain.as_ref());
+            }
+        },
+        _ => None,
+    };
     let zone = ZoneMap::compute(array)?;
     let mut buffers = Vec::with_capacity(4);
     let nulls = array.nulls().filter(|n| n.null_count() > 0);
@@ -487,26 +502,16 @@ fn write_chunk<W: Write>(file: &mut ColumnFile<W>, array: &dyn Array) -> Result<
         DataType::Float64 => buffers.push(write_values::<Float64Type, W>(file, array)?),
         DataType::Date32 => buffers.push(write_values::<Date32Type, W>(file, array)?),
         DataType::Decimal128(_, _) => buffers.push(write_values::<Decimal128Type, W>(file, array)?),
+        DataType::Dictionary(..) => {
+            if let Some((keys, dictionary)) = reencoded {
+                encoding = write_dictionary(file, keys, &dictionary, &mut buffers)?;
+            }
+        }
         DataType::Utf8 => {
             let strings = array.as_string::<i32>();
             match dictionary_encode(strings) {
                 Some((keys, dictionary)) => {
-                    encoding = Encoding::Dictionary {
-                        entries: dictionary.len() as u32,
-                    };
-                    match keys {
-                        Keys::U8(k) => buffers.push(file.write_buffer(&k)?),
-                        Keys::U16(k) => buffers.push(file.write_buffer(as_bytes(&k))?),
-                    }
-                    let mut offsets = Vec::with_capacity(dictionary.len() + 1);
-                    let mut data = Vec::new();
-                    offsets.push(0i32);
-                    for s in &dictionary {
-                        data.extend_from_slice(s.as_bytes());
-                        offsets.push(data.len() as i32);
-                    }
-                    buffers.push(file.write_buffer(as_bytes(&offsets))?);
-                    buffers.push(file.write_buffer(&data)?);
+                    encoding = write_dictionary(file, keys, &dictionary, &mut buffers)?;
                 }
                 None => {
                     let offsets = strings.value_offsets();
@@ -535,6 +540,32 @@ fn write_chunk<W: Write>(file: &mut ColumnFile<W>, array: &dyn Array) -> Result<
         buffers,
         has_nulls: nulls.is_some(),
         zone,
+    })
+}
+
+/// Writes a dictionary chunk's buffers (keys, offsets, bytes) after `buffers`;
+/// returns its encoding.
+fn write_dictionary<W: Write>(
+    file: &mut ColumnFile<W>,
+    keys: Keys,
+    dictionary: &[&str],
+    buffers: &mut Vec<BufferRef>,
+) -> Result<Encoding> {
+    match keys {
+        Keys::U8(k) => buffers.push(file.write_buffer(&k)?),
+        Keys::U16(k) => buffers.push(file.write_buffer(as_bytes(&k))?),
+    }
+    let mut offsets = Vec::with_capacity(dictionary.len() + 1);
+    let mut data = Vec::new();
+    offsets.push(0i32);
+    for s in dictionary {
+        data.extend_from_slice(s.as_bytes());
+        offsets.push(data.len() as i32);
+    }
+    buffers.push(file.write_buffer(as_bytes(&offsets))?);
+    buffers.push(file.write_buffer(&data)?);
+    Ok(Encoding::Dictionary {
+        entries: dictionary.len() as u32,
     })
 }
 
@@ -603,6 +634,62 @@ fn dictionary_encode(array: &StringArray) -> Option<(Keys, Vec<&str>)> {
         )
     };
     Some((keys, entries.into_iter().map(|(s, _)| s).collect()))
+}
+
+/// [`dictionary_encode`] for a chunk given dictionary-encoded (a `DictionaryArray`
+/// of Utf8 values, as a cube's rollup gives its string keys): the entries its
+/// rows use, sorted and deduplicated, without looking at every row's string.
+/// None if it should be stored plain (too many entries, NULL entries).
+fn reencode_dictionary(array: &dyn Array) -> Option<(Keys, Vec<&str>)> {
+    let input = array.as_any_dictionary_opt()?;
+    let values = input.values().as_string_opt::<i32>()?;
+    if values.null_count() > 0 {
+        return None;
+    }
+    let keys = input.normalized_keys();
+    let nulls = input.keys().nulls().filter(|n| n.null_count() > 0);
+    let mut used = vec![false; values.len()];
+    for (row, &key) in keys.iter().enumerate() {
+        if nulls.is_none_or(|n| n.is_valid(row)) {
+            used[key] = true;
+        }
+    }
+    let mut entries: Vec<(&str, usize)> = (0..values.len())
+        .filter(|&i| used[i])
+        .map(|i| (values.value(i), i))
+        .collect();
+    if entries.is_empty() || entries.len() > MAX_DICTIONARY_ENTRIES.min(keys.len() / 2) {
+        return None;
+    }
+    entries.sort_unstable();
+    let mut remap = vec![0u32; values.len()];
+    let mut dictionary: Vec<&str> = Vec::with_capacity(entries.len());
+    for (value, i) in entries {
+        if dictionary.last() != Some(&value) {
+            dictionary.push(value);
+        }
+        remap[i] = dictionary.len() as u32 - 1;
+    }
+    let key = |row: usize, &k: &usize| match nulls {
+        Some(n) if n.is_null(row) => 0,
+        _ => remap[k],
+    };
+    let keys = if dictionary.len() <= 256 {
+        Keys::U8(
+            keys.iter()
+                .enumerate()
+                .map(|(r, k)| key(r, k) as u8)
+                .collect(),
+        )
+    } else {
+        Keys::U16(
+            keys.iter()
+                .enumerate()
+                .map(|(r, k)| key(r, k) as u16)
+                .collect(),
+        )
+    };
+    Some((keys, dictionary))
 }
 
 #[cfg(test)]
@@ -760,6 +847,77 @@ mod tests {
         let wrong = vec![(ints.clone(), tables[2].1.clone())];
         assert!(write_tables(&dir, "f000009", &wrong, 2).is_err());
         assert!(!dir.join("f000009.col").exists());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn strings_given_dictionary_encoded_are_stored_like_plain_ones() {
+        use arrow::array::{DictionaryArray, UInt32Array};
+        let dir = temp_dir("given_dict");
+        let schema = one_column(DataType::Utf8);
+        // Unsorted entries, one unused ("q") and one twice ("b"); NULL keys.
+        let values: ArrayRef = Arc::new(StringArray::from(vec!["x", "b", "q", "a", "b"]));
+        let keys: Vec<Option<u32>> = (0..40u32)
+            .map(|i| (i % 6 != 5).then_some([0, 1, 3, 4][i as usize % 4]))
+            .collect();
+        let given = DictionaryArray::try_new(UInt32Array::from(keys), values).unwrap();
+        let plain = arrow::compute::cast(&given, &DataType::Utf8).unwrap();
+        // Every row distinct: stored plain, from the dictionary too.
+        let distinct: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..40).map(|i| format!("v{i}")),
+        ));
+        let distinct_given = arrow::compute::cast(
+            &distinct,
+            &DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8)),
+        )
+        .unwrap();
+        let table = |columns: Vec<ArrayRef>| {
+            let batches = columns
+                .into_iter()
+                .map(|c| {
+                    RecordBatch::try_new_with_options(
+                        Arc::new(arrow::datatypes::Schema::new(vec![
+                            arrow::datatypes::Field::new("c", c.data_type().clone(), true),
+                        ])),
+                        vec![c],
+                        &Default::default(),
+                    )
+                    .unwrap()
+                })
+                .collect();
+            (schema.clone(), batches)
+        };
+        let tables = vec![
+            table(vec![Arc::new(given), distinct_given]),
+            table(vec![plain.clone(), distinct.clone()]),
+        ];
+        let (files, segments) = write_tables(&dir, "f000010", &tables, 64).unwrap();
+        let strip = |s: &[SegmentMeta]| {
+            s.iter()
+                .map(|s| {
+                    let c = &s.columns[0];
+                    (c.encoding.clone(), c.has_nulls, format!("{:?}", c.zone))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&segments[0]), strip(&segments[1]));
+        assert_eq!(
+            segments[0][0].columns[0].encoding,
+            Encoding::Dictionary { entries: 3 }
+        );
+        assert_eq!(segments[0][1].columns[0].encoding, Encoding::Plain);
+        let store = crate::storage::FileStore::new(&dir);
+        let data = TableData {
+            files,
+            segments: segments[0].clone(),
+        };
+        let read: Vec<ArrayRef> = data
+            .segments
+            .iter()
+            .map(|s| store.read_column(&data, s, 0, &DataType::Utf8).unwrap())
+            .collect();
+        assert_eq!(&read[0], &plain);
+        assert_eq!(&read[1], &distinct);
         std::fs::remove_dir_all(&dir).ok();
     }
 

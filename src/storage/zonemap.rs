@@ -108,8 +108,21 @@ impl ZoneMap {
                 )
             }
             DataType::Dictionary(_, value) if value.as_ref() == &DataType::Utf8 => {
-                let plain = compute::cast(array, &DataType::Utf8)?;
-                return ZoneMap::compute(plain.as_ref());
+                // The bounds of the entries that rows use, without decoding rows.
+                let dictionary = array.as_any_dictionary();
+                let mut used = vec![false; dictionary.values().len()];
+                let keys = dictionary.keys();
+                for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
+                    used[key] |= keys.is_valid(row);
+                }
+                let entries = compute::filter(
+                    dictionary.values().as_ref(),
+                    &arrow::array::BooleanArray::from(used),
+                )?;
+                return Ok(ZoneMap {
+                    null_count: array.logical_null_count() as u64,
+                    ..ZoneMap::compute(entries.as_ref())?
+                });
             }
             other => (ScalarValue::null_of(other), ScalarValue::null_of(other)),
         };
