@@ -243,6 +243,31 @@ impl Sink for AggregateSink {
 }
 
 /// The per-group state of one aggregate function.
+/// The aggregates `aggs` of rows already numbered by group (`groups[b]`: the
+/// group number of each row of `batches[b]`, all below `num_groups`), without
+/// a hash table: one array per aggregate, indexed by group number.
+pub fn aggregate_numbered(
+    batches: &[RecordBatch],
+    groups: &[Vec<u32>],
+    num_groups: usize,
+    aggs: &[AggExpr],
+) -> Result<Vec<ArrayRef>> {
+    let mut accumulators = aggs
+        .iter()
+        .map(new_accumulator)
+        .collect::<Result<Vec<_>>>()?;
+    for (batch, ids) in batches.iter().zip(groups) {
+        for (acc, agg) in accumulators.iter_mut().zip(aggs) {
+            let values = agg.arg.as_ref().map(|e| evaluate(e, batch)).transpose()?;
+            acc.update(values.as_ref(), ids, num_groups)?;
+        }
+    }
+    accumulators
+        .iter_mut()
+        .map(|acc| acc.finish(num_groups))
+        .collect()
+}
+
 trait Accumulator: Send {
     /// Adds `values[i]` to group `groups[i]`; there are now `num_groups` groups.
     fn update(

@@ -24,6 +24,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
 use arrow::compute::concat;
 use arrow::datatypes::DataType;
 
+pub use self::aggregate::aggregate_numbered;
 use self::aggregate::AggregateSink;
 use self::collect::CollectSink;
 use self::hash_join::{JoinProbe, JoinTable};

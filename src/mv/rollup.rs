@@ -46,10 +46,36 @@ pub fn roll_up(
     merge: &[AggFunc],
     pool: &rayon::ThreadPool,
 ) -> Result<Vec<Vec<RecordBatch>>> {
-    roll_up_packing(base, merge_base, masks, schemas, merge, pool, 63)
+    roll_up_packing(
+        base,
+        merge_base,
+        masks,
+        schemas,
+        merge,
+        pool,
+        Packing::DEFAULT,
+    )
 }
 
-/// [`roll_up`], packing dimension codes only into at most `max_bits` bits.
+/// How [`roll_up`] holds keys (other limits than the default's in tests).
+#[derive(Clone, Copy)]
+struct Packing {
+    /// Dimension codes are packed into one Int64 if they fit in these bits.
+    max_bits: u32,
+    /// Cuboids whose codes take at most these bits number their groups through
+    /// a table of 2^bits entries instead of a hash table.
+    direct_bits: u32,
+}
+
+impl Packing {
+    /// 63 bits; direct tables of up to 2^20 entries (4 MiB).
+    const DEFAULT: Packing = Packing {
+        max_bits: 63,
+        direct_bits: 20,
+    };
+}
+
+/// [`roll_up`], holding keys as `packing` says.
 fn roll_up_packing(
     mut base: Vec<RecordBatch>,
     merge_base: bool,
@@ -57,10 +83,10 @@ fn roll_up_packing(
     schemas: &[SchemaRef],
     merge: &[AggFunc],
     pool: &rayon::ThreadPool,
-    max_bits: u32,
+    packing: Packing,
 ) -> Result<Vec<Vec<RecordBatch>>> {
     let dimensions = masks[0].count_ones() as usize;
-    let (keys, mut packed) = Keys::pack(&base, dimensions, &schemas[0], max_bits)?;
+    let (keys, mut packed) = Keys::pack(&base, dimensions, &schemas[0], packing)?;
     if merge_base {
         packed =
             pool.install(|| keys.aggregate(&packed, masks[0], masks[0], &schemas[0], merge))?;
@@ -120,6 +146,8 @@ enum Keys {
         shifts: Vec<u32>,
         widths: Vec<u32>,
         values: Vec<ArrayRef>,
+        /// See [`Packing::direct_bits`].
+        direct_bits: u32,
     },
     /// The key columns themselves.
     Plain,
@@ -128,13 +156,13 @@ enum Keys {
 impl Keys {
     /// Codes for the key columns of the base cuboid (`base`: `dimensions` key
     /// columns, then states; string keys may be dictionary-encoded), if they fit
-    /// in `max_bits` bits, and the base cuboid's rows with their keys held that
+    /// in `packing.max_bits` bits, and the base cuboid's rows with their keys held that
     /// way (`stored`: the base cuboid's stored schema).
     fn pack(
         base: &[RecordBatch],
         dimensions: usize,
         stored: &SchemaRef,
-        max_bits: u32,
+        packing: Packing,
     ) -> Result<(Keys, Vec<RecordBatch>)> {
         if base.is_empty() {
             return Ok((Keys::Plain, vec![]));
@@ -147,7 +175,7 @@ impl Keys {
             codes.push(numbers);
             values.push(distinct);
         }
-        if widths.iter().sum::<u32>() > max_bits {
+        if widths.iter().sum::<u32>() > packing.max_bits {
             let plain = |batch: &RecordBatch| {
                 let columns = batch
                     .columns()
@@ -190,6 +218,7 @@ impl Keys {
             shifts,
             widths,
             values,
+            direct_bits: packing.direct_bits,
         };
         Ok((keys, packed_rows))
     }
@@ -205,18 +234,13 @@ impl Keys {
         stored: &SchemaRef,
         merge: &[AggFunc],
     ) -> Result<Vec<RecordBatch>> {
-        let input = rows
-            .iter()
-            .map(|b| self.narrow(b, from, to))
-            .collect::<Result<Vec<_>>>()?;
         let schema = self.schema(to, stored);
         let key_count = self.columns(to);
         let column = |c: usize| {
             let field = schema.field(c);
             Expr::column(c, field.name(), field.data_type().clone())
         };
-        let group = (0..key_count).map(column).collect();
-        let aggs = merge
+        let aggs: Vec<AggExpr> = merge
             .iter()
             .enumerate()
             .map(|(s, &func)| AggExpr {
@@ -226,7 +250,75 @@ impl Keys {
                 data_type: schema.field(key_count + s).data_type().clone(),
             })
             .collect();
+        if let Some((keys, groups)) = self.number_groups(rows, to) {
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(keys))];
+            columns.extend(exec::aggregate_numbered(
+                rows,
+                &groups,
+                columns[0].len(),
+                &aggs,
+            )?);
+            return Ok(vec![RecordBatch::try_new(schema, columns)?]);
+        }
+        let input = rows
+            .iter()
+            .map(|b| self.narrow(b, from, to))
+            .collect::<Result<Vec<_>>>()?;
+        let group = (0..key_count).map(column).collect();
         exec::aggregate_batches(&input, group, aggs, schema)
+    }
+
+    /// For packed keys whose codes of cuboid `to`'s dimensions take at most
+    /// `direct_bits` bits: each of `to`'s groups (its packed key, with the
+    /// other dimensions' bits cleared) and the group number of each row of
+    /// `rows`, found in a table indexed by those codes side by side (no
+    /// hashing). None otherwise.
+    fn number_groups(&self, rows: &[RecordBatch], to: usize) -> Option<(Vec<i64>, Vec<Vec<u32>>)> {
+        let Keys::Packed {
+            shifts,
+            widths,
+            direct_bits,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let kept: Vec<usize> = (0..shifts.len()).filter(|d| to & (1 << d) != 0).collect();
+        let bits: u32 = kept.iter().map(|&d| widths[d]).sum();
+        if bits > *direct_bits {
+            return None;
+        }
+        let keep: i64 = kept
+            .iter()
+            .map(|&d| ((1i64 << widths[d]) - 1) << shifts[d])
+            .sum();
+        let mut slots = vec![u32::MAX; 1 << bits];
+        let mut keys = vec![];
+        let groups = rows
+            .iter()
+            .map(|batch| {
+                let packed = batch.column(0).as_primitive::<Int64Type>();
+                packed
+                    .values()
+                    .iter()
+                    .map(|&key| {
+                        let (mut index, mut at) = (0usize, 0);
+                        for &d in &kept {
+                            let code = (key >> shifts[d]) & ((1i64 << widths[d]) - 1);
+                            index |= (code as usize) << at;
+                            at += widths[d];
+                        }
+                        let slot = &mut slots[index];
+                        if *slot == u32::MAX {
+                            *slot = keys.len() as u32;
+                            keys.push(key & keep);
+                        }
+                        *slot
+                    })
+                    .collect()
+            })
+            .collect();
+        Some((keys, groups))
     }
 
     /// The number of key columns of cuboid `mask`'s rows.
@@ -290,6 +382,7 @@ impl Keys {
             shifts,
             widths,
             values,
+            ..
         } = self
         else {
             return Ok(batch.clone());
@@ -366,6 +459,18 @@ mod tests {
         (schema, batches)
     }
 
+    /// Packed keys numbered by hashing, and keys not packed.
+    const OTHER_PACKINGS: [Packing; 2] = [
+        Packing {
+            max_bits: 63,
+            direct_bits: 0,
+        },
+        Packing {
+            max_bits: 0,
+            direct_bits: 0,
+        },
+    ];
+
     fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
         let mut rows: Vec<String> = batches
             .iter()
@@ -409,11 +514,30 @@ mod tests {
             .num_threads(2)
             .build()
             .unwrap();
-        let packed =
-            roll_up_packing(batches.clone(), false, &masks, &schemas, &merge, &pool, 63).unwrap();
-        let plain = roll_up_packing(batches, false, &masks, &schemas, &merge, &pool, 0).unwrap();
-        for (p, q) in packed.iter().zip(&plain) {
-            assert_eq!(sorted_rows(p), sorted_rows(q));
+        let packed = roll_up_packing(
+            batches.clone(),
+            false,
+            &masks,
+            &schemas,
+            &merge,
+            &pool,
+            Packing::DEFAULT,
+        )
+        .unwrap();
+        for packing in OTHER_PACKINGS {
+            let other = roll_up_packing(
+                batches.clone(),
+                false,
+                &masks,
+                &schemas,
+                &merge,
+                &pool,
+                packing,
+            )
+            .unwrap();
+            for (p, q) in packed.iter().zip(&other) {
+                assert_eq!(sorted_rows(p), sorted_rows(q));
+            }
         }
         // By name (NULL a name of its own), by year, and the grand total.
         assert_eq!(sorted_rows(&packed[1]), vec!["a|9|1", "b|18|3", "|4|9"]);
@@ -466,12 +590,27 @@ mod tests {
             .build()
             .unwrap();
         let (_, plain) = base();
-        for bits in [63, 0] {
-            let out = roll_up_packing(batches.clone(), true, &masks, &schemas, &merge, &pool, bits)
-                .unwrap();
-            let expected =
-                roll_up_packing(plain.clone(), true, &masks, &schemas, &merge, &pool, bits)
-                    .unwrap();
+        for packing in [Packing::DEFAULT].into_iter().chain(OTHER_PACKINGS) {
+            let out = roll_up_packing(
+                batches.clone(),
+                true,
+                &masks,
+                &schemas,
+                &merge,
+                &pool,
+                packing,
+            )
+            .unwrap();
+            let expected = roll_up_packing(
+                plain.clone(),
+                true,
+                &masks,
+                &schemas,
+                &merge,
+                &pool,
+                packing,
+            )
+            .unwrap();
             assert_eq!(sorted_rows(&out[0]), sorted_rows(&expected[0]));
             assert_eq!(sorted_rows(&out[1]), vec!["31|1"]);
         }
@@ -504,9 +643,17 @@ mod tests {
             .num_threads(2)
             .build()
             .unwrap();
-        for bits in [63, 0] {
-            let out = roll_up_packing(batches.clone(), true, &masks, &schemas, &merge, &pool, bits)
-                .unwrap();
+        for packing in [Packing::DEFAULT].into_iter().chain(OTHER_PACKINGS) {
+            let out = roll_up_packing(
+                batches.clone(),
+                true,
+                &masks,
+                &schemas,
+                &merge,
+                &pool,
+                packing,
+            )
+            .unwrap();
             assert_eq!(
                 sorted_rows(&out[0]),
                 vec![
