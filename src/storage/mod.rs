@@ -43,6 +43,11 @@
 //! dictionary as a plain Utf8 array (`entries + 1` offsets, then bytes). Dictionary entries
 //! are distinct and sorted in ascending byte order, so key order is value order.
 //!
+//! The chunks of a cube's cuboids ([`writer::write_tables`]) store Decimal128 values that
+//! all fit in an i64 in 8 bytes each instead ([`Encoding::Narrow`]): a cuboid's sums are
+//! DECIMAL(38, s) but small, and halving them halves the file a refresh writes. The
+//! reader widens them (a copy, where plain chunks are read in place).
+//!
 //! When a chunk has NULLs (`has_nulls`), a validity bitmap comes first: one bit per row in
 //! Arrow's bit layout starting at bit 0, set for valid rows. The key (or value) of a NULL
 //! row is unspecified.
@@ -104,6 +109,9 @@ pub enum Encoding {
     Plain,
     /// Keys into a dictionary of `entries` distinct, sorted strings (Utf8 only).
     Dictionary { entries: u32 },
+    /// Decimal128 values that all fit in 8 bytes, stored as i64 (widened on
+    /// read; written only for cuboids, see [`writer::write_tables`]).
+    Narrow,
 }
 
 /// One column of one segment.

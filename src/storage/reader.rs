@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::{make_array, ArrayData, ArrayRef, RecordBatch};
-use arrow::buffer::Buffer;
+use arrow::buffer::{Buffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use memmap2::Mmap;
 
@@ -233,6 +233,29 @@ impl FileStore {
                 };
                 let dt = DataType::Dictionary(Box::new(key_type), Box::new(DataType::Utf8));
                 build(dt, rows, nulls, vec![keys], vec![dictionary])?
+            }
+            (Encoding::Narrow, DataType::Decimal128(..)) => {
+                expect(1, &buffers)?;
+                if buffers[0].len() != rows * 8 {
+                    return Err(corrupt(format!(
+                        "a narrow chunk of {rows} rows has {} bytes",
+                        buffers[0].len()
+                    )));
+                }
+                let narrow = ScalarBuffer::<i64>::new(buffers[0].clone(), 0, rows);
+                let wide: ScalarBuffer<i128> = narrow.iter().map(|&v| i128::from(v)).collect();
+                build(
+                    data_type.clone(),
+                    rows,
+                    nulls,
+                    vec![wide.into_inner()],
+                    vec![],
+                )?
+            }
+            (Encoding::Narrow, other) => {
+                return Err(corrupt(format!(
+                    "a column of type {other} is stored narrow"
+                )));
             }
             (Encoding::Dictionary { .. }, other) => {
                 return Err(corrupt(format!(
