@@ -19,12 +19,12 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Schema, SchemaRef};
 
-use super::expr::{evaluate_predicate, filter_batch};
+use super::expr::evaluate_predicate;
 use super::pipeline::Source;
 use crate::catalog::TableMeta;
 use crate::error::Result;
 use crate::plan::{BinaryOp, Expr};
-use crate::storage::reader::decode;
+use crate::storage::reader::{batch_typed_as_columns, decode};
 use crate::storage::{FileStore, ZonePredicate};
 
 /// Rows whose column `column` lies outside `[min, max]` cannot contribute to the
@@ -200,12 +200,18 @@ impl Source for ScanSource {
         }
         let mut rows = rows;
         if let Some(mask) = mask {
-            if mask.true_count() < rows {
-                for column in columns.iter_mut() {
-                    *column = arrow::compute::filter(column.as_ref(), &mask)?;
-                }
-                rows = mask.true_count();
+            rows = keep_rows(&mut columns, &mask, rows)?;
+        }
+        // The other conjuncts read their columns decoded; the rows they drop
+        // are dropped before the other strings are decoded.
+        if let Some(rest) = Expr::conjunction(rest).filter(|_| rows > 0) {
+            let mut read = vec![];
+            rest.collect_columns(&mut read);
+            for c in read {
+                columns[c] = decode(&columns[c], self.schema.field(c).data_type())?;
             }
+            let as_read = batch_typed_as_columns(&self.schema, columns.clone(), rows)?;
+            rows = keep_rows(&mut columns, &evaluate_predicate(&rest, &as_read)?, rows)?;
         }
         let columns = columns
             .iter()
@@ -213,12 +219,26 @@ impl Source for ScanSource {
             .map(|(c, f)| decode(c, f.data_type()))
             .collect::<Result<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
-        match Expr::conjunction(rest) {
-            Some(f) if rows > 0 => Ok(Some(filter_batch(&batch, &f)?)),
-            _ => Ok(Some(batch)),
+        Ok(Some(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?))
+    }
+}
+
+/// Keeps the rows of `columns` (`rows` of them) where `mask` is true; returns
+/// how many.
+fn keep_rows(columns: &mut [ArrayRef], mask: &BooleanArray, rows: usize) -> Result<usize> {
+    let kept = mask.true_count();
+    if kept < rows {
+        // The mask's runs or indexes worked out once for every column.
+        let predicate = arrow::compute::FilterBuilder::new(mask).optimize().build();
+        for column in columns.iter_mut() {
+            *column = predicate.filter(column.as_ref())?;
         }
     }
+    Ok(kept)
 }
 
 /// For a conjunct that reads one column, dictionary-encoded in this chunk: its

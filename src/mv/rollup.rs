@@ -407,7 +407,7 @@ impl Keys {
             );
         }
         columns.extend(batch.columns()[1..].iter().cloned());
-        batch_typed_as_columns(stored, columns)
+        batch_typed_as_columns(stored, columns, batch.num_rows())
     }
 }
 
@@ -577,7 +577,7 @@ mod tests {
         .unwrap();
         let mut columns = batches[0].columns().to_vec();
         columns[0] = names;
-        batches[0] = batch_typed_as_columns(&schema, columns).unwrap();
+        batches[0] = batch_typed_as_columns(&schema, columns, batches[0].num_rows()).unwrap();
         let masks = [0b11, 0b00];
         let total = Arc::new(Schema::new(vec![
             Field::new("state0", DataType::Int64, true),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arrow::array::{make_array, ArrayData, ArrayRef, RecordBatch};
+use arrow::array::{make_array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::buffer::{Buffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use memmap2::Mmap;
@@ -118,7 +118,7 @@ impl FileStore {
                     .enumerate()
                     .map(|(c, f)| self.read_column_encoded(table, segment, c, f.data_type()))
                     .collect::<Result<Vec<_>>>()?;
-                batch_typed_as_columns(schema, columns)
+                batch_typed_as_columns(schema, columns, segment.row_count as usize)
             })
             .collect()
     }
@@ -304,18 +304,25 @@ impl FileStore {
     }
 }
 
-/// A batch of `columns` with the names of `schema`'s fields but the columns'
-/// own types (dictionary-encoded strings where `schema` says Utf8, say).
-pub fn batch_typed_as_columns(schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+/// A batch of `rows` rows of `columns` with the names of `schema`'s fields but
+/// the columns' own types (dictionary-encoded strings where `schema` says Utf8,
+/// say).
+pub fn batch_typed_as_columns(
+    schema: &SchemaRef,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+) -> Result<RecordBatch> {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .zip(&columns)
         .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
         .collect();
-    Ok(RecordBatch::try_new(
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
         Arc::new(Schema::new(fields)),
         columns,
+        &options,
     )?)
 }
 
