@@ -10,7 +10,7 @@
 //! rehashes a key and most mismatches are caught without touching the arena. The
 //! NULL of a one-column key has a number of its own, handed out on first sight.
 
-use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type};
 use arrow::row::{RowConverter, SortField};
 use hashbrown::HashTable;
@@ -42,6 +42,14 @@ enum Encoding {
     Rows {
         converter: RowConverter,
         arena: Arena,
+    },
+    /// Two columns, each an integer or date or a string and one of them a
+    /// string, each numbered by a one-column table of its own: key `n` is
+    /// `pairs[n]`, the first column's number in the high 32 bits, the second's
+    /// in the low ones, kept in the entry like an integer key.
+    Pair {
+        columns: Box<[KeyTable; 2]>,
+        pairs: Vec<u64>,
     },
 }
 
@@ -132,6 +140,18 @@ impl KeyTable {
                 arena: Arena::new(),
                 null: None,
             },
+            [a, b]
+                if [a, b].iter().all(|t| one_column_key(t))
+                    && (a == &DataType::Utf8 || b == &DataType::Utf8) =>
+            {
+                Encoding::Pair {
+                    columns: Box::new([
+                        KeyTable::new(std::slice::from_ref(a))?,
+                        KeyTable::new(std::slice::from_ref(b))?,
+                    ]),
+                    pairs: vec![],
+                }
+            }
             _ => Encoding::Rows {
                 converter: RowConverter::new(
                     types.iter().map(|t| SortField::new(t.clone())).collect(),
@@ -146,6 +166,15 @@ impl KeyTable {
         })
     }
 
+    /// Whether keys of these column types may come dictionary-encoded where a
+    /// column is Utf8 (one string column, or a pair): each entry is numbered once.
+    pub fn numbers_dictionaries(types: &[DataType]) -> bool {
+        match KeyTable::new(types) {
+            Ok(t) => matches!(t.encoding, Encoding::Strings { .. } | Encoding::Pair { .. }),
+            Err(_) => false,
+        }
+    }
+
     /// The number of distinct keys (NULL included).
     pub fn len(&self) -> usize {
         self.len as usize
@@ -155,6 +184,34 @@ impl KeyTable {
     /// `len()` on in order of first appearance.
     pub fn intern(&mut self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
         ids.reserve(keys.first().map_or(0, |k| k.len()));
+        if let Encoding::Pair { columns, .. } = &mut self.encoding {
+            let (first, second) = pair_numbers(columns.iter_mut(), keys, KeyTable::intern)?;
+            for (a, b) in first.into_iter().zip(second) {
+                ids.push(self.intern_pair(pair(a, b)));
+            }
+            return Ok(());
+        }
+        if let Some(dictionary) = one_column_dictionary(keys) {
+            // An entry is numbered when a row first uses it (unused entries are
+            // no keys), the other rows by their entry's number.
+            let values = dictionary.values();
+            let valid = dictionary.keys().logical_nulls();
+            let mut entries = vec![MISSING; values.len()];
+            let mut number = vec![];
+            for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
+                if valid.as_ref().is_some_and(|v| v.is_null(row)) {
+                    ids.push(self.intern_null());
+                    continue;
+                }
+                if entries[key] == MISSING {
+                    number.clear();
+                    self.intern(&[values.slice(key, 1)], &mut number)?;
+                    entries[key] = number[0];
+                }
+                ids.push(entries[key]);
+            }
+            return Ok(());
+        }
         let rows = match &self.encoding {
             Encoding::Integer { .. } => {
                 for_each_integer(&keys[0], |key| {
@@ -175,6 +232,7 @@ impl KeyTable {
                 return Ok(());
             }
             Encoding::Rows { converter, .. } => converter.convert_columns(keys)?,
+            Encoding::Pair { .. } => unreachable!("pair keys are numbered above"),
         };
         for row in rows.iter() {
             ids.push(self.intern_bytes(row.as_ref()));
@@ -197,6 +255,21 @@ impl KeyTable {
         id
     }
 
+    fn intern_pair(&mut self, key: u64) -> u32 {
+        let hash = hash_integer(key as i64);
+        if let Some(e) = self.table.find(hash, |e| e.0 == key) {
+            return e.1;
+        }
+        let id = self.len;
+        self.table
+            .insert_unique(hash, (key, id), |e| hash_integer(e.0 as i64));
+        if let Encoding::Pair { pairs, .. } = &mut self.encoding {
+            pairs.push(key);
+        }
+        self.len += 1;
+        id
+    }
+
     fn intern_null(&mut self) -> u32 {
         let id = self.len;
         let null = match &mut self.encoding {
@@ -212,7 +285,9 @@ impl KeyTable {
                 }
                 null
             }
-            Encoding::Rows { .. } => unreachable!("NULL keys of the row format are rows"),
+            Encoding::Rows { .. } | Encoding::Pair { .. } => {
+                unreachable!("NULL keys of several columns are numbered as rows")
+            }
         };
         if null.is_none() {
             self.len += 1;
@@ -224,7 +299,9 @@ impl KeyTable {
     fn arena(&self) -> &Arena {
         match &self.encoding {
             Encoding::Strings { arena, .. } | Encoding::Rows { arena, .. } => arena,
-            Encoding::Integer { .. } => unreachable!("integer keys have no arena"),
+            Encoding::Integer { .. } | Encoding::Pair { .. } => {
+                unreachable!("integer keys have no arena")
+            }
         }
     }
 
@@ -237,7 +314,9 @@ impl KeyTable {
         self.table.insert_unique(hash, (hash, id), |e| e.0);
         match &mut self.encoding {
             Encoding::Strings { arena, .. } | Encoding::Rows { arena, .. } => arena.push(key),
-            Encoding::Integer { .. } => unreachable!("integer keys have no arena"),
+            Encoding::Integer { .. } | Encoding::Pair { .. } => {
+                unreachable!("integer keys have no arena")
+            }
         }
         self.len += 1;
         id
@@ -253,6 +332,16 @@ impl KeyTable {
     /// Appends to `ids` the number of each row's key, or [`MISSING`] for keys
     /// not in the table and for keys with a NULL in any column.
     pub fn lookup(&self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
+        if let Some(dictionary) = one_column_dictionary(keys) {
+            let mut entries = Vec::with_capacity(dictionary.values().len());
+            self.lookup(std::slice::from_ref(dictionary.values()), &mut entries)?;
+            let valid = dictionary.keys().logical_nulls();
+            for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
+                let null = valid.as_ref().is_some_and(|v| v.is_null(row));
+                ids.push(if null { MISSING } else { entries[key] });
+            }
+            return Ok(());
+        }
         match &self.encoding {
             Encoding::Integer { .. } => {
                 for_each_integer(&keys[0], |key| {
@@ -277,6 +366,18 @@ impl KeyTable {
                         self.find_bytes(hash_bytes(row), row).unwrap_or(MISSING)
                     } else {
                         MISSING
+                    };
+                    ids.push(id);
+                }
+            }
+            Encoding::Pair { columns, .. } => {
+                let (first, second) =
+                    pair_numbers(columns.iter(), keys, |t, k, ids| t.lookup(k, ids))?;
+                for (a, b) in first.into_iter().zip(second) {
+                    let id = if a == MISSING || b == MISSING {
+                        MISSING
+                    } else {
+                        self.find_integer(pair(a, b) as i64).unwrap_or(MISSING)
                     };
                     ids.push(id);
                 }
@@ -318,6 +419,20 @@ impl KeyTable {
             Encoding::Rows { arena, .. } => (0..arena.len() as u32)
                 .map(|n| self.intern_bytes(arena.get(n)))
                 .collect(),
+            Encoding::Pair { columns, pairs } => {
+                let Encoding::Pair { columns: ours, .. } = &mut self.encoding else {
+                    unreachable!("tables for the same key types")
+                };
+                let first = ours[0].merge(&columns[0]);
+                let second = ours[1].merge(&columns[1]);
+                pairs
+                    .iter()
+                    .map(|&p| {
+                        let (a, b) = unpair(p);
+                        self.intern_pair(pair(first[a as usize], second[b as usize]))
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -375,8 +490,74 @@ impl KeyTable {
                 let rows = (0..arena.len() as u32).map(|n| parser.parse(arena.get(n)));
                 Ok(converter.convert_rows(rows)?)
             }
+            Encoding::Pair { columns, pairs } => {
+                let mut out = vec![];
+                for (c, table) in columns.iter().enumerate() {
+                    let values = table.columns()?.pop().ok_or_else(|| {
+                        crate::error::Error::Execute(
+                            "internal error: a key table without its column".into(),
+                        )
+                    })?;
+                    let numbers = UInt32Array::from_iter_values(pairs.iter().map(|&p| {
+                        let (a, b) = unpair(p);
+                        if c == 0 {
+                            a
+                        } else {
+                            b
+                        }
+                    }));
+                    out.push(arrow::compute::take(values.as_ref(), &numbers, None)?);
+                }
+                Ok(out)
+            }
         }
     }
+}
+
+/// Whether a key of this one column has an encoding of its own (integer or
+/// string).
+fn one_column_key(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Int32 | DataType::Int64 | DataType::Date32 | DataType::Utf8
+    )
+}
+
+/// The key column if `keys` is one dictionary-encoded column (strings as
+/// stored): numbered by its entries, then each row by its entry's number.
+fn one_column_dictionary(keys: &[ArrayRef]) -> Option<&dyn arrow::array::AnyDictionaryArray> {
+    match keys {
+        [key] => key.as_any_dictionary_opt(),
+        _ => None,
+    }
+}
+
+/// The numbers of each row's two key columns in their own tables, by `number`
+/// (intern or lookup).
+fn pair_numbers<T>(
+    columns: T,
+    keys: &[ArrayRef],
+    mut number: impl FnMut(T::Item, &[ArrayRef], &mut Vec<u32>) -> Result<()>,
+) -> Result<(Vec<u32>, Vec<u32>)>
+where
+    T: IntoIterator,
+{
+    let mut numbers = [vec![], vec![]];
+    for ((table, key), out) in columns.into_iter().zip(keys).zip(numbers.iter_mut()) {
+        number(table, std::slice::from_ref(key), out)?;
+    }
+    let [first, second] = numbers;
+    Ok((first, second))
+}
+
+/// The key of a pair of column numbers.
+fn pair(first: u32, second: u32) -> u64 {
+    ((first as u64) << 32) | second as u64
+}
+
+/// The column numbers of a pair key.
+fn unpair(key: u64) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
 }
 
 /// A Utf8 key column as a string array; an error for other types.
@@ -458,6 +639,47 @@ mod tests {
         let columns = t.columns().unwrap();
         assert_eq!(columns[0].len(), 4);
         assert_eq!(columns[0].as_string::<i32>().value(3), "b");
+    }
+
+    #[test]
+    fn dictionary_encoded_keys_number_like_plain_ones() {
+        use arrow::array::{DictionaryArray, UInt8Array};
+        // Entries unsorted, one unused; NULL keys.
+        let values: ArrayRef = Arc::new(StringArray::from(vec!["x", "", "y", "unused"]));
+        let dictionary: ArrayRef = Arc::new(
+            DictionaryArray::try_new(
+                UInt8Array::from(vec![Some(2), None, Some(0), Some(1), Some(2), None]),
+                values,
+            )
+            .unwrap(),
+        );
+        let plain = arrow::compute::cast(&dictionary, &DataType::Utf8).unwrap();
+        let years: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 2, 2, 1, 3]));
+        for keys in [vec![plain.clone()], vec![plain.clone(), years.clone()]] {
+            let encoded: Vec<ArrayRef> = std::iter::once(dictionary.clone())
+                .chain(keys[1..].iter().cloned())
+                .collect();
+            let types: Vec<DataType> = keys.iter().map(|k| k.data_type().clone()).collect();
+            let (mut a, mut b) = (
+                KeyTable::new(&types).unwrap(),
+                KeyTable::new(&types).unwrap(),
+            );
+            // Plain then encoded rows into one table, the other way round into the other.
+            let mut first = numbers(&mut a, &keys);
+            first.extend(numbers(&mut a, &encoded));
+            let mut second = numbers(&mut b, &encoded);
+            second.extend(numbers(&mut b, &keys));
+            assert_eq!(first, second);
+            assert_eq!(first[..6], first[6..]);
+            assert_eq!(a.columns().unwrap(), b.columns().unwrap());
+            // Lookups: NULL keys never match.
+            let (mut plain_found, mut encoded_found) = (vec![], vec![]);
+            a.lookup(&keys, &mut plain_found).unwrap();
+            a.lookup(&encoded, &mut encoded_found).unwrap();
+            assert_eq!(plain_found, encoded_found);
+            assert_eq!(plain_found[1], MISSING);
+            assert_eq!(plain_found[0], first[0]);
+        }
     }
 
     #[test]

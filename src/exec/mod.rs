@@ -20,7 +20,7 @@ pub mod sources;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::concat;
 use arrow::datatypes::DataType;
 
@@ -91,26 +91,7 @@ pub fn dense_codes(parts: &[ArrayRef]) -> Result<(Vec<u32>, ArrayRef)> {
                 part.data_type()
             )));
         }
-        let Some(dictionary) = part.as_any_dictionary_opt() else {
-            table.intern(std::slice::from_ref(part), &mut codes)?;
-            continue;
-        };
-        let mut entries = Vec::with_capacity(dictionary.values().len());
-        table.intern(std::slice::from_ref(dictionary.values()), &mut entries)?;
-        let keys = dictionary.keys();
-        if keys.null_count() > 0 {
-            // NULL's number, as for a plain NULL.
-            let null = arrow::array::new_null_array(&data_type, 1);
-            table.intern(&[null], &mut entries)?;
-        }
-        let null = entries.last().copied().unwrap_or_default();
-        for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
-            codes.push(if keys.is_valid(row) {
-                entries[key]
-            } else {
-                null
-            });
-        }
+        table.intern(std::slice::from_ref(part), &mut codes)?;
     }
     let values = table
         .columns()?
@@ -466,7 +447,14 @@ fn run_aggregate(
     else {
         unreachable!("run_aggregate is called on aggregates")
     };
-    let (source, mut operators) = pipeline(input, ctx)?;
+    let keys_encoded = match filter {
+        None => pipeline_keeping_keys_encoded(input, group, aggs, grouping_sets, ctx)?,
+        Some(_) => None,
+    };
+    let (source, mut operators) = match keys_encoded {
+        Some(pipeline) => pipeline,
+        None => pipeline(input, ctx)?,
+    };
     operators.extend(filter);
     let sink = AggregateSink::new(
         group.clone(),
@@ -475,6 +463,94 @@ fn run_aggregate(
         schema.clone(),
     )?;
     run(source.as_ref(), &operators, &sink)
+}
+
+/// For an aggregate whose string group keys are read straight from a scan
+/// (directly, or through a projection that only passes them on) and used by
+/// nothing else: its input's pipeline with the scan leaving those columns
+/// dictionary-encoded where they are stored so, for the key table to number
+/// each dictionary entry once instead of hashing every row's string. None for
+/// other aggregates, and for keys the key table numbers as rows.
+fn pipeline_keeping_keys_encoded(
+    input: &LogicalPlan,
+    group: &[Expr],
+    aggs: &[AggExpr],
+    grouping_sets: &Option<Vec<Vec<usize>>>,
+    ctx: &ExecContext,
+) -> Result<Option<Pipeline>> {
+    let types: Vec<DataType> = group.iter().map(|g| g.data_type()).collect();
+    if grouping_sets.is_some() || !key_table::KeyTable::numbers_dictionaries(&types) {
+        return Ok(None);
+    }
+    // Columns read by the aggregates' arguments or by key expressions.
+    let mut read_otherwise = vec![];
+    let computed_keys = group.iter().filter(|g| !matches!(g, Expr::Column { .. }));
+    for e in aggs
+        .iter()
+        .filter_map(|a| a.arg.as_ref())
+        .chain(computed_keys)
+    {
+        e.collect_columns(&mut read_otherwise);
+    }
+    let keys = group.iter().filter_map(|g| match g {
+        Expr::Column {
+            index,
+            data_type: DataType::Utf8,
+            ..
+        } if !read_otherwise.contains(index) => Some(*index),
+        _ => None,
+    });
+    let (scan, project, encoded): (&LogicalPlan, Option<&LogicalPlan>, Vec<usize>) = match input {
+        LogicalPlan::Scan { .. } => (input, None, keys.collect()),
+        LogicalPlan::Project {
+            input: scan, exprs, ..
+        } if matches!(scan.as_ref(), LogicalPlan::Scan { .. }) => {
+            let mut read = vec![];
+            for e in exprs {
+                e.collect_columns(&mut read);
+            }
+            let passed_on = |i: usize| match &exprs[i] {
+                Expr::Column { index, .. } if read.iter().filter(|&c| c == index).count() == 1 => {
+                    Some(*index)
+                }
+                _ => None,
+            };
+            (
+                scan.as_ref(),
+                Some(input),
+                keys.filter_map(passed_on).collect(),
+            )
+        }
+        _ => return Ok(None),
+    };
+    let LogicalPlan::Scan {
+        table,
+        projection,
+        filters,
+        schema,
+    } = scan
+    else {
+        return Ok(None);
+    };
+    if encoded.is_empty() {
+        return Ok(None);
+    }
+    let source = ScanSource::new(
+        table.clone(),
+        projection.clone(),
+        filters,
+        schema.clone(),
+        ctx.store.clone(),
+    )
+    .keeping_encoded(&encoded);
+    let mut operators: Vec<Box<dyn Operator>> = vec![];
+    if let Some(LogicalPlan::Project { exprs, schema, .. }) = project {
+        operators.push(Box::new(ProjectOp {
+            exprs: exprs.clone(),
+            schema: schema.clone(),
+        }));
+    }
+    Ok(Some((Box::new(source), operators)))
 }
 
 /// Builds the hash table of a join's right input and the operator that probes it.

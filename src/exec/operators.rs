@@ -1,14 +1,13 @@
 //! The streaming operators: σ filter and π projection, one batch at a time.
 
-use std::sync::Arc;
-
-use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::expr::{evaluate, filter_batch};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::Expr;
+use crate::storage::reader::batch_typed_as_columns;
 
 /// Keeps the rows for which the predicate is true (NULL counts as false).
 pub struct FilterOp {
@@ -43,10 +42,7 @@ pub fn project_batch(
         .iter()
         .map(|e| evaluate(e, batch))
         .collect::<Result<Vec<_>>>()?;
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &options,
-    )?)
+    // Strings passed on dictionary-encoded (see ScanSource::keeping_encoded)
+    // keep their type.
+    batch_typed_as_columns(schema, columns, batch.num_rows())
 }

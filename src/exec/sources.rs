@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::{Schema, SchemaRef};
 
 use super::expr::evaluate_predicate;
@@ -51,6 +51,8 @@ pub struct ScanSource {
     pub store: Arc<FileStore>,
     /// (segment, first row, rows) of each morsel, in table order.
     morsels: Vec<(usize, usize, usize)>,
+    /// Per projected column: whether it stays dictionary-encoded.
+    keep_encoded: Vec<bool>,
 }
 
 /// A pushed-down conjunct, with what its evaluation per dictionary entry needs.
@@ -107,6 +109,7 @@ impl ScanSource {
             conjuncts: filters.iter().map(Conjunct::new).collect(),
             zone_predicates,
             morsels,
+            keep_encoded: vec![false; projection.len()],
             table,
             projection,
             schema,
@@ -116,6 +119,18 @@ impl ScanSource {
 
     /// Also skips segments whose zone maps put projected column `column` wholly
     /// outside `[min, max]` (key ranges of the hash joins above).
+    /// Leaves these projected columns (strings) dictionary-encoded where their
+    /// chunks are: batches then carry `DictionaryArray`s there (their schema
+    /// says so), for a consumer that takes them (see [`super::key_table`]).
+    pub fn keeping_encoded(mut self, columns: &[usize]) -> ScanSource {
+        for &c in columns {
+            if let Some(keep) = self.keep_encoded.get_mut(c) {
+                *keep = true;
+            }
+        }
+        self
+    }
+
     pub fn with_ranges(mut self, ranges: &[KeyRange]) -> ScanSource {
         for r in ranges {
             self.zone_predicates.push((
@@ -216,14 +231,16 @@ impl Source for ScanSource {
         let columns = columns
             .iter()
             .zip(self.schema.fields())
-            .map(|(c, f)| decode(c, f.data_type()))
+            .zip(&self.keep_encoded)
+            .map(|((c, f), &keep)| {
+                if keep {
+                    Ok(c.clone())
+                } else {
+                    decode(c, f.data_type())
+                }
+            })
             .collect::<Result<Vec<_>>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(Some(RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            columns,
-            &options,
-        )?))
+        Ok(Some(batch_typed_as_columns(&self.schema, columns, rows)?))
     }
 }
 
