@@ -1,8 +1,9 @@
 //! `+`, `-` and `*` of DECIMAL columns without a check per value.
 //!
 //! Arrow's kernels check every product and sum for overflow and every result
-//! for its precision, one value at a time. Here the largest magnitude of each
-//! operand is found first (one pass that the compiler vectorizes); when those
+//! for its precision, one value at a time. Here a bound of the magnitudes of
+//! each operand is found first (the power of two above the largest, by OR-ing
+//! the values' bits: one pass that the compiler vectorizes); when those
 //! bounds prove that no result can leave the result type's precision, the
 //! operation runs as plain `i128` arithmetic over the value buffers. Otherwise
 //! (values near the limits) the caller falls back to Arrow's checked kernels,
@@ -31,15 +32,24 @@ pub enum Op {
 }
 
 impl Operand<'_> {
-    /// The largest magnitude of the operand's values (NULL slots included).
+    /// A bound of the magnitude of the operand's values (NULL slots included):
+    /// for a column, the largest magnitude rounded up to a power of two minus
+    /// one, found by OR-ing every value's bits (with negative values
+    /// complemented), which vectorizes where a running maximum of `i128`s does
+    /// not.
     fn max_magnitude(&self) -> u128 {
         match self {
-            Operand::Column(a) => a
-                .values()
-                .iter()
-                .map(|v| v.unsigned_abs())
-                .max()
-                .unwrap_or(0),
+            Operand::Column(a) => {
+                let bits = a
+                    .values()
+                    .iter()
+                    .fold(0u128, |acc, &v| acc | (v ^ (v >> 127)) as u128);
+                // Every |v| (or |v| - 1 for negative v) is below 2^(bits' width).
+                match bits {
+                    0 => 1,
+                    b => (u128::MAX >> b.leading_zeros()).saturating_add(1),
+                }
+            }
             Operand::Constant(v) => v.unsigned_abs(),
         }
     }
@@ -223,6 +233,28 @@ mod tests {
         let types = (big.data_type(), ten.data_type());
         assert!(arithmetic(Op::Mul, &l, &r, types, 2).is_none());
         assert!(arithmetic(Op::Add, &l, &r, types, 2).is_none());
+    }
+
+    #[test]
+    fn magnitude_bounds_cover_every_value() {
+        let cases: Vec<Vec<i128>> = vec![
+            vec![0, 0],
+            vec![-1],
+            vec![1],
+            vec![5, -8, 7],
+            vec![-1024, 1023],
+            vec![i64::MAX as i128, i64::MIN as i128],
+            vec![i128::MAX, 3],
+            vec![i128::MIN + 1],
+        ];
+        for values in cases {
+            let array = PrimitiveArray::<Decimal128Type>::from(values.clone());
+            let bound = Operand::Column(&array).max_magnitude();
+            let largest = values.iter().map(|v| v.unsigned_abs()).max().unwrap();
+            assert!(bound >= largest, "{values:?}: {bound} < {largest}");
+            // At most twice the largest (a power of two), or 1 for zeros.
+            assert!(bound <= (2 * largest).max(1), "{values:?}: {bound}");
+        }
     }
 
     #[test]
