@@ -490,18 +490,50 @@ mod tests {
         rows
     }
 
+    /// The stored schema of a cuboid with these keys (and the two states).
+    fn stored(keys: &[(&str, DataType)]) -> SchemaRef {
+        let mut fields: Vec<Field> = keys
+            .iter()
+            .map(|(n, t)| Field::new(*n, t.clone(), true))
+            .collect();
+        fields.push(Field::new("state0", DataType::Int64, true));
+        fields.push(Field::new("state1", DataType::Int64, true));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// [`roll_up_packing`] of the base cuboid's states (SUM, MIN) on two workers.
+    fn roll(
+        base: &[RecordBatch],
+        merge_base: bool,
+        masks: &[usize],
+        schemas: &[SchemaRef],
+        packing: Packing,
+    ) -> Vec<Vec<RecordBatch>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let merge = [AggFunc::Sum, AggFunc::Min];
+        roll_up_packing(
+            base.to_vec(),
+            merge_base,
+            masks,
+            schemas,
+            &merge,
+            &pool,
+            packing,
+        )
+        .unwrap()
+    }
+
+    /// Every way of holding keys.
+    fn packings() -> impl Iterator<Item = Packing> {
+        [Packing::DEFAULT].into_iter().chain(OTHER_PACKINGS)
+    }
+
     #[test]
     fn packed_and_plain_keys_roll_up_alike() {
         let (schema, batches) = base();
-        let stored = |keys: &[(&str, DataType)]| -> SchemaRef {
-            let mut fields: Vec<Field> = keys
-                .iter()
-                .map(|(n, t)| Field::new(*n, t.clone(), true))
-                .collect();
-            fields.push(Field::new("state0", DataType::Int64, true));
-            fields.push(Field::new("state1", DataType::Int64, true));
-            Arc::new(Schema::new(fields))
-        };
         let masks = [0b11, 0b01, 0b10, 0b00];
         let schemas = vec![
             schema.clone(),
@@ -509,32 +541,9 @@ mod tests {
             stored(&[("key0", DataType::Int64)]),
             stored(&[]),
         ];
-        let merge = [AggFunc::Sum, AggFunc::Min];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let packed = roll_up_packing(
-            batches.clone(),
-            false,
-            &masks,
-            &schemas,
-            &merge,
-            &pool,
-            Packing::DEFAULT,
-        )
-        .unwrap();
+        let packed = roll(&batches, false, &masks, &schemas, Packing::DEFAULT);
         for packing in OTHER_PACKINGS {
-            let other = roll_up_packing(
-                batches.clone(),
-                false,
-                &masks,
-                &schemas,
-                &merge,
-                &pool,
-                packing,
-            )
-            .unwrap();
+            let other = roll(&batches, false, &masks, &schemas, packing);
             for (p, q) in packed.iter().zip(&other) {
                 assert_eq!(sorted_rows(p), sorted_rows(q));
             }
@@ -550,10 +559,8 @@ mod tests {
         for (cuboid, schema) in packed.iter().zip(&schemas) {
             for batch in cuboid {
                 for (field, column) in schema.fields().iter().zip(batch.columns()) {
-                    assert_eq!(
-                        decode(column, field.data_type()).unwrap().data_type(),
-                        field.data_type()
-                    );
+                    let decoded = decode(column, field.data_type()).unwrap();
+                    assert_eq!(decoded.data_type(), field.data_type());
                 }
                 let names = |s: &Schema| {
                     s.fields()
@@ -579,38 +586,11 @@ mod tests {
         columns[0] = names;
         batches[0] = batch_typed_as_columns(&schema, columns, batches[0].num_rows()).unwrap();
         let masks = [0b11, 0b00];
-        let total = Arc::new(Schema::new(vec![
-            Field::new("state0", DataType::Int64, true),
-            Field::new("state1", DataType::Int64, true),
-        ]));
-        let schemas = vec![schema, total];
-        let merge = [AggFunc::Sum, AggFunc::Min];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let schemas = vec![schema, stored(&[])];
         let (_, plain) = base();
-        for packing in [Packing::DEFAULT].into_iter().chain(OTHER_PACKINGS) {
-            let out = roll_up_packing(
-                batches.clone(),
-                true,
-                &masks,
-                &schemas,
-                &merge,
-                &pool,
-                packing,
-            )
-            .unwrap();
-            let expected = roll_up_packing(
-                plain.clone(),
-                true,
-                &masks,
-                &schemas,
-                &merge,
-                &pool,
-                packing,
-            )
-            .unwrap();
+        for packing in packings() {
+            let out = roll(&batches, true, &masks, &schemas, packing);
+            let expected = roll(&plain, true, &masks, &schemas, packing);
             assert_eq!(sorted_rows(&out[0]), sorted_rows(&expected[0]));
             assert_eq!(sorted_rows(&out[1]), vec!["31|1"]);
         }
@@ -632,28 +612,10 @@ mod tests {
             )
             .unwrap(),
         );
-        let total = Arc::new(Schema::new(vec![
-            Field::new("state0", DataType::Int64, true),
-            Field::new("state1", DataType::Int64, true),
-        ]));
         let masks = [0b11, 0b00];
-        let schemas = vec![schema, total];
-        let merge = [AggFunc::Sum, AggFunc::Min];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        for packing in [Packing::DEFAULT].into_iter().chain(OTHER_PACKINGS) {
-            let out = roll_up_packing(
-                batches.clone(),
-                true,
-                &masks,
-                &schemas,
-                &merge,
-                &pool,
-                packing,
-            )
-            .unwrap();
+        let schemas = vec![schema, stored(&[])];
+        for packing in packings() {
+            let out = roll(&batches, true, &masks, &schemas, packing);
             assert_eq!(
                 sorted_rows(&out[0]),
                 vec![

@@ -15,6 +15,7 @@
 //!    smaller input.
 
 mod cardinality;
+mod common_subexpressions;
 mod decorrelate;
 mod empty_joins;
 mod fold_constants;
@@ -49,6 +50,7 @@ pub fn optimize_with(
     let plan = push_semi_joins::push_semi_joins(plan);
     let plan = join_order::reorder_joins(plan);
     let plan = empty_joins::empty_joins(plan);
+    let plan = common_subexpressions::common_subexpressions(plan);
     let plan = prune_columns::prune_columns(plan);
     Ok(semi_join_sides::semi_join_sides(plan))
 }
