@@ -95,12 +95,7 @@ fn with_columns(input: LogicalPlan, computed: Vec<Expr>) -> LogicalPlan {
         } => {
             let substituted: Vec<Expr> = computed
                 .into_iter()
-                .map(|c| {
-                    c.transform_up(&mut |e| match e {
-                        Expr::Column { index, .. } => exprs[index].clone(),
-                        other => other,
-                    })
-                })
+                .map(|c| c.inline_columns(&exprs))
                 .collect();
             let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
             (*input, exprs, fields, substituted)

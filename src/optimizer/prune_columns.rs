@@ -255,12 +255,7 @@ fn merge_projections(input: LogicalPlan, exprs: Vec<Expr>) -> (LogicalPlan, Vec<
         } if exprs.iter().all(is_column) || inner_exprs.iter().all(is_column) => {
             let merged = exprs
                 .into_iter()
-                .map(|e| {
-                    e.transform_up(&mut |x| match x {
-                        Expr::Column { index, .. } => inner_exprs[index].clone(),
-                        other => other,
-                    })
-                })
+                .map(|e| e.inline_columns(&inner_exprs))
                 .collect();
             merge_projections(*inner, merged)
         }

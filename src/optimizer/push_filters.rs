@@ -70,12 +70,7 @@ fn push_into(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
         } => {
             let substituted = predicates
                 .into_iter()
-                .map(|p| {
-                    p.transform_up(&mut |e| match e {
-                        Expr::Column { index, .. } => exprs[index].clone(),
-                        other => other,
-                    })
-                })
+                .map(|p| p.inline_columns(&exprs))
                 .collect();
             LogicalPlan::Project {
                 input: Box::new(push_into(*input, substituted)),

@@ -398,6 +398,15 @@ impl Expr {
         f(rebuilt)
     }
 
+    /// This expression over the input of a projection of `exprs`: each column
+    /// reference replaced by the expression that column projects.
+    pub fn inline_columns(self, exprs: &[Expr]) -> Expr {
+        self.transform_up(&mut |e| match e {
+            Expr::Column { index, .. } => exprs[index].clone(),
+            other => other,
+        })
+    }
+
     /// Indexes of every input column this expression reads.
     pub fn collect_columns(&self, out: &mut Vec<usize>) {
         if let Expr::Column { index, .. } = self {
