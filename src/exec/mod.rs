@@ -267,25 +267,10 @@ fn pipeline(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Pipeline> {
 
 /// A pipeline whose scan may skip segments outside `ranges` (over `plan`'s output).
 fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> Result<Pipeline> {
+    if let Some(scan) = scan_source(plan, ctx) {
+        return Ok((Box::new(scan.with_ranges(ranges)), vec![]));
+    }
     Ok(match plan {
-        LogicalPlan::Scan {
-            table,
-            projection,
-            filters,
-            schema,
-        } => (
-            Box::new(
-                ScanSource::new(
-                    table.clone(),
-                    projection.clone(),
-                    filters,
-                    schema.clone(),
-                    ctx.store.clone(),
-                )
-                .with_ranges(ranges),
-            ),
-            vec![],
-        ),
         LogicalPlan::Filter { input, predicate } => {
             let (source, mut operators) = pipeline_with(input, ctx, ranges)?;
             operators.push(Box::new(FilterOp {
@@ -523,26 +508,10 @@ fn pipeline_keeping_keys_encoded(
         }
         _ => return Ok(None),
     };
-    let LogicalPlan::Scan {
-        table,
-        projection,
-        filters,
-        schema,
-    } = scan
-    else {
+    let Some(scan) = scan_source(scan, ctx).filter(|_| !encoded.is_empty()) else {
         return Ok(None);
     };
-    if encoded.is_empty() {
-        return Ok(None);
-    }
-    let source = ScanSource::new(
-        table.clone(),
-        projection.clone(),
-        filters,
-        schema.clone(),
-        ctx.store.clone(),
-    )
-    .keeping_encoded(&encoded);
+    let source = scan.keeping_encoded(&encoded);
     let mut operators: Vec<Box<dyn Operator>> = vec![];
     if let Some(LogicalPlan::Project { exprs, schema, .. }) = project {
         operators.push(Box::new(ProjectOp {
@@ -551,6 +520,26 @@ fn pipeline_keeping_keys_encoded(
         }));
     }
     Ok(Some((Box::new(source), operators)))
+}
+
+/// The source that reads `plan` if it is a scan.
+fn scan_source(plan: &LogicalPlan, ctx: &ExecContext) -> Option<ScanSource> {
+    let LogicalPlan::Scan {
+        table,
+        projection,
+        filters,
+        schema,
+    } = plan
+    else {
+        return None;
+    };
+    Some(ScanSource::new(
+        table.clone(),
+        projection.clone(),
+        filters,
+        schema.clone(),
+        ctx.store.clone(),
+    ))
 }
 
 /// Builds the hash table of a join's right input and the operator that probes it.

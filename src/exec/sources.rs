@@ -117,8 +117,6 @@ impl ScanSource {
         }
     }
 
-    /// Also skips segments whose zone maps put projected column `column` wholly
-    /// outside `[min, max]` (key ranges of the hash joins above).
     /// Leaves these projected columns (strings) dictionary-encoded where their
     /// chunks are: batches then carry `DictionaryArray`s there (their schema
     /// says so), for a consumer that takes them (see [`super::key_table`]).
@@ -131,6 +129,8 @@ impl ScanSource {
         self
     }
 
+    /// Also skips segments whose zone maps put projected column `column` wholly
+    /// outside `[min, max]` (key ranges of the hash joins above).
     pub fn with_ranges(mut self, ranges: &[KeyRange]) -> ScanSource {
         for r in ranges {
             self.zone_predicates.push((

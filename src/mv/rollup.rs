@@ -288,10 +288,7 @@ impl Keys {
         if bits > *direct_bits {
             return None;
         }
-        let keep: i64 = kept
-            .iter()
-            .map(|&d| ((1i64 << widths[d]) - 1) << shifts[d])
-            .sum();
+        let keep = key_bits(shifts, widths, to);
         let mut slots = vec![u32::MAX; 1 << bits];
         let mut keys = vec![];
         let groups = rows
@@ -304,8 +301,7 @@ impl Keys {
                     .map(|&key| {
                         let (mut index, mut at) = (0usize, 0);
                         for &d in &kept {
-                            let code = (key >> shifts[d]) & ((1i64 << widths[d]) - 1);
-                            index |= (code as usize) << at;
+                            index |= (code(key, shifts[d], widths[d]) as usize) << at;
                             at += widths[d];
                         }
                         let slot = &mut slots[index];
@@ -350,10 +346,7 @@ impl Keys {
         let schema = batch.schema();
         let (mut fields, mut columns): (Vec<Arc<Field>>, Vec<ArrayRef>) = match self {
             Keys::Packed { shifts, widths, .. } => {
-                let keep: i64 = (0..shifts.len())
-                    .filter(|d| to & (1 << d) != 0)
-                    .map(|d| ((1i64 << widths[d]) - 1) << shifts[d])
-                    .sum();
+                let keep = key_bits(shifts, widths, to);
                 let packed = batch.column(0).as_primitive::<Int64Type>();
                 let kept = Int64Array::from_iter_values(packed.values().iter().map(|k| k & keep));
                 (vec![Arc::new(packed_field())], vec![Arc::new(kept)])
@@ -394,7 +387,7 @@ impl Keys {
                 packed
                     .values()
                     .iter()
-                    .map(|k| ((k >> shifts[d]) & ((1i64 << widths[d]) - 1)) as u32),
+                    .map(|&k| code(k, shifts[d], widths[d]) as u32),
             );
             let data_type = stored.field(columns.len()).data_type();
             columns.push(
@@ -409,6 +402,19 @@ impl Keys {
         columns.extend(batch.columns()[1..].iter().cloned());
         batch_typed_as_columns(stored, columns, batch.num_rows())
     }
+}
+
+/// The bits of a packed key that hold the codes of cuboid `mask`'s dimensions.
+fn key_bits(shifts: &[u32], widths: &[u32], mask: usize) -> i64 {
+    (0..shifts.len())
+        .filter(|d| mask & (1 << d) != 0)
+        .map(|d| ((1i64 << widths[d]) - 1) << shifts[d])
+        .sum()
+}
+
+/// The code of the dimension at bits `shift..shift + width` of packed `key`.
+fn code(key: i64, shift: u32, width: u32) -> i64 {
+    (key >> shift) & ((1i64 << width) - 1)
 }
 
 fn packed_field() -> Field {

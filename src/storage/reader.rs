@@ -306,23 +306,31 @@ impl FileStore {
 
 /// A batch of `rows` rows of `columns` with the names of `schema`'s fields but
 /// the columns' own types (dictionary-encoded strings where `schema` says Utf8,
-/// say).
+/// say): `schema` itself when the types are its own, the usual case.
 pub fn batch_typed_as_columns(
     schema: &SchemaRef,
     columns: Vec<ArrayRef>,
     rows: usize,
 ) -> Result<RecordBatch> {
-    let fields: Vec<Field> = schema
+    let same_types = schema
         .fields()
         .iter()
         .zip(&columns)
-        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
-        .collect();
+        .all(|(f, c)| f.data_type() == c.data_type());
+    let schema = if same_types {
+        schema.clone()
+    } else {
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+            .collect();
+        Arc::new(Schema::new(fields))
+    };
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(
-        Arc::new(Schema::new(fields)),
-        columns,
-        &options,
+        schema, columns, &options,
     )?)
 }
 

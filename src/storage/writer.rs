@@ -163,9 +163,9 @@ struct TableImage {
 /// Writes the rows of several tables (`tables`: each its schema and batches) into
 /// the one new file `<file_prefix>.col`, in segments of up to `segment_rows`
 /// rows: one file creation and one fsync for all of them (the cuboids of a
-/// cube). Decimals that fit in 8 bytes are stored in 8 bytes. The tables are encoded side by side in memory, then written one after
-/// another. Returns the file (none if no table has rows) and each table's
-/// segments.
+/// cube). Decimals that fit in 8 bytes are stored in 8 bytes. The tables are
+/// encoded side by side in memory, then written one after another. Returns the
+/// file (none if no table has rows) and each table's segments.
 pub fn write_tables(
     data_dir: &Path,
     file_prefix: &str,
@@ -273,11 +273,10 @@ fn check_types(schema: &SchemaRef, batch: &RecordBatch) -> Result<()> {
         )));
     }
     for (field, column) in fields.iter().zip(batch.columns()) {
-        let dictionary_of = |t: &DataType| matches!(column.data_type(), DataType::Dictionary(_, v) if v.as_ref() == t);
         // Strings may come dictionary-encoded.
-        if column.data_type() != field.data_type()
-            && !(field.data_type() == &DataType::Utf8 && dictionary_of(&DataType::Utf8))
-        {
+        let encoded_strings = field.data_type() == &DataType::Utf8
+            && matches!(column.data_type(), DataType::Dictionary(_, v) if v.as_ref() == &DataType::Utf8);
+        if column.data_type() != field.data_type() && !encoded_strings {
             return Err(Error::Execute(format!(
                 "internal error: writing a column of type {} into column {} of type {}",
                 column.data_type(),
