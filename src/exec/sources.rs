@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Schema, SchemaRef};
 
 use super::expr::evaluate_predicate;
@@ -24,7 +24,7 @@ use super::pipeline::Source;
 use crate::catalog::TableMeta;
 use crate::error::Result;
 use crate::plan::{BinaryOp, Expr};
-use crate::storage::reader::{batch_typed_as_columns, decode};
+use crate::storage::reader::{batch_typed_as_columns, decode, StoredColumn};
 use crate::storage::{FileStore, ZonePredicate};
 
 /// Rows whose column `column` lies outside `[min, max]` cannot contribute to the
@@ -62,6 +62,9 @@ pub struct Conjunct {
     /// projected column, and the conjunct rewritten over a batch of that column
     /// alone.
     single_column: Option<(usize, Expr)>,
+    /// For `column <op> constant`: the projected column and the comparison, which
+    /// a packed column evaluates on its packed values.
+    comparison: Option<(usize, ZonePredicate)>,
 }
 
 impl Conjunct {
@@ -76,6 +79,7 @@ impl Conjunct {
         Conjunct {
             expr: expr.clone(),
             single_column,
+            comparison: zone_predicate(expr),
         }
     }
 }
@@ -190,7 +194,7 @@ impl Source for ScanSource {
             .iter()
             .zip(self.schema.fields())
             .map(|(&c, f)| {
-                self.store.read_encoded_rows(
+                self.store.read_stored_rows(
                     &self.table.data,
                     segment,
                     c,
@@ -199,11 +203,16 @@ impl Source for ScanSource {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        // Conjuncts over one dictionary column, entry by entry.
+        // Conjuncts over one dictionary column (entry by entry) or comparing one
+        // packed column with a constant (on the packed values).
         let mut mask: Option<BooleanArray> = None;
         let mut rest = vec![];
         for conjunct in &self.conjuncts {
-            match dictionary_mask(conjunct, &columns, &self.schema)? {
+            let on_stored = match dictionary_mask(conjunct, &columns, &self.schema)? {
+                Some(m) => Some(m),
+                None => packed_mask(conjunct, &columns),
+            };
+            match on_stored {
                 Some(m) => {
                     mask = Some(match mask {
                         Some(before) => arrow::compute::and(&before, &m)?,
@@ -218,14 +227,28 @@ impl Source for ScanSource {
             rows = keep_rows(&mut columns, &mask, rows)?;
         }
         // The other conjuncts read their columns decoded; the rows they drop
-        // are dropped before the other strings are decoded.
+        // are dropped before the other columns are widened or decoded.
         if let Some(rest) = Expr::conjunction(rest).filter(|_| rows > 0) {
             let mut read = vec![];
             rest.collect_columns(&mut read);
-            for c in read {
-                columns[c] = decode(&columns[c], self.schema.field(c).data_type())?;
+            read.sort_unstable();
+            read.dedup();
+            let mut fields = Vec::with_capacity(read.len());
+            let mut decoded = Vec::with_capacity(read.len());
+            for &c in &read {
+                let field = self.schema.field(c);
+                let array = decode(&columns[c].widen(), field.data_type())?;
+                columns[c] = StoredColumn::Array(array.clone());
+                fields.push(field.clone());
+                decoded.push(array);
             }
-            let as_read = batch_typed_as_columns(&self.schema, columns.clone(), rows)?;
+            // Evaluated over a batch of the columns it reads.
+            let rest = rest.remap_columns(&|c| read.binary_search(&c).unwrap_or(0));
+            let as_read = RecordBatch::try_new_with_options(
+                Arc::new(Schema::new(fields)),
+                decoded,
+                &RecordBatchOptions::new().with_row_count(Some(rows)),
+            )?;
             rows = keep_rows(&mut columns, &evaluate_predicate(&rest, &as_read)?, rows)?;
         }
         let columns = columns
@@ -233,10 +256,11 @@ impl Source for ScanSource {
             .zip(self.schema.fields())
             .zip(&self.keep_encoded)
             .map(|((c, f), &keep)| {
+                let c = c.widen();
                 if keep {
-                    Ok(c.clone())
+                    Ok(c)
                 } else {
-                    decode(c, f.data_type())
+                    decode(&c, f.data_type())
                 }
             })
             .collect::<Result<Vec<_>>>()?;
@@ -246,16 +270,30 @@ impl Source for ScanSource {
 
 /// Keeps the rows of `columns` (`rows` of them) where `mask` is true; returns
 /// how many.
-fn keep_rows(columns: &mut [ArrayRef], mask: &BooleanArray, rows: usize) -> Result<usize> {
+fn keep_rows(columns: &mut [StoredColumn], mask: &BooleanArray, rows: usize) -> Result<usize> {
     let kept = mask.true_count();
     if kept < rows {
         // The mask's runs or indexes worked out once for every column.
         let predicate = arrow::compute::FilterBuilder::new(mask).optimize().build();
         for column in columns.iter_mut() {
-            *column = predicate.filter(column.as_ref())?;
+            *column = column.filter(&predicate)?;
         }
     }
     Ok(kept)
+}
+
+/// For `column <op> constant` over a packed column: its value for each row,
+/// computed on the packed values (NULL counting as false, as in a filter).
+fn packed_mask(conjunct: &Conjunct, columns: &[StoredColumn]) -> Option<BooleanArray> {
+    let (column, comparison) = conjunct.comparison.as_ref()?;
+    let StoredColumn::Packed(packed) = &columns[*column] else {
+        return None;
+    };
+    let mask = packed.evaluate(comparison)?;
+    Some(match mask.nulls() {
+        Some(nulls) => BooleanArray::new(mask.values() & nulls.inner(), None),
+        None => mask,
+    })
 }
 
 /// For a conjunct that reads one column, dictionary-encoded in this chunk: its
@@ -263,14 +301,16 @@ fn keep_rows(columns: &mut [ArrayRef], mask: &BooleanArray, rows: usize) -> Resu
 /// false, as in a filter). None for other conjuncts.
 fn dictionary_mask(
     conjunct: &Conjunct,
-    columns: &[ArrayRef],
+    columns: &[StoredColumn],
     schema: &SchemaRef,
 ) -> Result<Option<BooleanArray>> {
     let Some((column, over_column)) = &conjunct.single_column else {
         return Ok(None);
     };
     let column = *column;
-    let array = &columns[column];
+    let StoredColumn::Array(array) = &columns[column] else {
+        return Ok(None);
+    };
     let Some(dictionary) = array.as_any_dictionary_opt() else {
         return Ok(None);
     };

@@ -43,10 +43,12 @@
 //! dictionary as a plain Utf8 array (`entries + 1` offsets, then bytes). Dictionary entries
 //! are distinct and sorted in ascending byte order, so key order is value order.
 //!
-//! The chunks of a cube's cuboids ([`writer::write_tables`]) store Decimal128 values that
-//! all fit in an i64 in 8 bytes each instead ([`Encoding::Narrow`]): a cuboid's sums are
-//! DECIMAL(38, s) but small, and halving them halves the file a refresh writes. The
-//! reader widens them (a copy, where plain chunks are read in place).
+//! An Int32, Date32, Int64 or Decimal128 chunk whose values lie close together is stored
+//! packed instead ([`Encoding::Packed`], see [`packing`]): each value as its difference
+//! from the chunk's smallest one, `base`, in `width` bytes (1, 2, 4 or 8, unsigned,
+//! fewer than the type's own). The reader widens the rows it reads (a copy, where other
+//! chunks are read in place). Chunks written before packing existed may hold
+//! [`Encoding::Narrow`] decimals: 8-byte signed values, read as well.
 //!
 //! When a chunk has NULLs (`has_nulls`), a validity bitmap comes first: one bit per row in
 //! Arrow's bit layout starting at bit 0, set for valid rows. The key (or value) of a NULL
@@ -60,6 +62,7 @@
 //! is aligned, and validates the Arrow arrays it builds, so a damaged file gives
 //! [`crate::Error::Corrupt`] rather than a crash.
 
+pub mod packing;
 pub mod reader;
 pub mod writer;
 pub mod zonemap;
@@ -109,9 +112,12 @@ pub enum Encoding {
     Plain,
     /// Keys into a dictionary of `entries` distinct, sorted strings (Utf8 only).
     Dictionary { entries: u32 },
-    /// Decimal128 values that all fit in 8 bytes, stored as i64 (widened on
-    /// read; written only for cuboids, see [`writer::write_tables`]).
+    /// Decimal128 values as i64 (widened on read; no longer written: cuboid
+    /// files of earlier versions hold them).
     Narrow,
+    /// Integers, dates or decimals as their differences from `base`, `width`
+    /// bytes each (see [`packing`]).
+    Packed { base: i64, width: u8 },
 }
 
 /// One column of one segment.

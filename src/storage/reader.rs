@@ -1,4 +1,5 @@
-//! Reading column chunks from memory-mapped column files, without copying.
+//! Reading column chunks from memory-mapped column files, without copying (but
+//! for packed chunks, widened as they are read).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -7,10 +8,12 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::{make_array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow::buffer::{Buffer, ScalarBuffer};
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
+use arrow::compute::FilterPredicate;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use memmap2::Mmap;
 
+use super::packing::PackedRows;
 use super::{
     ColumnChunk, DataFile, Encoding, SegmentMeta, TableData, ALIGNMENT, HEADER_LEN, MAGIC,
 };
@@ -86,6 +89,26 @@ impl FileStore {
         data_type: &DataType,
         rows: std::ops::Range<usize>,
     ) -> Result<ArrayRef> {
+        Ok(self
+            .read_stored_rows(table, segment, column, data_type, rows)?
+            .widen())
+    }
+
+    /// Rows `rows` of column `column` of `segment` as stored: packed chunks not
+    /// yet widened, the others as [`FileStore::read_encoded_rows`] gives them.
+    pub fn read_stored_rows(
+        &self,
+        table: &TableData,
+        segment: &SegmentMeta,
+        column: usize,
+        data_type: &DataType,
+        rows: std::ops::Range<usize>,
+    ) -> Result<StoredColumn> {
+        let chunk = chunk_of(segment, column)?;
+        if let Encoding::Packed { base, width } = chunk.encoding {
+            let packed = self.read_packed(table, segment, chunk, data_type, (base, width), rows)?;
+            return Ok(StoredColumn::Packed(packed));
+        }
         let whole = self.read_column_encoded(table, segment, column, data_type)?;
         if rows.end > whole.len() || rows.start > rows.end {
             return Err(Error::Execute(format!(
@@ -93,11 +116,11 @@ impl FileStore {
                 whole.len()
             )));
         }
-        Ok(if rows.len() == whole.len() {
+        Ok(StoredColumn::Array(if rows.len() == whole.len() {
             whole
         } else {
             whole.slice(rows.start, rows.len())
-        })
+        }))
     }
 
     /// Every row of `table` (of `schema`), a batch per segment, each column as
@@ -133,12 +156,11 @@ impl FileStore {
         column: usize,
         data_type: &DataType,
     ) -> Result<ArrayRef> {
-        let chunk = segment.columns.get(column).ok_or_else(|| {
-            Error::Corrupt(format!(
-                "a segment has {} columns in the manifest, column {column} was read",
-                segment.columns.len()
-            ))
-        })?;
+        let chunk = chunk_of(segment, column)?;
+        if let Encoding::Packed { .. } = chunk.encoding {
+            let rows = 0..segment.row_count as usize;
+            return self.read_encoded_rows(table, segment, column, data_type, rows);
+        }
         let key = (
             chunk.file.clone(),
             chunk.buffers.first().map_or(0, |b| b.offset),
@@ -153,14 +175,54 @@ impl FileStore {
         Ok(array)
     }
 
-    /// Maps and validates one chunk.
-    fn build_chunk(
+    /// Rows `rows` of a packed chunk ([`Encoding::Packed`]), not yet widened.
+    fn read_packed(
         &self,
         table: &TableData,
         segment: &SegmentMeta,
         chunk: &ColumnChunk,
         data_type: &DataType,
-    ) -> Result<ArrayRef> {
+        (base, width): (i64, u8),
+        rows: std::ops::Range<usize>,
+    ) -> Result<PackedRows> {
+        let corrupt = |what: String| Error::Corrupt(format!("data file {}: {what}", chunk.file));
+        let (all_rows, nulls, buffers) = self.chunk_buffers(table, segment, chunk)?;
+        let [stored] = buffers.as_slice() else {
+            return Err(corrupt(format!(
+                "a packed chunk has {} buffers, 1 expected",
+                buffers.len()
+            )));
+        };
+        if rows.end > all_rows || rows.start > rows.end {
+            return Err(Error::Execute(format!(
+                "internal error: rows {rows:?} of a chunk of {all_rows}"
+            )));
+        }
+        if stored.len() != all_rows * width as usize {
+            return Err(corrupt(format!(
+                "a packed chunk of {all_rows} rows has {} bytes",
+                stored.len()
+            )));
+        }
+        let nulls =
+            match nulls {
+                Some(bits) if bits.len() * 8 >= all_rows => Some(NullBuffer::new(
+                    BooleanBuffer::new(bits, rows.start, rows.len()),
+                )),
+                Some(_) => return Err(corrupt("a validity buffer is too short".into())),
+                None => None,
+            };
+        PackedRows::new(stored, nulls, data_type, base, width, rows).map_err(corrupt)
+    }
+
+    /// A chunk's rows, validity buffer (if it has NULLs) and other buffers, as
+    /// slices of its mapped file.
+    fn chunk_buffers(
+        &self,
+        table: &TableData,
+        segment: &SegmentMeta,
+        chunk: &ColumnChunk,
+    ) -> Result<(usize, Option<Buffer>, Vec<Buffer>)> {
         let file = table.file(&chunk.file).ok_or_else(|| {
             Error::Corrupt(format!(
                 "data file {} is not listed in the manifest",
@@ -180,6 +242,19 @@ impl FileStore {
         } else {
             None
         };
+        Ok((rows, nulls, buffers))
+    }
+
+    /// Maps and validates one chunk (not a packed one).
+    fn build_chunk(
+        &self,
+        table: &TableData,
+        segment: &SegmentMeta,
+        chunk: &ColumnChunk,
+        data_type: &DataType,
+    ) -> Result<ArrayRef> {
+        let corrupt = |what: String| Error::Corrupt(format!("data file {}: {what}", chunk.file));
+        let (rows, nulls, buffers) = self.chunk_buffers(table, segment, chunk)?;
         let build = |dt: DataType,
                      len: usize,
                      nulls: Option<Buffer>,
@@ -251,6 +326,11 @@ impl FileStore {
                     vec![wide.into_inner()],
                     vec![],
                 )?
+            }
+            (Encoding::Packed { .. }, _) => {
+                return Err(Error::Execute(
+                    "internal error: a packed chunk read whole".into(),
+                ));
             }
             (Encoding::Narrow, other) => {
                 return Err(corrupt(format!(
@@ -332,6 +412,43 @@ pub fn batch_typed_as_columns(
     Ok(RecordBatch::try_new_with_options(
         schema, columns, &options,
     )?)
+}
+
+/// Rows of a column as stored ([`FileStore::read_stored_rows`]).
+#[derive(Debug, Clone)]
+pub enum StoredColumn {
+    /// Plain, or dictionary-encoded strings.
+    Array(ArrayRef),
+    /// Packed integers, dates or decimals, not yet widened.
+    Packed(PackedRows),
+}
+
+impl StoredColumn {
+    /// The rows as an array: packed ones widened, the others as they are.
+    pub fn widen(&self) -> ArrayRef {
+        match self {
+            StoredColumn::Array(array) => array.clone(),
+            StoredColumn::Packed(packed) => packed.widen(),
+        }
+    }
+
+    /// The rows `predicate` keeps, still as stored.
+    pub fn filter(&self, predicate: &FilterPredicate) -> Result<StoredColumn> {
+        Ok(match self {
+            StoredColumn::Array(array) => StoredColumn::Array(predicate.filter(array.as_ref())?),
+            StoredColumn::Packed(packed) => StoredColumn::Packed(packed.filter(predicate)?),
+        })
+    }
+}
+
+/// Column `column`'s chunk of `segment`.
+fn chunk_of(segment: &SegmentMeta, column: usize) -> Result<&ColumnChunk> {
+    segment.columns.get(column).ok_or_else(|| {
+        Error::Corrupt(format!(
+            "a segment has {} columns in the manifest, column {column} was read",
+            segment.columns.len()
+        ))
+    })
 }
 
 /// A column as read ([`FileStore::read_encoded_rows`]) as a plain array of
@@ -642,8 +759,11 @@ mod tests {
                 .read_column_encoded(&data, seg, c, field.data_type())
                 .unwrap();
             let d = a.to_data();
-            for b in d.buffers() {
-                inside(&seg.columns[c].file, b.as_ptr());
+            // Packed chunks are widened into memory of their own.
+            if !matches!(seg.columns[c].encoding, Encoding::Packed { .. }) {
+                for b in d.buffers() {
+                    inside(&seg.columns[c].file, b.as_ptr());
+                }
             }
             inside(&seg.columns[c].file, d.nulls().unwrap().buffer().as_ptr());
         }
@@ -671,7 +791,9 @@ mod tests {
             ["", "north", "south"][(1002 / 2) % 3]
         );
         // Arrays keep the mapping alive after the store forgets it.
-        let a = store.read_column(&data, seg, 1, &DataType::Int32).unwrap();
+        let a = store
+            .read_column(&data, seg, 3, &DataType::Float64)
+            .unwrap();
         store.forget(
             &data
                 .files
@@ -679,10 +801,10 @@ mod tests {
                 .map(|f| f.name.clone())
                 .collect::<Vec<_>>(),
         );
-        assert!(store.cached(&seg.columns[1].file).is_none());
+        assert!(store.cached(&seg.columns[3].file).is_none());
         assert_eq!(
-            a.as_primitive::<arrow::datatypes::Int32Type>().value(2),
-            1002 - 7
+            a.as_primitive::<arrow::datatypes::Float64Type>().value(2),
+            1002.0 / 3.0 - 1.0
         );
         std::fs::remove_dir_all(&dir).ok();
     }

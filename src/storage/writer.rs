@@ -13,7 +13,7 @@ use arrow::datatypes::{
 use rayon::prelude::*;
 
 use super::{
-    align_up, BufferRef, ColumnChunk, DataFile, Encoding, SegmentMeta, TableData, ZoneMap,
+    align_up, packing, BufferRef, ColumnChunk, DataFile, Encoding, SegmentMeta, TableData, ZoneMap,
     HEADER_LEN, MAGIC,
 };
 use crate::error::{Error, Result};
@@ -54,8 +54,6 @@ struct ColumnFile<W: Write = BufWriter<File>> {
     out: W,
     pos: u64,
     crc: u32,
-    /// Whether decimals that fit in 8 bytes are stored so ([`Encoding::Narrow`]).
-    narrow_decimals: bool,
 }
 
 impl ColumnFile {
@@ -73,7 +71,6 @@ impl ColumnFile {
             out: BufWriter::with_capacity(256 * 1024, file),
             pos: 0,
             crc: 0,
-            narrow_decimals: false,
         };
         let mut header = [0u8; HEADER_LEN as usize];
         header[..MAGIC.len()].copy_from_slice(MAGIC);
@@ -163,7 +160,7 @@ struct TableImage {
 /// Writes the rows of several tables (`tables`: each its schema and batches) into
 /// the one new file `<file_prefix>.col`, in segments of up to `segment_rows`
 /// rows: one file creation and one fsync for all of them (the cuboids of a
-/// cube). Decimals that fit in 8 bytes are stored in 8 bytes. The tables are
+/// cube). The tables are
 /// encoded side by side in memory, then written one after another. Returns the
 /// file (none if no table has rows) and each table's segments.
 pub fn write_tables(
@@ -235,7 +232,6 @@ fn encode_table(
         out: Vec::with_capacity(capacity),
         pos: 0,
         crc: 0,
-        narrow_decimals: true,
     };
     let mut segments = vec![];
     for batch in batches {
@@ -500,17 +496,20 @@ fn write_chunk<W: Write>(file: &mut ColumnFile<W>, array: &dyn Array) -> Result<
             let used = array.len().div_ceil(8);
             buffers.push(file.write_buffer(&values.as_slice()[..used])?);
         }
+        DataType::Int32 | DataType::Int64 | DataType::Date32 | DataType::Decimal128(..)
+            if let Some(packed) = packing::pack(array) =>
+        {
+            encoding = Encoding::Packed {
+                base: packed.base,
+                width: packed.width,
+            };
+            buffers.push(file.write_buffer(&packed.bytes)?);
+        }
         DataType::Int32 => buffers.push(write_values::<Int32Type, W>(file, array)?),
         DataType::Int64 => buffers.push(write_values::<Int64Type, W>(file, array)?),
         DataType::Float64 => buffers.push(write_values::<Float64Type, W>(file, array)?),
         DataType::Date32 => buffers.push(write_values::<Date32Type, W>(file, array)?),
-        DataType::Decimal128(_, _) => match narrow(file, array) {
-            Some(values) => {
-                encoding = Encoding::Narrow;
-                buffers.push(file.write_buffer(as_bytes(&values))?);
-            }
-            None => buffers.push(write_values::<Decimal128Type, W>(file, array)?),
-        },
+        DataType::Decimal128(_, _) => buffers.push(write_values::<Decimal128Type, W>(file, array)?),
         DataType::Dictionary(..) => {
             if let Some((keys, dictionary)) = reencoded {
                 encoding = write_dictionary(file, keys, &dictionary, &mut buffers)?;
@@ -584,20 +583,6 @@ fn write_values<T: ArrowPrimitiveType, W: Write>(
 ) -> Result<BufferRef> {
     let values = array.as_primitive::<T>().values();
     file.write_buffer(values.inner().as_slice())
-}
-
-/// A Decimal128 chunk's values as i64 if `file` stores decimals narrow and every
-/// valid one fits (NULL rows' values are unspecified).
-fn narrow<W: Write>(file: &ColumnFile<W>, array: &dyn Array) -> Option<Vec<i64>> {
-    if !file.narrow_decimals {
-        return None;
-    }
-    let decimals = array.as_primitive::<Decimal128Type>();
-    let fits = |(row, &v): (usize, &i128)| i64::try_from(v).is_ok() || decimals.is_null(row);
-    if !decimals.values().iter().enumerate().all(fits) {
-        return None;
-    }
-    Some(decimals.values().iter().map(|&v| v as i64).collect())
 }
 
 /// The bytes of a slice of plain numbers.
@@ -945,21 +930,16 @@ mod tests {
     }
 
     #[test]
-    fn cuboid_decimals_that_fit_in_8_bytes_are_stored_narrow() {
-        use arrow::array::Decimal128Array;
-        let dir = temp_dir("narrow");
+    fn close_values_are_stored_packed() {
+        use arrow::array::{Decimal128Array, Int64Array};
+        let dir = temp_dir("packed");
         let dt = DataType::Decimal128(38, 2);
         let schema = one_column(dt.clone());
         let decimals = |values: Vec<Option<i128>>| -> ArrayRef {
             Arc::new(Decimal128Array::from(values).with_data_type(dt.clone()))
         };
-        let small = decimals(vec![
-            Some(-5),
-            None,
-            Some(i64::MAX as i128),
-            Some(i64::MIN as i128),
-        ]);
-        let large = decimals(vec![Some(1), Some(i64::MAX as i128 + 1), None]);
+        let small = decimals(vec![Some(-5), None, Some(250)]);
+        let large = decimals(vec![Some(-1), Some(u64::MAX as i128), None]);
         let tables = vec![(
             schema.clone(),
             vec![batch(&schema, small.clone()), batch(&schema, large.clone())],
@@ -969,7 +949,8 @@ mod tests {
             .iter()
             .map(|s| s.columns[0].encoding.clone())
             .collect();
-        assert_eq!(encodings, vec![Encoding::Narrow, Encoding::Plain]);
+        let packed = Encoding::Packed { base: -5, width: 1 };
+        assert_eq!(encodings, vec![packed.clone(), Encoding::Plain]);
         let data = TableData {
             files,
             segments: segments[0].clone(),
@@ -981,24 +962,42 @@ mod tests {
                 expected
             );
         }
-        // A narrow chunk of the wrong length or type is an error (read by a
-        // store that has not cached the chunk).
+        // Some rows of a packed chunk.
+        let rows = store
+            .read_encoded_rows(&data, &data.segments[0], 0, &dt, 1..3)
+            .unwrap();
+        assert_eq!(&rows, &small.slice(1, 2));
+        // A packed chunk of the wrong length or type is an error.
         let mut bad = data.clone();
-        bad.segments[0].columns[0].buffers[1].len -= 8;
-        let fresh = || crate::storage::FileStore::new(&dir);
+        bad.segments[0].columns[0].buffers[1].len -= 1;
         assert!(matches!(
-            fresh().read_column(&bad, &bad.segments[0], 0, &dt),
+            store.read_column(&bad, &bad.segments[0], 0, &dt),
             Err(Error::Corrupt(_))
         ));
         assert!(matches!(
-            fresh().read_column(&data, &data.segments[0], 0, &DataType::Int64),
+            store.read_column(&data, &data.segments[0], 0, &DataType::Utf8),
             Err(Error::Corrupt(_))
         ));
-        // A table's own files keep decimals as they are (read in place).
+        // A table's own files pack too.
         let mut w = TableWriter::new(&dir, "f000012", schema.clone(), 8).unwrap();
         w.push(&batch(&schema, small)).unwrap();
         let data = w.finish().unwrap();
+        assert_eq!(data.segments[0].columns[0].encoding, packed);
+        // Chunks of 8-byte decimals written by earlier versions (`Narrow`) are
+        // read: the layout of a plain Int64 chunk.
+        let schema = one_column(DataType::Int64);
+        let wide = vec![Some(i64::MIN), None, Some(-5), Some(i64::MAX)];
+        let mut w = TableWriter::new(&dir, "f000013", schema.clone(), 8).unwrap();
+        w.push(&batch(&schema, Arc::new(Int64Array::from(wide.clone()))))
+            .unwrap();
+        let mut data = w.finish().unwrap();
         assert_eq!(data.segments[0].columns[0].encoding, Encoding::Plain);
+        data.segments[0].columns[0].encoding = Encoding::Narrow;
+        let expected = decimals(wide.iter().map(|v| v.map(i128::from)).collect());
+        assert_eq!(
+            &store.read_column(&data, &data.segments[0], 0, &dt).unwrap(),
+            &expected
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
