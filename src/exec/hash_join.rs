@@ -6,7 +6,10 @@
 //! of one integer column whose values have few gaps (at most four slots per
 //! row) is the value minus the smallest: the probe indexes an array, with no
 //! hashing (a "perfect hash", as TPC-H's dense keys have). Any other key's slot
-//! is its number in a [`KeyTable`]. Rows with a NULL key never match and are left
+//! is its number in a [`KeyTable`]; a key of one integer column with more gaps
+//! is first checked against a bitmap of the values present (when that takes at
+//! most 256 bits per build row), so that the many probes a selective build side
+//! leaves without a partner skip the hash lookup. Rows with a NULL key never match and are left
 //! out (their presence is remembered for NOT IN).
 //!
 //! Probe: for each left batch, the candidate pairs (left row, right row) with equal
@@ -54,8 +57,54 @@ const END: u32 = u32::MAX;
 enum Slots {
     /// One integer column: the slot of value `v` is `v - min`.
     Direct { min: i64, max: i64 },
-    /// The key's number in the table.
-    Hashed(KeyTable),
+    /// The key's number in the table; for one integer column, first checked
+    /// against a bitmap of the values present, when one stays small.
+    Hashed(KeyTable, Option<ValueBitmap>),
+}
+
+/// The set of the build side's values of one integer key column, one bit per
+/// value in `[min, min + 64 * bits.len())`: a probe value whose bit is clear
+/// has no partner, and is known so without a (cache-missing) hash lookup.
+/// Probes arrive in table order, so on clustered keys the bitmap is read
+/// almost sequentially.
+struct ValueBitmap {
+    min: i64,
+    bits: Vec<u64>,
+}
+
+/// The most bits a value bitmap may have per build row, and in all (32 MB).
+const BITMAP_BITS_PER_ROW: i64 = 256;
+const BITMAP_BITS_MAX: i64 = 1 << 28;
+
+impl ValueBitmap {
+    /// The bitmap of `column`'s values within `bounds`, if it stays small.
+    fn build(
+        column: &ArrayRef,
+        (min, max): (i64, i64),
+        rows: usize,
+    ) -> Result<Option<ValueBitmap>> {
+        let Some(span) = max.checked_sub(min).and_then(|d| d.checked_add(1)) else {
+            return Ok(None);
+        };
+        if span > BITMAP_BITS_MAX || span > (rows as i64).max(1024) * BITMAP_BITS_PER_ROW {
+            return Ok(None);
+        }
+        let mut bits = vec![0u64; (span as usize).div_ceil(64)];
+        for_each_integer(column, |v| {
+            if let Some(v) = v {
+                let d = (v - min) as usize;
+                bits[d / 64] |= 1 << (d % 64);
+            }
+        })?;
+        Ok(Some(ValueBitmap { min, bits }))
+    }
+
+    fn contains(&self, v: i64) -> bool {
+        let d = v.wrapping_sub(self.min) as u64 as usize;
+        self.bits
+            .get(d / 64)
+            .is_some_and(|word| word >> (d % 64) & 1 == 1)
+    }
 }
 
 /// The most slots a direct table may have per build row, and in all.
@@ -101,9 +150,13 @@ impl JoinTable {
         let types: Vec<DataType> = key_columns.iter().map(|k| k.data_type().clone()).collect();
         let rows = batch.num_rows();
         let bounds: Vec<Option<(i64, i64)>> = key_columns.iter().map(integer_bounds).collect();
-        let mut slots = match direct_range(&bounds, rows) {
-            Some((min, max)) => Slots::Direct { min, max },
-            None => Slots::Hashed(KeyTable::new(&types)?),
+        let mut slots = match (direct_range(&bounds, rows), &bounds[..]) {
+            (Some((min, max)), _) => Slots::Direct { min, max },
+            (None, [Some(bounds)]) => Slots::Hashed(
+                KeyTable::new(&types)?,
+                ValueBitmap::build(&key_columns[0], *bounds, rows)?,
+            ),
+            (None, _) => Slots::Hashed(KeyTable::new(&types)?, None),
         };
         let mut first = vec![];
         let mut next = vec![END; rows];
@@ -117,7 +170,7 @@ impl JoinTable {
                     })?;
                     first = vec![END; (*max - *min + 1) as usize];
                 }
-                Slots::Hashed(table) => {
+                Slots::Hashed(table, _) => {
                     table.intern(&key_columns, &mut ids)?;
                     first = vec![END; table.len()];
                 }
@@ -255,7 +308,22 @@ impl JoinProbe {
                     })
                 })?;
             }
-            Slots::Hashed(table) => table.lookup(&keys, &mut ids)?,
+            Slots::Hashed(table, Some(present)) => {
+                // A run of equal keys (clustered data) is looked up once.
+                let mut last: Option<(Option<i64>, u32)> = None;
+                for_each_integer(&keys[0], |v| {
+                    let id = match (last, v) {
+                        (Some((k, id)), _) if k == v => id,
+                        (_, Some(v)) if present.contains(v) => {
+                            table.find_integer(v).unwrap_or(MISSING)
+                        }
+                        _ => MISSING,
+                    };
+                    last = Some((v, id));
+                    ids.push(id);
+                })?;
+            }
+            Slots::Hashed(table, None) => table.lookup(&keys, &mut ids)?,
         }
         for (i, &id) in ids.iter().enumerate() {
             if id == MISSING {

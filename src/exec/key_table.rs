@@ -214,11 +214,18 @@ impl KeyTable {
         }
         let rows = match &self.encoding {
             Encoding::Integer { .. } => {
+                // A run of equal keys (clustered data) is looked up once.
+                let mut last: Option<(Option<i64>, u32)> = None;
                 for_each_integer(&keys[0], |key| {
-                    ids.push(match key {
-                        Some(v) => self.intern_integer(v),
-                        None => self.intern_null(),
-                    })
+                    let id = match last {
+                        Some((k, id)) if k == key => id,
+                        _ => match key {
+                            Some(v) => self.intern_integer(v),
+                            None => self.intern_null(),
+                        },
+                    };
+                    last = Some((key, id));
+                    ids.push(id);
                 })?;
                 return Ok(());
             }
@@ -344,8 +351,14 @@ impl KeyTable {
         }
         match &self.encoding {
             Encoding::Integer { .. } => {
+                let mut last: Option<(Option<i64>, u32)> = None;
                 for_each_integer(&keys[0], |key| {
-                    ids.push(key.and_then(|v| self.find_integer(v)).unwrap_or(MISSING))
+                    let id = match last {
+                        Some((k, id)) if k == key => id,
+                        _ => key.and_then(|v| self.find_integer(v)).unwrap_or(MISSING),
+                    };
+                    last = Some((key, id));
+                    ids.push(id);
                 })?;
             }
             Encoding::Strings { .. } => {
@@ -386,7 +399,8 @@ impl KeyTable {
         Ok(())
     }
 
-    fn find_integer(&self, v: i64) -> Option<u32> {
+    /// The number of integer key `v` (a table of one integer column).
+    pub(super) fn find_integer(&self, v: i64) -> Option<u32> {
         self.table
             .find(hash_integer(v), |e| e.0 == v as u64)
             .map(|e| e.1)
@@ -395,6 +409,18 @@ impl KeyTable {
     /// Adds the keys of `other` (a table for the same key types); returns, for
     /// each of its numbers, the number of the same key here.
     pub fn merge(&mut self, other: &KeyTable) -> Vec<u32> {
+        // Room for every key of `other` at once rather than by doubling.
+        let integer_entries = matches!(
+            self.encoding,
+            Encoding::Integer { .. } | Encoding::Pair { .. }
+        );
+        self.table.reserve(other.len(), |e| {
+            if integer_entries {
+                hash_integer(e.0 as i64)
+            } else {
+                e.0
+            }
+        });
         match &other.encoding {
             Encoding::Integer { values, null, .. } => values
                 .iter()
