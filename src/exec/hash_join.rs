@@ -1,8 +1,10 @@
 //! ⋈ hash join: the right input is built into a hash table, the left input
 //! streams through it as an operator of its pipeline.
 //!
-//! Build: the right input is materialized into one batch; each row is chained
-//! into the slot of its key (`first[slot]`, then `next[row]`). The slot of a key
+//! Build: the right input is materialized into one batch, its rows ordered by
+//! the slot of their key (a counting sort), so that a slot's rows are one range
+//! and a probe reads them, and gathers their columns, from consecutive memory
+//! rather than by following a chain of row numbers across the whole input. The slot of a key
 //! of one integer column whose values have few gaps (at most four slots per
 //! row) is the value minus the smallest: the probe indexes an array, with no
 //! hashing (a "perfect hash", as TPC-H's dense keys have). Any other key's slot
@@ -39,9 +41,9 @@ use crate::types::ScalarValue;
 pub struct JoinTable {
     batch: RecordBatch,
     slots: Slots,
-    /// The first right row of each slot, then the next of each row.
-    first: Vec<u32>,
-    next: Vec<u32>,
+    /// The right rows are ordered by slot: those of slot `s` are rows
+    /// `starts[s]..starts[s + 1]`; rows with a NULL key come last, in no slot.
+    starts: Vec<u32>,
     has_null_key: bool,
     /// Right rows that matched at least once (right and full joins only).
     matched: Vec<AtomicBool>,
@@ -50,8 +52,6 @@ pub struct JoinTable {
     /// segments whose zone maps lie outside (a runtime filter).
     pub key_ranges: Vec<Option<(ScalarValue, ScalarValue)>>,
 }
-
-const END: u32 = u32::MAX;
 
 /// How a key finds its slot.
 enum Slots {
@@ -142,7 +142,7 @@ impl JoinTable {
         keys: &[Expr],
         track_matches: bool,
     ) -> Result<JoinTable> {
-        let batch = concat_batches(schema, batches)?;
+        let mut batch = concat_batches(schema, batches)?;
         let key_columns = keys
             .iter()
             .map(|k| evaluate(k, &batch))
@@ -158,31 +158,38 @@ impl JoinTable {
             ),
             (None, _) => Slots::Hashed(KeyTable::new(&types)?, None),
         };
-        let mut first = vec![];
-        let mut next = vec![END; rows];
+        let mut starts = vec![];
         let mut has_null_key = false;
         if !keys.is_empty() {
             let mut ids = Vec::with_capacity(rows);
-            match &mut slots {
+            let slot_count = match &mut slots {
                 Slots::Direct { min, max } => {
                     for_each_integer(&key_columns[0], |v| {
-                        ids.push(v.map_or(END, |v| (v - *min) as u32))
+                        ids.push(v.map_or(0, |v| (v - *min) as u32))
                     })?;
-                    first = vec![END; (*max - *min + 1) as usize];
+                    (*max - *min + 1) as usize
                 }
                 Slots::Hashed(table, _) => {
                     table.intern(&key_columns, &mut ids)?;
-                    first = vec![END; table.len()];
+                    table.len()
                 }
-            }
+            };
             let valid = all_valid(&key_columns, rows);
-            for (i, &id) in ids.iter().enumerate().rev() {
-                if !valid[i] {
-                    has_null_key = true;
-                    continue;
-                }
-                next[i] = first[id as usize];
-                first[id as usize] = i as u32;
+            has_null_key = valid.contains(&false);
+            let (row_starts, order) = rows_by_slot(&ids, &valid, slot_count);
+            starts = row_starts;
+            if order.iter().enumerate().any(|(i, &row)| row as usize != i) {
+                let order = UInt32Array::from(order);
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .map(|c| Ok(take(c, &order, None)?))
+                    .collect::<Result<Vec<_>>>()?;
+                batch = RecordBatch::try_new_with_options(
+                    batch.schema(),
+                    columns,
+                    &RecordBatchOptions::new().with_row_count(Some(rows)),
+                )?;
             }
         }
         let key_ranges = key_columns
@@ -200,8 +207,7 @@ impl JoinTable {
         Ok(JoinTable {
             batch,
             slots,
-            first,
-            next,
+            starts,
             has_null_key,
             matched,
             key_ranges,
@@ -252,6 +258,29 @@ impl JoinTable {
         }
         Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
     }
+}
+
+/// A counting sort of the build rows by slot (`ids[row]`, for the rows with a
+/// `valid` key): where each slot's rows start (and, last, where the rows with
+/// a NULL key start), and the rows in that order, each slot's in row order.
+fn rows_by_slot(ids: &[u32], valid: &[bool], slot_count: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut starts = vec![0u32; slot_count + 1];
+    for (&id, &valid) in ids.iter().zip(valid) {
+        if valid {
+            starts[id as usize + 1] += 1;
+        }
+    }
+    for s in 1..starts.len() {
+        starts[s] += starts[s - 1];
+    }
+    let mut next = starts.clone();
+    let mut order = vec![0u32; ids.len()];
+    for (row, (&id, &valid)) in ids.iter().zip(valid).enumerate() {
+        let slot = if valid { id as usize } else { slot_count };
+        order[next[slot] as usize] = row as u32;
+        next[slot] += 1;
+    }
+    (starts, order)
 }
 
 /// Integer or date key bounds as values of the key's type.
@@ -329,12 +358,9 @@ impl JoinProbe {
             if id == MISSING {
                 continue;
             }
-            let mut j = self.table.first[id as usize];
-            while j != END {
-                left.push(i as u32);
-                right.push(j);
-                j = self.table.next[j as usize];
-            }
+            let rows = self.table.starts[id as usize]..self.table.starts[id as usize + 1];
+            left.extend(std::iter::repeat_n(i as u32, rows.len()));
+            right.extend(rows);
         }
         Ok((left, right, valid))
     }
