@@ -8,8 +8,8 @@
 //! of one integer column whose values have few gaps (at most four slots per
 //! row) is the value minus the smallest: the probe indexes an array, with no
 //! hashing (a "perfect hash", as TPC-H's dense keys have). Any other key's slot
-//! is its number in a [`KeyTable`]; a key of one integer column with more gaps
-//! is first checked against a bitmap of the values present (when that takes at
+//! is its number in a [`KeyTable`]; each integer key column with more gaps is
+//! first checked against a bitmap of the values present (when that takes at
 //! most 256 bits per build row), so that the many probes a selective build side
 //! leaves without a partner skip the hash lookup. Rows with a NULL key never match and are left
 //! out (their presence is remembered for NOT IN).
@@ -57,9 +57,10 @@ pub struct JoinTable {
 enum Slots {
     /// One integer column: the slot of value `v` is `v - min`.
     Direct { min: i64, max: i64 },
-    /// The key's number in the table; for one integer column, first checked
-    /// against a bitmap of the values present, when one stays small.
-    Hashed(KeyTable, Option<ValueBitmap>),
+    /// The key's number in the table, looked up only for the rows whose
+    /// integer key columns pass their bitmaps of the values present (one per
+    /// column, where it stays small).
+    Hashed(KeyTable, Vec<Option<ValueBitmap>>),
 }
 
 /// The set of the build side's values of one integer key column, one bit per
@@ -150,13 +151,19 @@ impl JoinTable {
         let types: Vec<DataType> = key_columns.iter().map(|k| k.data_type().clone()).collect();
         let rows = batch.num_rows();
         let bounds: Vec<Option<(i64, i64)>> = key_columns.iter().map(integer_bounds).collect();
-        let mut slots = match (direct_range(&bounds, rows), &bounds[..]) {
-            (Some((min, max)), _) => Slots::Direct { min, max },
-            (None, [Some(bounds)]) => Slots::Hashed(
-                KeyTable::new(&types)?,
-                ValueBitmap::build(&key_columns[0], *bounds, rows)?,
-            ),
-            (None, _) => Slots::Hashed(KeyTable::new(&types)?, None),
+        let mut slots = match direct_range(&bounds, rows) {
+            Some((min, max)) => Slots::Direct { min, max },
+            None => {
+                let bitmaps = key_columns
+                    .iter()
+                    .zip(&bounds)
+                    .map(|(column, bounds)| match bounds {
+                        Some(bounds) => ValueBitmap::build(column, *bounds, rows),
+                        None => Ok(None),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Slots::Hashed(KeyTable::new(&types)?, bitmaps)
+            }
         };
         let mut starts = vec![];
         let mut has_null_key = false;
@@ -260,6 +267,23 @@ impl JoinTable {
     }
 }
 
+/// The rows whose key columns pass their bitmaps (a NULL passes none).
+fn rows_passing(keys: &[ArrayRef], bitmaps: &[Option<ValueBitmap>]) -> Result<Vec<u32>> {
+    let mut pass = vec![true; keys.first().map_or(0, |k| k.len())];
+    for (column, bitmap) in keys.iter().zip(bitmaps) {
+        if let Some(bitmap) = bitmap {
+            let mut row = 0;
+            for_each_integer(column, |v| {
+                pass[row] &= v.is_some_and(|v| bitmap.contains(v));
+                row += 1;
+            })?;
+        }
+    }
+    Ok((0..pass.len() as u32)
+        .filter(|&row| pass[row as usize])
+        .collect())
+}
+
 /// A counting sort of the build rows by slot (`ids[row]`, for the rows with a
 /// `valid` key): where each slot's rows start (and, last, where the rows with
 /// a NULL key start), and the rows in that order, each slot's in row order.
@@ -337,22 +361,42 @@ impl JoinProbe {
                     })
                 })?;
             }
-            Slots::Hashed(table, Some(present)) => {
-                // A run of equal keys (clustered data) is looked up once.
-                let mut last: Option<(Option<i64>, u32)> = None;
-                for_each_integer(&keys[0], |v| {
-                    let id = match (last, v) {
-                        (Some((k, id)), _) if k == v => id,
-                        (_, Some(v)) if present.contains(v) => {
-                            table.find_integer(v).unwrap_or(MISSING)
+            Slots::Hashed(table, bitmaps) => match bitmaps.as_slice() {
+                [Some(present)] => {
+                    // A run of equal keys (clustered data) is looked up once.
+                    let mut last: Option<(Option<i64>, u32)> = None;
+                    for_each_integer(&keys[0], |v| {
+                        let id = match (last, v) {
+                            (Some((k, id)), _) if k == v => id,
+                            (_, Some(v)) if present.contains(v) => {
+                                table.find_integer(v).unwrap_or(MISSING)
+                            }
+                            _ => MISSING,
+                        };
+                        last = Some((v, id));
+                        ids.push(id);
+                    })?;
+                }
+                _ if bitmaps.iter().any(Option::is_some) => {
+                    let passing = rows_passing(&keys, bitmaps)?;
+                    if passing.len() == n {
+                        table.lookup(&keys, &mut ids)?;
+                    } else {
+                        let passing = UInt32Array::from(passing);
+                        let keys = keys
+                            .iter()
+                            .map(|k| Ok(take(k, &passing, None)?))
+                            .collect::<Result<Vec<_>>>()?;
+                        let mut found = Vec::with_capacity(passing.len());
+                        table.lookup(&keys, &mut found)?;
+                        ids.resize(n, MISSING);
+                        for (&row, id) in passing.values().iter().zip(found) {
+                            ids[row as usize] = id;
                         }
-                        _ => MISSING,
-                    };
-                    last = Some((v, id));
-                    ids.push(id);
-                })?;
-            }
-            Slots::Hashed(table, None) => table.lookup(&keys, &mut ids)?,
+                    }
+                }
+                _ => table.lookup(&keys, &mut ids)?,
+            },
         }
         for (i, &id) in ids.iter().enumerate() {
             if id == MISSING {

@@ -3,8 +3,10 @@
 //!
 //! A key of one integer or date column is kept as an `i64` in the table entry
 //! itself: hashing is one multiplication and a probe compares the entry, with no
-//! indirection. A key of one string column is its UTF-8 bytes. Any other key
-//! (several columns, decimals ...) is encoded with Arrow's row format into bytes
+//! indirection. A key of one string column is its UTF-8 bytes. A key of two
+//! such columns is the pair of their numbers in a table of their own each, kept
+//! in the entry like an integer. Any other key (more columns, decimals ...) is
+//! encoded with Arrow's row format into bytes
 //! that hash and compare as a whole. The bytes of all string and row keys live in
 //! one arena and each entry holds its key's hash, so growing the table never
 //! rehashes a key and most mismatches are caught without touching the arena. The
@@ -43,8 +45,8 @@ enum Encoding {
         converter: RowConverter,
         arena: Arena,
     },
-    /// Two columns, each an integer or date or a string and one of them a
-    /// string, each numbered by a one-column table of its own: key `n` is
+    /// Two columns, each an integer or date or a string, each numbered by a
+    /// one-column table of its own: key `n` is
     /// `pairs[n]`, the first column's number in the high 32 bits, the second's
     /// in the low ones, kept in the entry like an integer key.
     Pair {
@@ -140,18 +142,13 @@ impl KeyTable {
                 arena: Arena::new(),
                 null: None,
             },
-            [a, b]
-                if [a, b].iter().all(|t| one_column_key(t))
-                    && (a == &DataType::Utf8 || b == &DataType::Utf8) =>
-            {
-                Encoding::Pair {
-                    columns: Box::new([
-                        KeyTable::new(std::slice::from_ref(a))?,
-                        KeyTable::new(std::slice::from_ref(b))?,
-                    ]),
-                    pairs: vec![],
-                }
-            }
+            [a, b] if [a, b].iter().all(|t| one_column_key(t)) => Encoding::Pair {
+                columns: Box::new([
+                    KeyTable::new(std::slice::from_ref(a))?,
+                    KeyTable::new(std::slice::from_ref(b))?,
+                ]),
+                pairs: vec![],
+            },
             _ => Encoding::Rows {
                 converter: RowConverter::new(
                     types.iter().map(|t| SortField::new(t.clone())).collect(),
@@ -612,7 +609,7 @@ pub fn all_valid(columns: &[ArrayRef], rows: usize) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringArray};
+    use arrow::array::{Int32Array, Int64Array, StringArray};
     use std::sync::Arc;
 
     fn numbers(table: &mut KeyTable, keys: &[ArrayRef]) -> Vec<u32> {
@@ -634,6 +631,57 @@ mod tests {
         let columns = t.columns().unwrap();
         let expected: ArrayRef = Arc::new(Int64Array::from(vec![Some(7), None, Some(-1), Some(0)]));
         assert_eq!(&columns[0], &expected);
+    }
+
+    #[test]
+    fn pairs_of_integer_keys_number_lookup_and_merge() {
+        let types = [DataType::Int64, DataType::Int32];
+        let mut t = KeyTable::new(&types).unwrap();
+        let keys: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![
+                Some(5),
+                Some(5),
+                None,
+                Some(7),
+                Some(5),
+                None,
+            ])),
+            Arc::new(Int32Array::from(vec![
+                Some(1),
+                Some(2),
+                Some(1),
+                Some(1),
+                Some(1),
+                Some(1),
+            ])),
+        ];
+        assert_eq!(numbers(&mut t, &keys), vec![0, 1, 2, 3, 0, 2]);
+        let mut found = vec![];
+        t.lookup(&keys, &mut found).unwrap();
+        assert_eq!(found, vec![0, 1, MISSING, 3, 0, MISSING]);
+        let mut u = KeyTable::new(&types).unwrap();
+        let more: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(7), Some(-7)])),
+            Arc::new(Int32Array::from(vec![Some(1), None])),
+        ];
+        numbers(&mut u, &more);
+        assert_eq!(t.merge(&u), vec![3, 4]);
+        let columns = t.columns().unwrap();
+        let first: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(5),
+            Some(5),
+            None,
+            Some(7),
+            Some(-7),
+        ]));
+        let second: ArrayRef = Arc::new(Int32Array::from(vec![
+            Some(1),
+            Some(2),
+            Some(1),
+            Some(1),
+            None,
+        ]));
+        assert_eq!(columns, vec![first, second]);
     }
 
     #[test]
