@@ -17,12 +17,10 @@
 //! the set of distinct argument values per group.
 
 use std::any::Any;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::*;
 use arrow::datatypes::*;
-use arrow::row::{RowConverter, SortField};
 
 use super::expr::evaluate;
 use super::key_table::KeyTable;
@@ -301,8 +299,7 @@ fn new_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
         let agg = agg.clone();
         let arg_type2 = arg_type.clone();
         return Ok(Box::new(DistinctAcc {
-            converter: RowConverter::new(vec![SortField::new(arg_type)])?,
-            sets: vec![],
+            pairs: KeyTable::new(&[DataType::Int64, arg_type])?,
             make_inner: Box::new(move || {
                 plain_accumulator(agg.func, Some(&arg_type2), &agg.data_type)
             }),
@@ -902,12 +899,27 @@ impl Accumulator for MinMaxGeneric {
     }
 }
 
-/// `agg(DISTINCT x)`: the set of distinct values per group (row-encoded), fed to a
-/// plain accumulator at the end.
+/// `agg(DISTINCT x)`: the distinct (group, value) pairs, numbered by a
+/// [`KeyTable`] (one hash table for all groups), fed to a plain accumulator at
+/// the end. NULL values are left out.
 struct DistinctAcc {
-    converter: RowConverter,
-    sets: Vec<HashSet<Box<[u8]>>>,
+    pairs: KeyTable,
     make_inner: Box<dyn Fn() -> Result<Box<dyn Accumulator>> + Send>,
+}
+
+impl DistinctAcc {
+    /// Adds the pairs (`groups[i]`, `values[i]`) whose value is not NULL.
+    fn add(&mut self, groups: impl Iterator<Item = u32>, values: &ArrayRef) -> Result<()> {
+        let groups: ArrayRef = Arc::new(Int64Array::from_iter_values(groups.map(i64::from)));
+        let mut keys = vec![groups, values.clone()];
+        if let Some(valid) = values.logical_nulls() {
+            let valid = BooleanArray::new(valid.into_inner(), None);
+            for key in keys.iter_mut() {
+                *key = arrow::compute::filter(key.as_ref(), &valid)?;
+            }
+        }
+        self.pairs.intern(&keys, &mut vec![])
+    }
 }
 
 impl Accumulator for DistinctAcc {
@@ -915,52 +927,40 @@ impl Accumulator for DistinctAcc {
         &mut self,
         values: Option<&ArrayRef>,
         groups: &[u32],
-        num_groups: usize,
+        _num_groups: usize,
     ) -> Result<()> {
-        self.sets.resize_with(num_groups, HashSet::new);
-        let Some(values) = values else { return Ok(()) };
-        let rows = self
-            .converter
-            .convert_columns(std::slice::from_ref(values))?;
-        for (i, &g) in groups.iter().enumerate() {
-            if values.is_valid(i) {
-                let row = rows.row(i);
-                if !self.sets[g as usize].contains(row.as_ref()) {
-                    self.sets[g as usize].insert(row.as_ref().into());
-                }
-            }
+        match values {
+            Some(values) => self.add(groups.iter().copied(), values),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn merge(
         &mut self,
         other: Box<dyn Accumulator>,
         mapping: &[u32],
-        num_groups: usize,
+        _num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<DistinctAcc>(other)?;
-        self.sets.resize_with(num_groups, HashSet::new);
-        for (g, set) in other.sets.into_iter().enumerate() {
-            self.sets[mapping[g] as usize].extend(set);
-        }
-        Ok(())
+        let [groups, values] = &other.pairs.columns()?[..] else {
+            return Err(Error::Execute("internal error: distinct pairs".into()));
+        };
+        let groups = groups.as_primitive::<Int64Type>().values();
+        self.add(groups.iter().map(|&g| mapping[g as usize]), values)
     }
 
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
-        self.sets.resize_with(num_groups, HashSet::new);
-        let parser = self.converter.parser();
-        let mut groups = vec![];
-        let mut rows = vec![];
-        for (g, set) in self.sets.iter().enumerate() {
-            for value in set {
-                groups.push(g as u32);
-                rows.push(parser.parse(value));
-            }
-        }
-        let values = self.converter.convert_rows(rows)?;
+        let [groups, values] = &self.pairs.columns()?[..] else {
+            return Err(Error::Execute("internal error: distinct pairs".into()));
+        };
+        let groups: Vec<u32> = groups
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .map(|&g| g as u32)
+            .collect();
         let mut inner = (self.make_inner)()?;
-        inner.update(values.first(), &groups, num_groups)?;
+        inner.update(Some(values), &groups, num_groups)?;
         inner.finish(num_groups)
     }
 
