@@ -24,10 +24,64 @@ pub const MISSING: u32 = u32::MAX;
 
 pub struct KeyTable {
     /// Entries `(key or hash, number)`: the key itself for integer keys, the
-    /// hash of the encoded key otherwise.
+    /// hash of the encoded key otherwise. Empty while `direct` numbers the keys.
     table: HashTable<(u64, u32)>,
     encoding: Encoding,
     len: u32,
+    /// For one integer column whose keys lie densely enough: the numbers by
+    /// value, instead of `table`.
+    direct: Option<DirectIndex>,
+    /// Whether a direct index was tried (it is tried once).
+    direct_tried: bool,
+}
+
+/// Numbers of integer keys by value: key `v` has number `ids[v - min] - 1`
+/// (0: not a key). Keys that arrive in order (clustered data) then touch the
+/// index sequentially, where a hash table would scatter them; and growing it
+/// moves nothing.
+struct DirectIndex {
+    min: i64,
+    ids: Vec<u32>,
+}
+
+/// A table of one integer column switches to a direct index once it has this
+/// many keys, if they span at most [`DIRECT_SLOTS_PER_KEY`] values each (and
+/// [`DIRECT_SLOTS_MAX`] in all); it switches back to hashing if later keys
+/// spread out further.
+const DIRECT_MIN_KEYS: u32 = 1 << 16;
+const DIRECT_SLOTS_PER_KEY: i64 = 16;
+const DIRECT_SLOTS_MAX: i64 = 1 << 28;
+
+impl DirectIndex {
+    fn get(&self, v: i64) -> Option<u32> {
+        let i = v.wrapping_sub(self.min) as u64;
+        match self.ids.get(usize::try_from(i).ok()?) {
+            Some(&id) if id > 0 => Some(id - 1),
+            _ => None,
+        }
+    }
+
+    /// The index over `[min, max]` of `values` (the numbers' keys; `null`'s
+    /// slot is no key), if it spans few enough values for `keys` keys.
+    fn build(
+        values: &[i64],
+        null: Option<u32>,
+        min: i64,
+        max: i64,
+        keys: u32,
+    ) -> Option<DirectIndex> {
+        let span = max.checked_sub(min)?.checked_add(1)?;
+        if span > DIRECT_SLOTS_MAX || span > i64::from(keys.max(1)) * DIRECT_SLOTS_PER_KEY {
+            return None;
+        }
+        let mut ids = vec![0u32; span as usize];
+        for (number, &v) in values.iter().enumerate() {
+            if Some(number as u32) != null {
+                ids[(v - min) as usize] = number as u32 + 1;
+            }
+        }
+        Some(DirectIndex { min, ids })
+    }
 }
 
 enum Encoding {
@@ -160,6 +214,8 @@ impl KeyTable {
             table: HashTable::new(),
             encoding,
             len: 0,
+            direct: None,
+            direct_tried: false,
         })
     }
 
@@ -245,6 +301,22 @@ impl KeyTable {
     }
 
     fn intern_integer(&mut self, v: i64) -> u32 {
+        if let Some(direct) = &mut self.direct {
+            let i = v.wrapping_sub(direct.min) as u64;
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| direct.ids.get_mut(i)) {
+                if *slot == 0 {
+                    *slot = self.len + 1;
+                    if let Encoding::Integer { values, .. } = &mut self.encoding {
+                        values.push(v);
+                    }
+                    self.len += 1;
+                }
+                return *slot - 1;
+            }
+            // Outside the index: widen it, or go back to hashing.
+            self.redirect(v);
+            return self.intern_integer(v);
+        }
         let hash = hash_integer(v);
         if let Some(e) = self.table.find(hash, |e| e.0 == v as u64) {
             return e.1;
@@ -256,7 +328,59 @@ impl KeyTable {
             values.push(v);
         }
         self.len += 1;
+        if self.len == DIRECT_MIN_KEYS && !self.direct_tried {
+            self.direct_tried = true;
+            self.redirect(v);
+        }
         id
+    }
+
+    /// Numbers the keys of a one-integer-column table with a direct index
+    /// that also covers `v` (growing by doubling) if it stays dense enough,
+    /// else with the hash table.
+    fn redirect(&mut self, v: i64) {
+        let Encoding::Integer { values, null, .. } = &self.encoding else {
+            return;
+        };
+        let keys = values
+            .iter()
+            .enumerate()
+            .filter(|&(n, _)| Some(n as u32) != *null);
+        let tight = keys.fold((v, v), |(lo, hi), (_, &k)| (lo.min(k), hi.max(k)));
+        let (lo, hi) = tight;
+        // Room to grow in the direction of `v`.
+        let wide = match &self.direct {
+            Some(d) => {
+                let width = d.ids.len() as i64;
+                if v < d.min {
+                    (lo.min(d.min.saturating_sub(width)), hi)
+                } else {
+                    (lo, hi.max(d.min.saturating_add(2 * width - 1)))
+                }
+            }
+            None => (lo, hi),
+        };
+        let keys = self.len + 1;
+        self.direct = DirectIndex::build(values, *null, wide.0, wide.1, keys)
+            .or_else(|| DirectIndex::build(values, *null, tight.0, tight.1, keys));
+        self.table = HashTable::new();
+        if self.direct.is_none() {
+            // Back to hashing: every key into the table.
+            let Encoding::Integer { values, null, .. } = &self.encoding else {
+                return;
+            };
+            self.table
+                .reserve(values.len(), |e| hash_integer(e.0 as i64));
+            for (number, &k) in values.iter().enumerate() {
+                if Some(number as u32) != *null {
+                    let hash = hash_integer(k);
+                    self.table
+                        .insert_unique(hash, (k as u64, number as u32), |e| {
+                            hash_integer(e.0 as i64)
+                        });
+                }
+            }
+        }
     }
 
     fn intern_pair(&mut self, key: u64) -> u32 {
@@ -398,6 +522,9 @@ impl KeyTable {
 
     /// The number of integer key `v` (a table of one integer column).
     pub(super) fn find_integer(&self, v: i64) -> Option<u32> {
+        if let Some(direct) = &self.direct {
+            return direct.get(v);
+        }
         self.table
             .find(hash_integer(v), |e| e.0 == v as u64)
             .map(|e| e.1)
@@ -411,7 +538,12 @@ impl KeyTable {
             self.encoding,
             Encoding::Integer { .. } | Encoding::Pair { .. }
         );
-        self.table.reserve(other.len(), |e| {
+        let reserve = if self.direct.is_some() {
+            0
+        } else {
+            other.len()
+        };
+        self.table.reserve(reserve, |e| {
             if integer_entries {
                 hash_integer(e.0 as i64)
             } else {
@@ -631,6 +763,46 @@ mod tests {
         let columns = t.columns().unwrap();
         let expected: ArrayRef = Arc::new(Int64Array::from(vec![Some(7), None, Some(-1), Some(0)]));
         assert_eq!(&columns[0], &expected);
+    }
+
+    #[test]
+    fn dense_integer_keys_switch_to_a_direct_index_and_back() {
+        // Keys 0, 3, 6, ... (then also below and far above), with NULLs and
+        // repeats: numbered in order of first appearance whatever the index.
+        let mut t = KeyTable::new(&[DataType::Int64]).unwrap();
+        let mut expected: Vec<Option<i64>> = vec![];
+        let mut numbered = std::collections::HashMap::new();
+        let mut check = |t: &mut KeyTable, keys: Vec<Option<i64>>| {
+            let array: ArrayRef = Arc::new(Int64Array::from(keys.clone()));
+            let ids = numbers(t, std::slice::from_ref(&array));
+            for (key, id) in keys.iter().zip(&ids) {
+                let number = *numbered.entry(*key).or_insert_with(|| {
+                    expected.push(*key);
+                    expected.len() - 1
+                });
+                assert_eq!(*id as usize, number, "{key:?}");
+            }
+            let mut found = vec![];
+            t.lookup(&[array], &mut found).unwrap();
+            let want: Vec<u32> = keys
+                .iter()
+                .zip(&ids)
+                .map(|(k, &id)| if k.is_some() { id } else { MISSING })
+                .collect();
+            assert_eq!(found, want);
+        };
+        let dense: Vec<Option<i64>> = (0..100_000).map(|i| Some(i * 3)).collect();
+        check(&mut t, dense.clone());
+        assert!(t.direct.is_some());
+        check(&mut t, vec![None, Some(-5), Some(300_000), Some(3), None]);
+        assert!(t.direct.is_some());
+        check(&mut t, dense);
+        check(&mut t, vec![Some(1 << 40), Some(6), Some(i64::MIN)]);
+        assert!(t.direct.is_none());
+        check(&mut t, vec![Some(9), Some(1 << 40), Some(301_000)]);
+        let columns = t.columns().unwrap();
+        let keys: ArrayRef = Arc::new(Int64Array::from(expected));
+        assert_eq!(&columns[0], &keys);
     }
 
     #[test]
