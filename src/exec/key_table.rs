@@ -49,8 +49,8 @@ struct DirectIndex {
 /// [`DIRECT_SLOTS_MAX`] in all); it switches back to hashing if later keys
 /// spread out further.
 const DIRECT_MIN_KEYS: u32 = 1 << 16;
-const DIRECT_SLOTS_PER_KEY: i64 = 16;
-const DIRECT_SLOTS_MAX: i64 = 1 << 28;
+const DIRECT_SLOTS_PER_KEY: i128 = 16;
+const DIRECT_SLOTS_MAX: i128 = 1 << 28;
 
 impl DirectIndex {
     fn get(&self, v: i64) -> Option<u32> {
@@ -61,26 +61,16 @@ impl DirectIndex {
         }
     }
 
-    /// The index over `[min, max]` of `values` (the numbers' keys; `null`'s
-    /// slot is no key), if it spans few enough values for `keys` keys.
-    fn build(
-        values: &[i64],
-        null: Option<u32>,
-        min: i64,
-        max: i64,
-        keys: u32,
-    ) -> Option<DirectIndex> {
-        let span = max.checked_sub(min)?.checked_add(1)?;
-        if span > DIRECT_SLOTS_MAX || span > i64::from(keys.max(1)) * DIRECT_SLOTS_PER_KEY {
-            return None;
-        }
-        let mut ids = vec![0u32; span as usize];
+    /// The index over `[min, max]` of `values` (the numbers' keys, all in
+    /// that range; `null`'s slot is no key).
+    fn build(values: &[i64], null: Option<u32>, min: i64, max: i64) -> DirectIndex {
+        let mut ids = vec![0u32; (max - min + 1) as usize];
         for (number, &v) in values.iter().enumerate() {
             if Some(number as u32) != null {
                 ids[(v - min) as usize] = number as u32 + 1;
             }
         }
-        Some(DirectIndex { min, ids })
+        DirectIndex { min, ids }
     }
 }
 
@@ -336,8 +326,10 @@ impl KeyTable {
     }
 
     /// Numbers the keys of a one-integer-column table with a direct index
-    /// that also covers `v` (growing by doubling) if it stays dense enough,
-    /// else with the hash table.
+    /// that also covers `v` if they lie densely enough, else with the hash
+    /// table. The index gets room to grow in the direction of `v` (its width
+    /// doubles, within the density budget); too little room left means hashing,
+    /// so that widening stays rare.
     fn redirect(&mut self, v: i64) {
         let Encoding::Integer { values, null, .. } = &self.encoding else {
             return;
@@ -346,29 +338,32 @@ impl KeyTable {
             .iter()
             .enumerate()
             .filter(|&(n, _)| Some(n as u32) != *null);
-        let tight = keys.fold((v, v), |(lo, hi), (_, &k)| (lo.min(k), hi.max(k)));
-        let (lo, hi) = tight;
-        // Room to grow in the direction of `v`.
-        let wide = match &self.direct {
-            Some(d) => {
-                let width = d.ids.len() as i64;
-                if v < d.min {
-                    (lo.min(d.min.saturating_sub(width)), hi)
-                } else {
-                    (lo, hi.max(d.min.saturating_add(2 * width - 1)))
-                }
-            }
-            None => (lo, hi),
-        };
-        let keys = self.len + 1;
-        self.direct = DirectIndex::build(values, *null, wide.0, wide.1, keys)
-            .or_else(|| DirectIndex::build(values, *null, tight.0, tight.1, keys));
-        self.table = HashTable::new();
-        if self.direct.is_none() {
-            // Back to hashing: every key into the table.
-            let Encoding::Integer { values, null, .. } = &self.encoding else {
-                return;
+        let (lo, hi) = keys.fold((v, v), |(lo, hi), (_, &k)| (lo.min(k), hi.max(k)));
+        let needed = i128::from(hi) - i128::from(lo) + 1;
+        let allowed = (i128::from(self.len + 1) * DIRECT_SLOTS_PER_KEY).min(DIRECT_SLOTS_MAX);
+        let width = self.direct.as_ref().map_or(0, |d| d.ids.len() as i128);
+        let span = (2 * needed.max(width)).min(allowed);
+        let grows_enough = width == 0 || span >= width + width / 4;
+        let direct = if needed <= allowed && grows_enough {
+            let downward = self.direct.as_ref().is_some_and(|d| v < d.min);
+            let (min, max) = if downward {
+                (i128::from(hi) - span + 1, i128::from(hi))
+            } else {
+                (i128::from(lo), i128::from(lo) + span - 1)
             };
+            match (i64::try_from(min), i64::try_from(max)) {
+                (Ok(min), Ok(max)) => Some(DirectIndex::build(values, *null, min, max)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let was_direct = self.direct.is_some();
+        self.direct = direct;
+        if self.direct.is_some() {
+            self.table = HashTable::new();
+        } else if was_direct {
+            // Back to hashing: every key into the table.
             self.table
                 .reserve(values.len(), |e| hash_integer(e.0 as i64));
             for (number, &k) in values.iter().enumerate() {
