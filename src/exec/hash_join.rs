@@ -4,15 +4,18 @@
 //! Build: the right input is materialized into one batch, its rows ordered by
 //! the slot of their key (a counting sort), so that a slot's rows are one range
 //! and a probe reads them, and gathers their columns, from consecutive memory
-//! rather than by following a chain of row numbers across the whole input. The slot of a key
-//! of one integer column whose values have few gaps (at most four slots per
-//! row) is the value minus the smallest: the probe indexes an array, with no
-//! hashing (a "perfect hash", as TPC-H's dense keys have). Any other key's slot
-//! is its number in a [`KeyTable`]; each integer key column with more gaps is
-//! first checked against a bitmap of the values present (when that takes at
-//! most 256 bits per build row), so that the many probes a selective build side
-//! leaves without a partner skip the hash lookup. Rows with a NULL key never match and are left
-//! out (their presence is remembered for NOT IN).
+//! rather than by following a chain of row numbers across the whole input.
+//!
+//! The slot of a key of one integer column whose values have few gaps (at most
+//! four slots per row) is the value minus the smallest: the probe indexes an
+//! array, with no hashing (a "perfect hash", as TPC-H's dense keys have). With
+//! more gaps (at most 256 values of its range per row), the slot is the value's
+//! rank among the values present, from a bitmap of them with running counts:
+//! no hash table either. Any other key's slot is its number in a [`KeyTable`],
+//! looked up only for probe rows whose integer key columns pass their bitmaps
+//! of the values present, so that the many probes a selective build side leaves
+//! without a partner skip the hash lookup. Rows with a NULL key never match and
+//! are left out (their presence is remembered for NOT IN).
 //!
 //! Probe: for each left batch, the candidate pairs (left row, right row) with equal
 //! keys are gathered, the residual filter is applied to the joined pairs, and the
@@ -57,10 +60,53 @@ pub struct JoinTable {
 enum Slots {
     /// One integer column: the slot of value `v` is `v - min`.
     Direct { min: i64, max: i64 },
+    /// One integer column with more gaps: the slot of a value present is its
+    /// rank among the values present (no hash table; see [`RankedValues`]).
+    Ranked(RankedValues),
     /// The key's number in the table, looked up only for the rows whose
     /// integer key columns pass their bitmaps of the values present (one per
     /// column, where it stays small).
     Hashed(KeyTable, Vec<Option<ValueBitmap>>),
+}
+
+/// The values present of one integer key column as a bitmap with, for each
+/// 64-bit word, the number of bits set before it: the rank of a value present
+/// (how many smaller values are present) is that count plus the bits set below
+/// it in its word. A perfect hash of about 3 bits per value of the range, read
+/// almost sequentially when probes arrive in key order (clustered data).
+struct RankedValues {
+    present: ValueBitmap,
+    ranks: Vec<u32>,
+}
+
+impl RankedValues {
+    fn new(present: ValueBitmap) -> RankedValues {
+        let mut ranks = Vec::with_capacity(present.bits.len());
+        let mut before = 0u32;
+        for word in &present.bits {
+            ranks.push(before);
+            before += word.count_ones();
+        }
+        RankedValues { present, ranks }
+    }
+
+    /// The number of values present.
+    fn len(&self) -> usize {
+        self.ranks.last().map_or(0, |&r| r as usize)
+            + self
+                .present
+                .bits
+                .last()
+                .map_or(0, |w| w.count_ones() as usize)
+    }
+
+    /// The rank of `v` if it is present.
+    fn rank(&self, v: i64) -> Option<u32> {
+        let d = v.wrapping_sub(self.present.min) as u64 as usize;
+        let word = *self.present.bits.get(d / 64)?;
+        let bit = 1u64 << (d % 64);
+        (word & bit != 0).then(|| self.ranks[d / 64] + (word & (bit - 1)).count_ones())
+    }
 }
 
 /// The set of the build side's values of one integer key column, one bit per
@@ -151,9 +197,14 @@ impl JoinTable {
         let types: Vec<DataType> = key_columns.iter().map(|k| k.data_type().clone()).collect();
         let rows = batch.num_rows();
         let bounds: Vec<Option<(i64, i64)>> = key_columns.iter().map(integer_bounds).collect();
-        let mut slots = match direct_range(&bounds, rows) {
-            Some((min, max)) => Slots::Direct { min, max },
-            None => {
+        let ranked = match &bounds[..] {
+            [Some(bounds)] => ValueBitmap::build(&key_columns[0], *bounds, rows)?,
+            _ => None,
+        };
+        let mut slots = match (direct_range(&bounds, rows), ranked) {
+            (Some((min, max)), _) => Slots::Direct { min, max },
+            (None, Some(present)) => Slots::Ranked(RankedValues::new(present)),
+            (None, None) => {
                 let bitmaps = key_columns
                     .iter()
                     .zip(&bounds)
@@ -175,6 +226,12 @@ impl JoinTable {
                         ids.push(v.map_or(0, |v| (v - *min) as u32))
                     })?;
                     (*max - *min + 1) as usize
+                }
+                Slots::Ranked(ranked) => {
+                    for_each_integer(&key_columns[0], |v| {
+                        ids.push(v.and_then(|v| ranked.rank(v)).unwrap_or(0))
+                    })?;
+                    ranked.len()
                 }
                 Slots::Hashed(table, _) => {
                     table.intern(&key_columns, &mut ids)?;
@@ -361,22 +418,12 @@ impl JoinProbe {
                     })
                 })?;
             }
+            Slots::Ranked(ranked) => {
+                for_each_integer(&keys[0], |v| {
+                    ids.push(v.and_then(|v| ranked.rank(v)).unwrap_or(MISSING))
+                })?;
+            }
             Slots::Hashed(table, bitmaps) => match bitmaps.as_slice() {
-                [Some(present)] => {
-                    // A run of equal keys (clustered data) is looked up once.
-                    let mut last: Option<(Option<i64>, u32)> = None;
-                    for_each_integer(&keys[0], |v| {
-                        let id = match (last, v) {
-                            (Some((k, id)), _) if k == v => id,
-                            (_, Some(v)) if present.contains(v) => {
-                                table.find_integer(v).unwrap_or(MISSING)
-                            }
-                            _ => MISSING,
-                        };
-                        last = Some((v, id));
-                        ids.push(id);
-                    })?;
-                }
                 _ if bitmaps.iter().any(Option::is_some) => {
                     let passing = rows_passing(&keys, bitmaps)?;
                     if passing.len() == n {
@@ -528,5 +575,48 @@ impl Operator for JoinProbe {
                 self.output(columns, joined.num_rows() + extra)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_number_the_values_present_in_order() {
+        let values = vec![
+            Some(-70),
+            None,
+            Some(5),
+            Some(200),
+            Some(5),
+            Some(63),
+            Some(64),
+        ];
+        let column: ArrayRef = Arc::new(Int64Array::from(values));
+        let present = ValueBitmap::build(&column, (-70, 200), 7).unwrap().unwrap();
+        let ranked = RankedValues::new(present);
+        assert_eq!(ranked.len(), 5);
+        let ranks: Vec<Option<u32>> = [-71, -70, 0, 5, 63, 64, 65, 200, 201, i64::MIN, i64::MAX]
+            .iter()
+            .map(|&v| ranked.rank(v))
+            .collect();
+        let none = None;
+        assert_eq!(
+            ranks,
+            vec![
+                none,
+                Some(0),
+                none,
+                Some(1),
+                Some(2),
+                Some(3),
+                none,
+                Some(4),
+                none,
+                none,
+                none
+            ]
+        );
     }
 }
