@@ -232,13 +232,13 @@ impl PackedRows {
     /// predicates, and for constants this column's values cannot be compared
     /// with exactly.
     pub fn evaluate(&self, predicate: &ZonePredicate) -> Option<BooleanArray> {
-        let (op, value) = match predicate {
-            ZonePredicate::Eq(v) => (Op::Eq, v),
-            ZonePredicate::NotEq(v) => (Op::NotEq, v),
-            ZonePredicate::Lt(v) => (Op::Lt, v),
-            ZonePredicate::LtEq(v) => (Op::LtEq, v),
-            ZonePredicate::Gt(v) => (Op::Gt, v),
-            ZonePredicate::GtEq(v) => (Op::GtEq, v),
+        // The value compared with, and the answer for every row when it lies
+        // below all the chunk's values, and above all of them.
+        let (value, below, above) = match predicate {
+            ZonePredicate::Eq(v) => (v, false, false),
+            ZonePredicate::NotEq(v) => (v, true, true),
+            ZonePredicate::Lt(v) | ZonePredicate::LtEq(v) => (v, false, true),
+            ZonePredicate::Gt(v) | ZonePredicate::GtEq(v) => (v, true, false),
             _ => return None,
         };
         let Some(value) = self.unscaled(value)? else {
@@ -258,22 +258,22 @@ impl PackedRows {
             Some(BooleanArray::new(values, self.offsets.nulls().cloned()))
         };
         if d < 0 {
-            return constant(matches!(op, Op::NotEq | Op::Gt | Op::GtEq));
+            return constant(below);
         }
         if d > max {
-            return constant(matches!(op, Op::NotEq | Op::Lt | Op::LtEq));
+            return constant(above);
         }
         let scalar = UInt64Array::from(vec![d as u64]);
         let scalar = arrow::compute::cast(&scalar, self.offsets.data_type()).ok()?;
         let scalar = Scalar::new(scalar);
         let offsets = &self.offsets;
-        match op {
-            Op::Eq => cmp::eq(offsets, &scalar),
-            Op::NotEq => cmp::neq(offsets, &scalar),
-            Op::Lt => cmp::lt(offsets, &scalar),
-            Op::LtEq => cmp::lt_eq(offsets, &scalar),
-            Op::Gt => cmp::gt(offsets, &scalar),
-            Op::GtEq => cmp::gt_eq(offsets, &scalar),
+        match predicate {
+            ZonePredicate::Eq(_) => cmp::eq(offsets, &scalar),
+            ZonePredicate::NotEq(_) => cmp::neq(offsets, &scalar),
+            ZonePredicate::Lt(_) => cmp::lt(offsets, &scalar),
+            ZonePredicate::LtEq(_) => cmp::lt_eq(offsets, &scalar),
+            ZonePredicate::Gt(_) => cmp::gt(offsets, &scalar),
+            _ => cmp::gt_eq(offsets, &scalar),
         }
         .ok()
     }
@@ -295,16 +295,6 @@ impl PackedRows {
             _ => return None,
         })
     }
-}
-
-#[derive(Clone, Copy)]
-enum Op {
-    Eq,
-    NotEq,
-    Lt,
-    LtEq,
-    Gt,
-    GtEq,
 }
 
 fn widen<S: Copy + Into<u64>, T: ArrowNativeType>(stored: &[S], add: impl Fn(u64) -> T) -> Buffer {
