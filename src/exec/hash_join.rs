@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow::array::*;
-use arrow::compute::{concat_batches, take};
+use arrow::compute::{concat, take};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::expr::{evaluate, evaluate_predicate};
@@ -39,6 +39,7 @@ use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
 use crate::types::ScalarValue;
+use rayon::prelude::*;
 
 /// The hash table over the right input.
 pub struct JoinTable {
@@ -189,7 +190,7 @@ impl JoinTable {
         keys: &[Expr],
         track_matches: bool,
     ) -> Result<JoinTable> {
-        let mut batch = concat_batches(schema, batches)?;
+        let mut batch = concat_in_parallel(schema, batches)?;
         let key_columns = keys
             .iter()
             .map(|k| evaluate(k, &batch))
@@ -246,7 +247,7 @@ impl JoinTable {
                 let order = UInt32Array::from(order);
                 let columns = batch
                     .columns()
-                    .iter()
+                    .par_iter()
                     .map(|c| Ok(take(c, &order, None)?))
                     .collect::<Result<Vec<_>>>()?;
                 batch = RecordBatch::try_new_with_options(
@@ -339,6 +340,28 @@ fn rows_passing(keys: &[ArrayRef], bitmaps: &[Option<ValueBitmap>]) -> Result<Ve
     Ok((0..pass.len() as u32)
         .filter(|&row| pass[row as usize])
         .collect())
+}
+
+/// `batches` as one batch, its columns concatenated side by side on the
+/// workers (the build side of a join is materialized on one thread).
+fn concat_in_parallel(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    let columns = (0..schema.fields().len())
+        .into_par_iter()
+        .map(|c| {
+            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            Ok(match parts.as_slice() {
+                [] => new_empty_array(schema.field(c).data_type()),
+                [_] => batches[0].column(c).clone(),
+                _ => concat(&parts)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
 }
 
 /// A counting sort of the build rows by slot (`ids[row]`, for the rows with a

@@ -31,8 +31,9 @@ pub struct KeyTable {
     /// For one integer column whose keys lie densely enough: the numbers by
     /// value, instead of `table`.
     direct: Option<DirectIndex>,
-    /// Whether a direct index was tried (it is tried once).
-    direct_tried: bool,
+    /// While hashing: the number of keys at which a direct index is tried
+    /// (again: a worker's keys may be sparse for a while, then fill in).
+    next_direct_try: u32,
 }
 
 /// Numbers of integer keys by value: key `v` has number `ids[v - min] - 1`
@@ -47,9 +48,9 @@ struct DirectIndex {
 /// A table of one integer column switches to a direct index once it has this
 /// many keys, if they span at most [`DIRECT_SLOTS_PER_KEY`] values each (and
 /// [`DIRECT_SLOTS_MAX`] in all); it switches back to hashing if later keys
-/// spread out further.
+/// spread out further, and tries again each time its number of keys doubles.
 const DIRECT_MIN_KEYS: u32 = 1 << 16;
-const DIRECT_SLOTS_PER_KEY: i128 = 16;
+const DIRECT_SLOTS_PER_KEY: i128 = 32;
 const DIRECT_SLOTS_MAX: i128 = 1 << 28;
 
 impl DirectIndex {
@@ -205,7 +206,7 @@ impl KeyTable {
             encoding,
             len: 0,
             direct: None,
-            direct_tried: false,
+            next_direct_try: DIRECT_MIN_KEYS,
         })
     }
 
@@ -318,8 +319,7 @@ impl KeyTable {
             values.push(v);
         }
         self.len += 1;
-        if self.len == DIRECT_MIN_KEYS && !self.direct_tried {
-            self.direct_tried = true;
+        if self.len == self.next_direct_try {
             self.redirect(v);
         }
         id
@@ -360,6 +360,7 @@ impl KeyTable {
         };
         let was_direct = self.direct.is_some();
         self.direct = direct;
+        self.next_direct_try = self.len.saturating_mul(2);
         if self.direct.is_some() {
             self.table = HashTable::new();
         } else if was_direct {

@@ -1,8 +1,9 @@
 //! Morsel-driven pipelines: a source split into morsels, a chain of streaming
 //! operators, and a sink.
 //!
-//! `run` has every worker of the rayon pool take morsels from a shared counter
-//! and fold them into its own sink state (no locks on the hot path); the
+//! `run` has every worker of the rayon pool take morsels (its own contiguous
+//! range first, then the rest of the others') and fold them into its own sink
+//! state (no locks on the hot path); the
 //! per-worker states are merged pairwise at the end. No operator knows about threads: sources only read
 //! one morsel, operators only transform one batch, sinks only consume and merge.
 
@@ -36,11 +37,47 @@ pub trait Sink: Send + Sync {
     fn finish(&self, state: Self::State) -> Result<Vec<RecordBatch>>;
 }
 
+/// The morsels `0..count` split into one contiguous range per worker, each
+/// handed out from its front: a worker takes its own range's morsels in order,
+/// then helps with what is left of the others'. Each worker thus sees mostly
+/// neighbouring morsels (on clustered data, keys of a narrow range), where one
+/// shared counter would deal them out alternately.
+struct MorselRanges {
+    /// (next morsel, end) of each worker's range.
+    ranges: Vec<(AtomicUsize, usize)>,
+}
+
+impl MorselRanges {
+    fn new(count: usize, workers: usize) -> MorselRanges {
+        let workers = workers.max(1);
+        let ranges = (0..workers)
+            .map(|w| {
+                (
+                    AtomicUsize::new(count * w / workers),
+                    count * (w + 1) / workers,
+                )
+            })
+            .collect();
+        MorselRanges { ranges }
+    }
+
+    fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// The next morsel of range `r`, if any is left.
+    fn take(&self, r: usize) -> Option<usize> {
+        let (next, end) = self.ranges.get(r)?;
+        let morsel = next.fetch_add(1, Ordering::Relaxed);
+        (morsel < *end).then_some(morsel)
+    }
+}
+
 /// Runs `source` through `operators` into `sink` on the current rayon pool (a
 /// source of one morsel on the calling thread alone).
 ///
-/// Every worker of the pool takes morsels from a shared counter, in order, into
-/// its one sink state until none are left (or a worker fails); then the
+/// Every worker of the pool takes morsels (see [`MorselRanges`]) into its one
+/// sink state until none are left (or a worker fails); then the
 /// states are merged pairwise. One state per worker, not per split of a parallel
 /// iterator: each state of an aggregation can hold every group, so more states
 /// than workers would only multiply the merging.
@@ -50,7 +87,7 @@ pub fn run<S: Sink>(
     sink: &S,
 ) -> Result<Vec<RecordBatch>> {
     let count = source.morsel_count();
-    let next = AtomicUsize::new(0);
+    let ranges = MorselRanges::new(count, rayon::current_num_threads());
     let failed = AtomicBool::new(false);
     let process = |state: &mut S::State, morsel: usize| -> Result<()> {
         if let Some(mut batch) = source.read(morsel)? {
@@ -74,13 +111,22 @@ pub fn run<S: Sink>(
         }
         return sink.finish(state);
     }
-    let states = rayon::broadcast(|_| {
+    let states = rayon::broadcast(|ctx| {
         let mut state = sink.init();
+        let mut mine = true;
         while !failed.load(Ordering::Relaxed) {
-            let morsel = next.fetch_add(1, Ordering::Relaxed);
-            if morsel >= count {
-                break;
-            }
+            // This worker's own range first, then what is left of the others'.
+            let morsel = if mine { ranges.take(ctx.index()) } else { None };
+            let morsel = match morsel {
+                Some(m) => m,
+                None => {
+                    mine = false;
+                    match (0..ranges.len()).find_map(|r| ranges.take(r)) {
+                        Some(m) => m,
+                        None => break,
+                    }
+                }
+            };
             if let Err(e) = process(&mut state, morsel) {
                 failed.store(true, Ordering::Relaxed);
                 return Err(e);
