@@ -198,14 +198,9 @@ impl JoinTable {
         let types: Vec<DataType> = key_columns.iter().map(|k| k.data_type().clone()).collect();
         let rows = batch.num_rows();
         let bounds: Vec<Option<(i64, i64)>> = key_columns.iter().map(integer_bounds).collect();
-        let ranked = match &bounds[..] {
-            [Some(bounds)] => ValueBitmap::build(&key_columns[0], *bounds, rows)?,
-            _ => None,
-        };
-        let mut slots = match (direct_range(&bounds, rows), ranked) {
-            (Some((min, max)), _) => Slots::Direct { min, max },
-            (None, Some(present)) => Slots::Ranked(RankedValues::new(present)),
-            (None, None) => {
+        let mut slots = match direct_range(&bounds, rows) {
+            Some((min, max)) => Slots::Direct { min, max },
+            None => {
                 let bitmaps = key_columns
                     .iter()
                     .zip(&bounds)
@@ -214,7 +209,11 @@ impl JoinTable {
                         None => Ok(None),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                Slots::Hashed(KeyTable::new(&types)?, bitmaps)
+                match <[Option<ValueBitmap>; 1]>::try_from(bitmaps) {
+                    Ok([Some(present)]) => Slots::Ranked(RankedValues::new(present)),
+                    Ok([None]) => Slots::Hashed(KeyTable::new(&types)?, vec![None]),
+                    Err(bitmaps) => Slots::Hashed(KeyTable::new(&types)?, bitmaps),
+                }
             }
         };
         let mut starts = vec![];
