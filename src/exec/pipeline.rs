@@ -3,9 +3,9 @@
 //!
 //! `run` has every worker of the rayon pool take morsels (its own contiguous
 //! range first, then the rest of the others') and fold them into its own sink
-//! state (no locks on the hot path); the
-//! per-worker states are merged pairwise at the end. No operator knows about threads: sources only read
-//! one morsel, operators only transform one batch, sinks only consume and merge.
+//! state (no locks on the hot path); the per-worker states are merged pairwise
+//! at the end. No operator knows about threads: sources only read one morsel,
+//! operators only transform one batch, sinks only consume and merge.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
