@@ -201,7 +201,7 @@ impl JoinTable {
         let mut slots = match direct_range(&bounds, rows) {
             Some((min, max)) => Slots::Direct { min, max },
             None => {
-                let bitmaps = key_columns
+                let mut bitmaps = key_columns
                     .iter()
                     .zip(&bounds)
                     .map(|(column, bounds)| match bounds {
@@ -209,10 +209,11 @@ impl JoinTable {
                         None => Ok(None),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                match <[Option<ValueBitmap>; 1]>::try_from(bitmaps) {
-                    Ok([Some(present)]) => Slots::Ranked(RankedValues::new(present)),
-                    Ok([None]) => Slots::Hashed(KeyTable::new(&types)?, vec![None]),
-                    Err(bitmaps) => Slots::Hashed(KeyTable::new(&types)?, bitmaps),
+                match bitmaps.as_mut_slice() {
+                    [present @ Some(_)] => {
+                        Slots::Ranked(RankedValues::new(present.take().expect("matched")))
+                    }
+                    _ => Slots::Hashed(KeyTable::new(&types)?, bitmaps),
                 }
             }
         };
@@ -445,8 +446,8 @@ impl JoinProbe {
                     ids.push(v.and_then(|v| ranked.rank(v)).unwrap_or(MISSING))
                 })?;
             }
-            Slots::Hashed(table, bitmaps) => match bitmaps.as_slice() {
-                _ if bitmaps.iter().any(Option::is_some) => {
+            Slots::Hashed(table, bitmaps) => {
+                if bitmaps.iter().any(Option::is_some) {
                     let passing = rows_passing(&keys, bitmaps)?;
                     if passing.len() == n {
                         table.lookup(&keys, &mut ids)?;
@@ -463,9 +464,10 @@ impl JoinProbe {
                             ids[row as usize] = id;
                         }
                     }
+                } else {
+                    table.lookup(&keys, &mut ids)?;
                 }
-                _ => table.lookup(&keys, &mut ids)?,
-            },
+            }
         }
         for (i, &id) in ids.iter().enumerate() {
             if id == MISSING {

@@ -134,6 +134,11 @@ fn hash_integer(value: i64) -> u64 {
     (product as u64) ^ ((product >> 64) as u64)
 }
 
+/// The hash of an entry whose key is kept inline (integer and pair keys).
+fn inline_entry_hash(entry: &(u64, u32)) -> u64 {
+    hash_integer(entry.0 as i64)
+}
+
 fn hash_bytes(bytes: &[u8]) -> u64 {
     const SEEDS: (u64, u64, u64, u64) = (
         0x1319_8A2E_0370_7344,
@@ -314,7 +319,7 @@ impl KeyTable {
         }
         let id = self.len;
         self.table
-            .insert_unique(hash, (v as u64, id), |e| hash_integer(e.0 as i64));
+            .insert_unique(hash, (v as u64, id), inline_entry_hash);
         if let Encoding::Integer { values, .. } = &mut self.encoding {
             values.push(v);
         }
@@ -365,15 +370,12 @@ impl KeyTable {
             self.table = HashTable::new();
         } else if was_direct {
             // Back to hashing: every key into the table.
-            self.table
-                .reserve(values.len(), |e| hash_integer(e.0 as i64));
+            self.table.reserve(values.len(), inline_entry_hash);
             for (number, &k) in values.iter().enumerate() {
                 if Some(number as u32) != *null {
                     let hash = hash_integer(k);
                     self.table
-                        .insert_unique(hash, (k as u64, number as u32), |e| {
-                            hash_integer(e.0 as i64)
-                        });
+                        .insert_unique(hash, (k as u64, number as u32), inline_entry_hash);
                 }
             }
         }
@@ -385,8 +387,7 @@ impl KeyTable {
             return e.1;
         }
         let id = self.len;
-        self.table
-            .insert_unique(hash, (key, id), |e| hash_integer(e.0 as i64));
+        self.table.insert_unique(hash, (key, id), inline_entry_hash);
         if let Encoding::Pair { pairs, .. } = &mut self.encoding {
             pairs.push(key);
         }
@@ -541,7 +542,7 @@ impl KeyTable {
         };
         self.table.reserve(reserve, |e| {
             if integer_entries {
-                hash_integer(e.0 as i64)
+                inline_entry_hash(e)
             } else {
                 e.0
             }

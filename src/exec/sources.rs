@@ -92,9 +92,10 @@ impl ScanSource {
         schema: SchemaRef,
         store: Arc<FileStore>,
     ) -> ScanSource {
-        let zone_predicates = filters
+        let conjuncts: Vec<Conjunct> = filters.iter().map(Conjunct::new).collect();
+        let zone_predicates = conjuncts
             .iter()
-            .filter_map(zone_predicate)
+            .filter_map(|c| c.comparison.clone())
             .map(|(i, p)| (projection[i], p))
             .collect();
         let morsels = table
@@ -110,7 +111,7 @@ impl ScanSource {
             })
             .collect();
         ScanSource {
-            conjuncts: filters.iter().map(Conjunct::new).collect(),
+            conjuncts,
             zone_predicates,
             morsels,
             keep_encoded: vec![false; projection.len()],
