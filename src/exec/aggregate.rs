@@ -381,7 +381,7 @@ impl Accumulator for CountAcc {
     ) -> Result<()> {
         self.counts.resize(num_groups, 0);
         match values.filter(|v| v.null_count() > 0) {
-            None => groups.iter().for_each(|&g| self.counts[g as usize] += 1),
+            None => add_by_group(&mut self.counts, None, groups, groups, |_| 1),
             Some(v) => {
                 for (i, &g) in groups.iter().enumerate() {
                     if v.is_valid(i) {
@@ -448,9 +448,66 @@ impl Summable for f64 {
 
 /// The largest magnitude among `values` times their number: a bound of how much
 /// they can add to any sum.
+/// (The bitwise OR of the magnitudes is at least the largest, and a fold of ORs
+/// has no compare to wait on.)
 fn batch_magnitude<N: Summable>(values: &[N]) -> u128 {
-    let largest = values.iter().map(|v| v.magnitude()).max().unwrap_or(0);
+    let largest = values.iter().fold(0, |bits, v| bits | v.magnitude());
     largest.saturating_mul(values.len() as u128)
+}
+
+/// Up to this many groups, [`add_by_group`] adds in lanes.
+const LANE_GROUPS: usize = 64;
+const LANES: usize = 4;
+
+/// Adds `to_total(values[i])` to `totals[groups[i]]`, wrapping, and marks the
+/// groups in `seen`. With few groups, consecutive rows often belong to the same
+/// group, and each add would wait for the previous one's store to the same
+/// total; so rows take turns among four lanes of partial totals, which are
+/// added up at the end.
+fn add_by_group<T: ArrowNativeTypeOp, V: Copy>(
+    totals: &mut [T],
+    mut seen: Option<&mut [bool]>,
+    groups: &[u32],
+    values: &[V],
+    to_total: impl Fn(V) -> T,
+) {
+    if totals.len() > LANE_GROUPS {
+        for (&g, &v) in groups.iter().zip(values) {
+            let total = &mut totals[g as usize];
+            *total = total.add_wrapping(to_total(v));
+            if let Some(seen) = &mut seen {
+                seen[g as usize] = true;
+            }
+        }
+        return;
+    }
+    let mut lanes = [[T::ZERO; LANE_GROUPS]; LANES];
+    // Bit g: group g had a row.
+    let mut touched = 0u64;
+    let (group_chunks, group_rest) = groups.as_chunks::<LANES>();
+    let (value_chunks, value_rest) = values.as_chunks::<LANES>();
+    for (gs, vs) in group_chunks.iter().zip(value_chunks) {
+        for lane in 0..LANES {
+            let total = &mut lanes[lane][gs[lane] as usize];
+            *total = total.add_wrapping(to_total(vs[lane]));
+            touched |= 1 << gs[lane];
+        }
+    }
+    for (&g, &v) in group_rest.iter().zip(value_rest) {
+        let total = &mut lanes[0][g as usize];
+        *total = total.add_wrapping(to_total(v));
+        touched |= 1 << g;
+    }
+    for lane in &lanes {
+        for (total, &partial) in totals.iter_mut().zip(lane) {
+            *total = total.add_wrapping(partial);
+        }
+    }
+    if let Some(seen) = seen {
+        for (g, seen) in seen.iter_mut().enumerate() {
+            *seen |= touched >> g & 1 == 1;
+        }
+    }
 }
 
 /// SUM with overflow checks for integers and decimals; NULL for groups with no
@@ -508,13 +565,7 @@ where
             let values = values.values();
             self.bound = self.bound.saturating_add(batch_magnitude(values));
             if self.bound <= T::Native::SAFE_TOTAL {
-                for (&g, &v) in groups.iter().zip(values.iter()) {
-                    let sum = &mut self.sums[g as usize];
-                    *sum = sum.add_wrapping(v);
-                }
-                for &g in groups {
-                    self.seen[g as usize] = true;
-                }
+                add_by_group(&mut self.sums, Some(&mut self.seen), groups, values, |v| v);
             } else {
                 for (&g, &v) in groups.iter().zip(values.iter()) {
                     self.add(g as usize, v)?;
@@ -596,11 +647,8 @@ impl AvgAcc {
     ) -> Result<()> {
         self.bound = self.bound.saturating_add(batch_magnitude(values));
         if self.bound <= i128::SAFE_TOTAL {
-            for (&g, &v) in groups.iter().zip(values) {
-                let g = g as usize;
-                self.exact[g] = self.exact[g].wrapping_add(v.into());
-                self.counts[g] += 1;
-            }
+            add_by_group(&mut self.exact, None, groups, values, N::into);
+            add_by_group(&mut self.counts, None, groups, groups, |_| 1);
             return Ok(());
         }
         for (&g, &v) in groups.iter().zip(values) {
@@ -985,6 +1033,30 @@ mod tests {
             acc.update(Some(&values), &groups[..values.len()], num_groups)?;
         }
         acc.finish(num_groups)
+    }
+
+    #[test]
+    fn adding_by_group_in_lanes_matches_one_add_per_row() {
+        for num_groups in [1, 3, LANE_GROUPS, LANE_GROUPS + 1, 1000] {
+            for rows in [0, 1, 3, 4, 5, 1001] {
+                // Runs of groups, some groups never used.
+                let groups: Vec<u32> = (0..rows)
+                    .map(|i: u32| (i / 3 * 7 % num_groups as u32) & !1)
+                    .collect();
+                let values: Vec<i64> = (0..rows).map(|i| i as i64 * 31 - 400).collect();
+                let mut expected = vec![5i64; num_groups];
+                let mut expected_seen = vec![false; num_groups];
+                for (&g, &v) in groups.iter().zip(&values) {
+                    expected[g as usize] += v;
+                    expected_seen[g as usize] = true;
+                }
+                let mut totals = vec![5i64; num_groups];
+                let mut seen = vec![false; num_groups];
+                add_by_group(&mut totals, Some(&mut seen), &groups, &values, |v| v);
+                assert_eq!(totals, expected, "{num_groups} groups, {rows} rows");
+                assert_eq!(seen, expected_seen, "{num_groups} groups, {rows} rows");
+            }
+        }
     }
 
     #[test]

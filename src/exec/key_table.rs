@@ -235,8 +235,19 @@ impl KeyTable {
         ids.reserve(keys.first().map_or(0, |k| k.len()));
         if let Encoding::Pair { columns, .. } = &mut self.encoding {
             let (first, second) = pair_numbers(columns.iter_mut(), keys, KeyTable::intern)?;
+            // Pairs of small column numbers are looked up in an array.
+            let mut small = [MISSING; SMALL_PAIRS * SMALL_PAIRS];
             for (a, b) in first.into_iter().zip(second) {
-                ids.push(self.intern_pair(pair(a, b)));
+                let id = if (a as usize) < SMALL_PAIRS && (b as usize) < SMALL_PAIRS {
+                    let slot = &mut small[a as usize * SMALL_PAIRS + b as usize];
+                    if *slot == MISSING {
+                        *slot = self.intern_pair(pair(a, b));
+                    }
+                    *slot
+                } else {
+                    self.intern_pair(pair(a, b))
+                };
+                ids.push(id);
             }
             return Ok(());
         }
@@ -701,6 +712,9 @@ where
     let [first, second] = numbers;
     Ok((first, second))
 }
+
+/// Pairs of column numbers below this are numbered through an array per batch.
+const SMALL_PAIRS: usize = 16;
 
 /// The key of a pair of column numbers.
 fn pair(first: u32, second: u32) -> u64 {
