@@ -42,9 +42,22 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// run of a benchmark) instead of being faulted in and zeroed by the kernel
 /// again, which took a fifth to a third of the time of the large joins and
 /// aggregations at SF 10. A process that sits idle still gives it back.
-fn keep_freed_memory_longer() {
+///
+/// And no transparent huge pages: with them, the kernel's time to fault in
+/// fresh memory varied from run to run by seconds at SF 10 (a 2 MiB page is
+/// zeroed, or first compacted, at once), where 4 KiB pages cost a steady
+/// fraction of that (SF 10 suite, best of 3: 5.8-6.0 s with, 5.7 s without).
+/// mimalloc's own switch for them (`allow_thp`) comes too late: its first
+/// arena is mapped before `main`.
+fn tune_allocator() {
     // SAFETY: sets one option before any thread but this one exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+    // SAFETY: a flag of this process; an old kernel without it returns an error,
+    // which changes nothing.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0)
+    };
 }
 
 use failure::{guarded, Failure};
@@ -99,7 +112,7 @@ struct QueryArgs {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory_longer();
+    tune_allocator();
     let cli = Cli::parse();
     failure::install_panic_hook();
     match run(&cli) {
