@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::{Schema, SchemaRef};
 
 use super::expr::evaluate_predicate;
@@ -328,17 +329,21 @@ fn dictionary_mask(
         .with_nullable(true);
     let entry_batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![values])?;
     let on_entries = evaluate_predicate(over_column, &entry_batch)?;
-    let keys = dictionary.normalized_keys();
-    let nulls = array.logical_nulls();
-    let mask: BooleanArray = keys
-        .iter()
-        .enumerate()
-        .map(|(row, &key)| {
-            let valid = nulls.as_ref().is_none_or(|n| n.is_valid(row));
-            Some(on_entries.value(if valid { key } else { entries }))
-        })
+    let on_entries: Vec<bool> = (0..=entries)
+        .map(|e| on_entries.is_valid(e) && on_entries.value(e))
         .collect();
-    Ok(Some(mask))
+    let keys = dictionary.normalized_keys();
+    let mask = match array.logical_nulls() {
+        None => BooleanBuffer::collect_bool(keys.len(), |row| on_entries[keys[row]]),
+        Some(nulls) => BooleanBuffer::collect_bool(keys.len(), |row| {
+            on_entries[if nulls.is_valid(row) {
+                keys[row]
+            } else {
+                entries
+            }]
+        }),
+    };
+    Ok(Some(BooleanArray::new(mask, None)))
 }
 
 /// `column <op> constant` (either way round) as a zone-map predicate on that column.
