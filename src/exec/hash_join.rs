@@ -1,10 +1,12 @@
 //! ⋈ hash join: the right input is built into a hash table, the left input
 //! streams through it as an operator of its pipeline.
 //!
-//! Build: the right input is materialized into one batch, its rows ordered by
-//! the slot of their key (a counting sort), so that a slot's rows are one range
-//! and a probe reads them, and gathers their columns, from consecutive memory
-//! rather than by following a chain of row numbers across the whole input.
+//! Build: the right input is materialized into one batch, and a counting sort
+//! of its row numbers by the slot of their key makes each slot's rows one range
+//! of that order, which a probe reads from consecutive memory rather than by
+//! following a chain of row numbers across the whole input. The rows themselves
+//! stay where they are: a probe gathers the columns of the rows it matched,
+//! which costs no more than having moved every row into slot order first.
 //!
 //! The slot of a key of one integer column whose values have few gaps (at most
 //! four slots per row) is the value minus the smallest: the probe indexes an
@@ -45,9 +47,11 @@ use rayon::prelude::*;
 pub struct JoinTable {
     batch: RecordBatch,
     slots: Slots,
-    /// The right rows are ordered by slot: those of slot `s` are rows
-    /// `starts[s]..starts[s + 1]`; rows with a NULL key come last, in no slot.
+    /// The right rows by slot: those of slot `s` are rows `order[p]` for `p`
+    /// in `starts[s]..starts[s + 1]` (`p` itself where `order` is None); rows
+    /// with a NULL key come last, in no slot.
     starts: Vec<u32>,
+    order: Option<Vec<u32>>,
     has_null_key: bool,
     /// Right rows that matched at least once (right and full joins only).
     matched: Vec<AtomicBool>,
@@ -190,7 +194,7 @@ impl JoinTable {
         keys: &[Expr],
         track_matches: bool,
     ) -> Result<JoinTable> {
-        let mut batch = concat_in_parallel(schema, batches)?;
+        let batch = concat_in_parallel(schema, batches)?;
         let key_columns = keys
             .iter()
             .map(|k| evaluate(k, &batch))
@@ -218,6 +222,7 @@ impl JoinTable {
             }
         };
         let mut starts = vec![];
+        let mut order = None;
         let mut has_null_key = false;
         if !keys.is_empty() {
             let mut ids = Vec::with_capacity(rows);
@@ -241,20 +246,14 @@ impl JoinTable {
             };
             let valid = all_valid(&key_columns, rows);
             has_null_key = valid.contains(&false);
-            let (row_starts, order) = rows_by_slot(&ids, &valid, slot_count);
+            let (row_starts, by_slot) = rows_by_slot(&ids, &valid, slot_count);
             starts = row_starts;
-            if order.iter().enumerate().any(|(i, &row)| row as usize != i) {
-                let order = UInt32Array::from(order);
-                let columns = batch
-                    .columns()
-                    .par_iter()
-                    .map(|c| Ok(take(c, &order, None)?))
-                    .collect::<Result<Vec<_>>>()?;
-                batch = RecordBatch::try_new_with_options(
-                    batch.schema(),
-                    columns,
-                    &RecordBatchOptions::new().with_row_count(Some(rows)),
-                )?;
+            if by_slot
+                .iter()
+                .enumerate()
+                .any(|(i, &row)| row as usize != i)
+            {
+                order = Some(by_slot);
             }
         }
         let key_ranges = key_columns
@@ -273,6 +272,7 @@ impl JoinTable {
             batch,
             slots,
             starts,
+            order,
             has_null_key,
             matched,
             key_ranges,
@@ -475,7 +475,12 @@ impl JoinProbe {
             }
             let rows = self.table.starts[id as usize]..self.table.starts[id as usize + 1];
             left.extend(std::iter::repeat_n(i as u32, rows.len()));
-            right.extend(rows);
+            match &self.table.order {
+                Some(order) => {
+                    right.extend_from_slice(&order[rows.start as usize..rows.end as usize])
+                }
+                None => right.extend(rows),
+            }
         }
         Ok((left, right, valid))
     }
