@@ -14,8 +14,9 @@
 //! more gaps (at most 256 values of its range per row), the slot is the value's
 //! rank among the values present, from a bitmap of them with running counts:
 //! no hash table either. Any other key's slot is its number in a [`KeyTable`],
-//! looked up only for probe rows whose integer key columns pass their bitmaps
-//! of the values present, so that the many probes a selective build side leaves
+//! looked up only for probe rows whose integer key columns pass their filters
+//! (a bitmap of the values present, or for sparser keys of a small build side,
+//! of their hashes), so that the many probes a selective build side leaves
 //! without a partner skip the hash lookup. Rows with a NULL key never match and
 //! are left out (their presence is remembered for NOT IN).
 //!
@@ -36,7 +37,7 @@ use arrow::compute::{concat, take};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::expr::{evaluate, evaluate_predicate};
-use super::key_table::{all_valid, for_each_integer, KeyTable, MISSING};
+use super::key_table::{all_valid, for_each_integer, hash_integer, KeyTable, MISSING};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
@@ -69,9 +70,9 @@ enum Slots {
     /// rank among the values present (no hash table; see [`RankedValues`]).
     Ranked(RankedValues),
     /// The key's number in the table, looked up only for the rows whose
-    /// integer key columns pass their bitmaps of the values present (one per
-    /// column, where it stays small).
-    Hashed(KeyTable, Vec<Option<ValueBitmap>>),
+    /// integer key columns pass their filters (one per column, where it stays
+    /// small).
+    Hashed(KeyTable, Vec<Option<KeyFilter>>),
 }
 
 /// The values present of one integer key column as a bitmap with, for each
@@ -159,6 +160,66 @@ impl ValueBitmap {
     }
 }
 
+/// A filter of the build side's values of one integer key column: a probe
+/// value it rejects has no partner.
+enum KeyFilter {
+    /// Exact: one bit per value of the range.
+    Values(ValueBitmap),
+    /// For keys too sparse for that: one bit per hash of the values present.
+    Hashes(HashedBits),
+}
+
+impl KeyFilter {
+    fn contains(&self, v: i64) -> bool {
+        match self {
+            KeyFilter::Values(bitmap) => bitmap.contains(v),
+            KeyFilter::Hashes(bits) => bits.contains(v),
+        }
+    }
+}
+
+/// The bits of the hashes of the build values (a Bloom filter with one hash
+/// function): about 16 bits per build row, so that about one probe value in
+/// 16 without a partner passes. Kept only while it fits a core's cache, where
+/// it rejects a probe faster than a hash lookup finds nothing.
+struct HashedBits {
+    /// A hash's bit is its top `64 - shift` bits.
+    shift: u32,
+    bits: Vec<u64>,
+}
+
+const HASHED_BITS_PER_ROW: usize = 16;
+const HASHED_BITS_MAX: usize = 1 << 23;
+
+impl HashedBits {
+    fn build(column: &ArrayRef, rows: usize) -> Result<Option<HashedBits>> {
+        let size = (rows * HASHED_BITS_PER_ROW).max(1024).next_power_of_two();
+        if size > HASHED_BITS_MAX {
+            return Ok(None);
+        }
+        let mut filter = HashedBits {
+            shift: 64 - size.trailing_zeros(),
+            bits: vec![0; size / 64],
+        };
+        for_each_integer(column, |v| {
+            if let Some(v) = v {
+                let bit = filter.bit(v);
+                filter.bits[bit / 64] |= 1 << (bit % 64);
+            }
+        })?;
+        Ok(Some(filter))
+    }
+
+    fn bit(&self, v: i64) -> usize {
+        (hash_integer(v) >> self.shift) as usize
+    }
+
+    fn contains(&self, v: i64) -> bool {
+        let bit = self.bit(v);
+        self.bits[bit / 64] >> (bit % 64) & 1 == 1
+    }
+}
+
 /// The most slots a direct table may have per build row, and in all.
 const DIRECT_SLOTS_PER_ROW: i64 = 4;
 const DIRECT_SLOTS_MAX: i64 = 1 << 27;
@@ -217,7 +278,21 @@ impl JoinTable {
                     [present @ Some(_)] => {
                         Slots::Ranked(RankedValues::new(present.take().expect("matched")))
                     }
-                    _ => Slots::Hashed(KeyTable::new(&types)?, bitmaps),
+                    _ => {
+                        let filters = bitmaps
+                            .into_iter()
+                            .zip(&key_columns)
+                            .zip(&bounds)
+                            .map(|((bitmap, column), bounds)| match (bitmap, bounds) {
+                                (Some(bitmap), _) => Ok(Some(KeyFilter::Values(bitmap))),
+                                (None, Some(_)) => {
+                                    Ok(HashedBits::build(column, rows)?.map(KeyFilter::Hashes))
+                                }
+                                (None, None) => Ok(None),
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        Slots::Hashed(KeyTable::new(&types)?, filters)
+                    }
                 }
             }
         };
@@ -325,14 +400,14 @@ impl JoinTable {
     }
 }
 
-/// The rows whose key columns pass their bitmaps (a NULL passes none).
-fn rows_passing(keys: &[ArrayRef], bitmaps: &[Option<ValueBitmap>]) -> Result<Vec<u32>> {
+/// The rows whose key columns pass their filters (a NULL passes none).
+fn rows_passing(keys: &[ArrayRef], filters: &[Option<KeyFilter>]) -> Result<Vec<u32>> {
     let mut pass = vec![true; keys.first().map_or(0, |k| k.len())];
-    for (column, bitmap) in keys.iter().zip(bitmaps) {
-        if let Some(bitmap) = bitmap {
+    for (column, filter) in keys.iter().zip(filters) {
+        if let Some(filter) = filter {
             let mut row = 0;
             for_each_integer(column, |v| {
-                pass[row] &= v.is_some_and(|v| bitmap.contains(v));
+                pass[row] &= v.is_some_and(|v| filter.contains(v));
                 row += 1;
             })?;
         }
@@ -446,9 +521,9 @@ impl JoinProbe {
                     ids.push(v.and_then(|v| ranked.rank(v)).unwrap_or(MISSING))
                 })?;
             }
-            Slots::Hashed(table, bitmaps) => {
-                if bitmaps.iter().any(Option::is_some) {
-                    let passing = rows_passing(&keys, bitmaps)?;
+            Slots::Hashed(table, filters) => {
+                if filters.iter().any(Option::is_some) {
+                    let passing = rows_passing(&keys, filters)?;
                     if passing.len() == n {
                         table.lookup(&keys, &mut ids)?;
                     } else {
@@ -610,6 +685,20 @@ impl Operator for JoinProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashed_bits_pass_every_build_value_and_reject_most_others() {
+        let values: Vec<i64> = (0..1000).map(|i| i * 7919 - 3_000_000).collect();
+        let column: ArrayRef = Arc::new(Int64Array::from(values.clone()));
+        let filter = HashedBits::build(&column, values.len()).unwrap().unwrap();
+        assert!(values.iter().all(|&v| filter.contains(v)));
+        let others = (0..100_000)
+            .filter(|&i| filter.contains(i * 7919 + 1))
+            .count();
+        assert!(others < 100_000 / 8, "{others} of 100000 other values pass");
+        let too_many: ArrayRef = Arc::new(Int64Array::from_iter_values(0..1_000_000));
+        assert!(HashedBits::build(&too_many, 1_000_000).unwrap().is_none());
+    }
 
     #[test]
     fn ranks_number_the_values_present_in_order() {

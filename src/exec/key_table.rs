@@ -129,7 +129,7 @@ impl Arena {
 }
 
 /// A well-mixed 64-bit hash of an integer key (a folded multiplication).
-fn hash_integer(value: i64) -> u64 {
+pub(super) fn hash_integer(value: i64) -> u64 {
     let product = (value as u64 ^ 0x243F_6A88_85A3_08D3) as u128 * 0x9E37_79B9_7F4A_7C15u128;
     (product as u64) ^ ((product >> 64) as u64)
 }
