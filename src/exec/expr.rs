@@ -14,6 +14,7 @@ use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::*;
 use arrow::error::ArrowError;
 
+use super::like::InOrderPattern;
 use crate::error::{Error, Result};
 use crate::plan::{BinaryOp, DatePart, Expr, ScalarFunc};
 use crate::types::{exact_ratio, type_name, ScalarValue};
@@ -153,6 +154,20 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
             case_insensitive,
         } => {
             let (e, p) = (eval(expr, batch)?, eval(pattern, batch)?);
+            if let (
+                ColumnarValue::Array(strings),
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(p))),
+                false,
+            ) = (&e, &p, *case_insensitive)
+            {
+                if let (Some(strings), Some(p)) =
+                    (strings.as_string_opt::<i32>(), InOrderPattern::new(p))
+                {
+                    return Ok(ColumnarValue::Array(Arc::new(
+                        p.evaluate(strings, *negated),
+                    )));
+                }
+            }
             let (e, p) = (e.datum(), p.datum());
             let result = match (negated, case_insensitive) {
                 (false, false) => arrow::compute::kernels::comparison::like(&*e, &*p)?,

@@ -12,6 +12,7 @@ mod decimal;
 pub mod expr;
 mod hash_join;
 mod key_table;
+mod like;
 mod operators;
 mod pipeline;
 mod reduce;
