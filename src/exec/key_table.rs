@@ -62,6 +62,11 @@ impl DirectIndex {
         }
     }
 
+    /// The largest value it covers.
+    fn max(&self) -> i64 {
+        self.min + self.ids.len() as i64 - 1
+    }
+
     /// The index over `[min, max]` of `values` (the numbers' keys, all in
     /// that range; `null`'s slot is no key).
     fn build(values: &[i64], null: Option<u32>, min: i64, max: i64) -> DirectIndex {
@@ -305,6 +310,36 @@ impl KeyTable {
             ids.push(self.intern_bytes(row.as_ref()));
         }
         Ok(())
+    }
+
+    /// Before `others` (the keys of another table, `null` its NULL's number)
+    /// are added: a direct index is widened once to exactly the range of both
+    /// tables' keys, if they lie densely enough, rather than by doubling as
+    /// they arrive (which would leave it up to twice as large).
+    fn cover_exactly(&mut self, others: &[i64], null: Option<u32>) {
+        let (
+            Some(direct),
+            Encoding::Integer {
+                values, null: ours, ..
+            },
+        ) = (&self.direct, &self.encoding)
+        else {
+            return;
+        };
+        let (lo, hi) = others
+            .iter()
+            .enumerate()
+            .filter(|&(n, _)| Some(n as u32) != null)
+            .fold((direct.min, direct.max()), |(lo, hi), (_, &v)| {
+                (lo.min(v), hi.max(v))
+            });
+        let needed = i128::from(hi) - i128::from(lo) + 1;
+        let keys = i128::from(self.len) + others.len() as i128;
+        if (lo, hi) != (direct.min, direct.max())
+            && needed <= (keys * DIRECT_SLOTS_PER_KEY).min(DIRECT_SLOTS_MAX)
+        {
+            self.direct = Some(DirectIndex::build(values, *ours, lo, hi));
+        }
     }
 
     fn intern_integer(&mut self, v: i64) -> u32 {
@@ -559,17 +594,20 @@ impl KeyTable {
             }
         });
         match &other.encoding {
-            Encoding::Integer { values, null, .. } => values
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    if Some(i as u32) == *null {
-                        self.intern_null()
-                    } else {
-                        self.intern_integer(v)
-                    }
-                })
-                .collect(),
+            Encoding::Integer { values, null, .. } => {
+                self.cover_exactly(values, *null);
+                values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        if Some(i as u32) == *null {
+                            self.intern_null()
+                        } else {
+                            self.intern_integer(v)
+                        }
+                    })
+                    .collect()
+            }
             Encoding::Strings { arena, null } => (0..arena.len() as u32)
                 .map(|n| {
                     if Some(n) == *null {
@@ -814,6 +852,36 @@ mod tests {
         let columns = t.columns().unwrap();
         let keys: ArrayRef = Arc::new(Int64Array::from(expected));
         assert_eq!(&columns[0], &keys);
+    }
+
+    #[test]
+    fn merging_direct_tables_widens_the_index_once_to_both_ranges() {
+        let keys = |range: std::ops::Range<i64>| -> ArrayRef {
+            Arc::new(Int64Array::from_iter(
+                range.map(|v| (v % 1000 != 0).then_some(v * 3)),
+            ))
+        };
+        let mut low = KeyTable::new(&[DataType::Int64]).unwrap();
+        let mut high = KeyTable::new(&[DataType::Int64]).unwrap();
+        numbers(&mut low, &[keys(0..200_000)]);
+        numbers(&mut high, &[keys(300_000..500_000)]);
+        assert!(low.direct.is_some() && high.direct.is_some());
+        let low_len = low.len() as u32;
+        let mapping = low.merge(&high);
+        let width = low.direct.as_ref().map(|d| (d.min, d.max()));
+        assert_eq!(width, Some((3, 1_499_997)));
+        // The NULL (number 0 of both) is one key; the others are new.
+        assert_eq!(mapping[0], 0);
+        for (n, &m) in mapping.iter().enumerate().skip(1) {
+            assert_eq!(m, low_len + n as u32 - 1, "key {n} of the other table");
+        }
+        let mut found = vec![];
+        low.lookup(&[keys(0..500_000)], &mut found).unwrap();
+        assert_eq!(found[0], MISSING);
+        assert_eq!(found[1], 1);
+        assert_eq!(found[250_000], MISSING);
+        assert_eq!(found[300_001], low_len);
+        assert_eq!(found[499_999], low_len + 199_799);
     }
 
     #[test]
