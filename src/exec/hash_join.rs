@@ -48,11 +48,7 @@ use rayon::prelude::*;
 pub struct JoinTable {
     batch: RecordBatch,
     slots: Slots,
-    /// The right rows by slot: those of slot `s` are rows `order[p]` for `p`
-    /// in `starts[s]..starts[s + 1]` (`p` itself where `order` is None); rows
-    /// with a NULL key come last, in no slot.
-    starts: Vec<u32>,
-    order: Option<Vec<u32>>,
+    rows: SlotRows,
     has_null_key: bool,
     /// Right rows that matched at least once (right and full joins only).
     matched: Vec<AtomicBool>,
@@ -60,6 +56,19 @@ pub struct JoinTable {
     /// keys. A left row outside them cannot match, so scans below may skip
     /// segments whose zone maps lie outside (a runtime filter).
     pub key_ranges: Vec<Option<(ScalarValue, ScalarValue)>>,
+}
+
+/// The right rows of each slot (rows with a NULL key are in none).
+enum SlotRows {
+    /// At most one row per slot (a unique key): that row, or MISSING. A probe
+    /// reads one entry.
+    One(Vec<u32>),
+    /// Slot `s`'s rows are `order[p]` for `p` in `starts[s]..starts[s + 1]`
+    /// (`p` itself where `order` is None).
+    Ranges {
+        starts: Vec<u32>,
+        order: Option<Vec<u32>>,
+    },
 }
 
 /// How a key finds its slot.
@@ -296,8 +305,10 @@ impl JoinTable {
                 }
             }
         };
-        let mut starts = vec![];
-        let mut order = None;
+        let mut slot_rows = SlotRows::Ranges {
+            starts: vec![],
+            order: None,
+        };
         let mut has_null_key = false;
         if !keys.is_empty() {
             let mut ids = Vec::with_capacity(rows);
@@ -321,15 +332,22 @@ impl JoinTable {
             };
             let valid = all_valid(&key_columns, rows);
             has_null_key = valid.contains(&false);
-            let (row_starts, by_slot) = rows_by_slot(&ids, &valid, slot_count);
-            starts = row_starts;
-            if by_slot
-                .iter()
-                .enumerate()
-                .any(|(i, &row)| row as usize != i)
-            {
-                order = Some(by_slot);
-            }
+            let (starts, order) = rows_by_slot(&ids, &valid, slot_count);
+            slot_rows = if starts[..=slot_count].windows(2).all(|w| w[1] - w[0] <= 1) {
+                SlotRows::One(
+                    starts
+                        .windows(2)
+                        .take(slot_count)
+                        .map(|w| if w[1] > w[0] { order[w[0] as usize] } else { MISSING })
+                        .collect(),
+                )
+            } else {
+                let identity = order.iter().enumerate().all(|(i, &row)| row as usize == i);
+                SlotRows::Ranges {
+                    starts,
+                    order: (!identity).then_some(order),
+                }
+            };
         }
         let key_ranges = key_columns
             .iter()
@@ -346,8 +364,7 @@ impl JoinTable {
         Ok(JoinTable {
             batch,
             slots,
-            starts,
-            order,
+            rows: slot_rows,
             has_null_key,
             matched,
             key_ranges,
@@ -544,17 +561,29 @@ impl JoinProbe {
                 }
             }
         }
-        for (i, &id) in ids.iter().enumerate() {
-            if id == MISSING {
-                continue;
-            }
-            let rows = self.table.starts[id as usize]..self.table.starts[id as usize + 1];
-            left.extend(std::iter::repeat_n(i as u32, rows.len()));
-            match &self.table.order {
-                Some(order) => {
-                    right.extend_from_slice(&order[rows.start as usize..rows.end as usize])
+        match &self.table.rows {
+            SlotRows::One(row_of_slot) => {
+                for (i, &id) in ids.iter().enumerate() {
+                    if let Some(&row) = row_of_slot.get(id as usize).filter(|&&r| r != MISSING) {
+                        left.push(i as u32);
+                        right.push(row);
+                    }
                 }
-                None => right.extend(rows),
+            }
+            SlotRows::Ranges { starts, order } => {
+                for (i, &id) in ids.iter().enumerate() {
+                    if id == MISSING {
+                        continue;
+                    }
+                    let rows = starts[id as usize]..starts[id as usize + 1];
+                    left.extend(std::iter::repeat_n(i as u32, rows.len()));
+                    match order {
+                        Some(order) => {
+                            right.extend_from_slice(&order[rows.start as usize..rows.end as usize])
+                        }
+                        None => right.extend(rows),
+                    }
+                }
             }
         }
         Ok((left, right, valid))
