@@ -338,7 +338,13 @@ impl JoinTable {
                     starts
                         .windows(2)
                         .take(slot_count)
-                        .map(|w| if w[1] > w[0] { order[w[0] as usize] } else { MISSING })
+                        .map(|w| {
+                            if w[1] > w[0] {
+                                order[w[0] as usize]
+                            } else {
+                                MISSING
+                            }
+                        })
                         .collect(),
                 )
             } else {

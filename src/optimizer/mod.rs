@@ -11,7 +11,9 @@
 //!    and builds hash tables on the smaller inputs.
 //! 5. `prune_columns`: keeps only the columns each node's parent needs, so that
 //!    scans read only those columns from disk.
-//! 6. `semi_join_sides`: semi and anti joins build their hash table on the
+//! 6. `inner_join_sides`: an inner join builds its hash table on the input of
+//!    fewer estimated bytes, now that each carries only the columns it needs.
+//! 7. `semi_join_sides`: semi and anti joins build their hash table on the
 //!    smaller input.
 
 mod cardinality;
@@ -19,6 +21,7 @@ mod common_subexpressions;
 mod decorrelate;
 mod empty_joins;
 mod fold_constants;
+mod inner_join_sides;
 mod join_order;
 mod prune_columns;
 mod push_filters;
@@ -52,6 +55,7 @@ pub fn optimize_with(
     let plan = empty_joins::empty_joins(plan);
     let plan = common_subexpressions::common_subexpressions(plan);
     let plan = prune_columns::prune_columns(plan);
+    let plan = inner_join_sides::inner_join_sides(plan);
     Ok(semi_join_sides::semi_join_sides(plan))
 }
 
