@@ -2,7 +2,9 @@
 //!
 //! A table scan's morsel is a slice of at most [`MORSEL_ROWS`] rows of one
 //! segment: small enough that even a table of one segment keeps every worker
-//! busy, large enough that per-batch costs do not count. Before reading it, the
+//! busy, large enough that per-batch costs do not count. A smaller table is cut
+//! into at least [`MIN_MORSELS`] morsels (of at least [`MIN_MORSEL_ROWS`] rows),
+//! so that its work still spreads evenly over the workers. Before reading it, the
 //! scan checks each pushed-down predicate of the form `column <op> constant`
 //! against the segment's zone map (min, max, null count) and skips the morsel when
 //! no row of its segment can match; otherwise it maps the needed columns
@@ -39,6 +41,10 @@ pub struct KeyRange {
 
 /// The most rows of one scan morsel.
 pub const MORSEL_ROWS: usize = 32 * 1024;
+/// How many morsels a scan has at least, unless they would be smaller than
+/// [`MIN_MORSEL_ROWS`].
+const MIN_MORSELS: usize = 16;
+const MIN_MORSEL_ROWS: usize = 4 * 1024;
 
 /// Reads `projection` of a table, morsel by morsel.
 pub struct ScanSource {
@@ -99,6 +105,15 @@ impl ScanSource {
             .filter_map(|c| c.comparison.clone())
             .map(|(i, p)| (projection[i], p))
             .collect();
+        let total: usize = table
+            .data
+            .segments
+            .iter()
+            .map(|s| s.row_count as usize)
+            .sum();
+        let morsel_rows = total
+            .div_ceil(MIN_MORSELS)
+            .clamp(MIN_MORSEL_ROWS, MORSEL_ROWS);
         let morsels = table
             .data
             .segments
@@ -107,8 +122,8 @@ impl ScanSource {
             .flat_map(|(i, segment)| {
                 let rows = segment.row_count as usize;
                 (0..rows)
-                    .step_by(MORSEL_ROWS)
-                    .map(move |start| (i, start, MORSEL_ROWS.min(rows - start)))
+                    .step_by(morsel_rows)
+                    .map(move |start| (i, start, morsel_rows.min(rows - start)))
             })
             .collect();
         ScanSource {
