@@ -37,7 +37,9 @@ use arrow::compute::{concat, take};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::expr::{evaluate, evaluate_predicate};
-use super::key_table::{all_valid, for_each_integer, hash_integer, KeyTable, MISSING};
+use super::key_table::{
+    all_valid, for_each_integer, hash_integer, written_zeros, KeyTable, MISSING,
+};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
@@ -151,7 +153,7 @@ impl ValueBitmap {
         if span > BITMAP_BITS_MAX || span > (rows as i64).max(1024) * BITMAP_BITS_PER_ROW {
             return Ok(None);
         }
-        let mut bits = vec![0u64; (span as usize).div_ceil(64)];
+        let mut bits = written_zeros((span as usize).div_ceil(64));
         for_each_integer(column, |v| {
             if let Some(v) = v {
                 let d = (v - min) as usize;
@@ -466,7 +468,7 @@ fn concat_in_parallel(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Rec
 /// `valid` key): where each slot's rows start (and, last, where the rows with
 /// a NULL key start), and the rows in that order, each slot's in row order.
 fn rows_by_slot(ids: &[u32], valid: &[bool], slot_count: usize) -> (Vec<u32>, Vec<u32>) {
-    let mut starts = vec![0u32; slot_count + 1];
+    let mut starts = written_zeros(slot_count + 1);
     for (&id, &valid) in ids.iter().zip(valid) {
         if valid {
             starts[id as usize + 1] += 1;

@@ -70,7 +70,7 @@ impl DirectIndex {
     /// The index over `[min, max]` of `values` (the numbers' keys, all in
     /// that range; `null`'s slot is no key).
     fn build(values: &[i64], null: Option<u32>, min: i64, max: i64) -> DirectIndex {
-        let mut ids = vec![0u32; (max - min + 1) as usize];
+        let mut ids = written_zeros((max - min + 1) as usize);
         for (number, &v) in values.iter().enumerate() {
             if Some(number as u32) != null {
                 ids[(v - min) as usize] = number as u32 + 1;
@@ -131,6 +131,16 @@ impl Arena {
     fn len(&self) -> usize {
         self.offsets.len() - 1
     }
+}
+
+/// `n` zeros, written out. `vec![0; n]` takes fresh pages from the kernel
+/// untouched; a table read before it is written (a probe that finds an empty
+/// slot) then maps each page to the shared zero page first and copies it on the
+/// first write: a second page fault, and a TLB flush on every other core.
+pub(super) fn written_zeros<T: Clone + Default>(n: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, T::default());
+    v
 }
 
 /// A well-mixed 64-bit hash of an integer key (a folded multiplication).
