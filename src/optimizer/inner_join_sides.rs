@@ -133,5 +133,11 @@ mod tests {
         assert_eq!(result.len(), 110);
         assert_eq!(result[0], ["a longer comment 0", "0", "name 0"]);
         assert_eq!(result[109], ["a longer comment 9", "109", "name 9"]);
+        // A condition besides the keys reads both sides' columns, swapped too.
+        let sql = "SELECT COUNT(*), MIN(v), MAX(street) FROM narrow JOIN wide ON k = id AND v > id";
+        let plan = rows(&db, &format!("EXPLAIN {sql}"));
+        let join = plan.iter().position(|l| l[0].contains("Join")).unwrap();
+        assert!(plan[join + 1][0].contains("Scan: wide"), "{plan:#?}");
+        assert_eq!(rows(&db, sql), [["60", "50", "street 9"]]);
     }
 }
