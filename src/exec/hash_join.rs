@@ -210,7 +210,7 @@ impl HashedBits {
         }
         let mut filter = HashedBits {
             shift: 64 - size.trailing_zeros(),
-            bits: vec![0; size / 64],
+            bits: written_zeros(size / 64),
         };
         for_each_integer(column, |v| {
             if let Some(v) = v {
@@ -335,11 +335,11 @@ impl JoinTable {
             let valid = all_valid(&key_columns, rows);
             has_null_key = valid.contains(&false);
             let (starts, order) = rows_by_slot(&ids, &valid, slot_count);
-            slot_rows = if starts[..=slot_count].windows(2).all(|w| w[1] - w[0] <= 1) {
+            // `starts` has one entry per slot and one for the rows with a NULL key.
+            slot_rows = if starts.windows(2).all(|w| w[1] - w[0] <= 1) {
                 SlotRows::One(
                     starts
                         .windows(2)
-                        .take(slot_count)
                         .map(|w| {
                             if w[1] > w[0] {
                                 order[w[0] as usize]

@@ -105,13 +105,7 @@ impl ScanSource {
             .filter_map(|c| c.comparison.clone())
             .map(|(i, p)| (projection[i], p))
             .collect();
-        let total: usize = table
-            .data
-            .segments
-            .iter()
-            .map(|s| s.row_count as usize)
-            .sum();
-        let morsel_rows = total
+        let morsel_rows = (table.row_count() as usize)
             .div_ceil(MIN_MORSELS)
             .clamp(MIN_MORSEL_ROWS, MORSEL_ROWS);
         let morsels = table

@@ -8,12 +8,13 @@
 //! after column pruning, when each input carries only the columns it needs: an
 //! inner join whose build side is estimated at more than [`SWAP_FACTOR`] times
 //! the bytes of its probe side, with about as many rows, swaps them, and a
-//! projection restores the column order. A build side that is an aggregate keeps its place (the executor may
-//! compute the probe side first to reduce it).
+//! projection restores the column order. A build side that is an aggregate
+//! keeps its place (the executor may compute the probe side first to reduce it).
 
 use arrow::datatypes::{DataType, Schema};
 
 use super::cardinality::estimate_rows;
+use super::column_after_swap;
 use crate::plan::{Expr, JoinKind, LogicalPlan};
 
 /// How many more bytes the build side must be estimated at for the sides to
@@ -51,7 +52,7 @@ pub fn inner_join_sides(plan: LogicalPlan) -> LogicalPlan {
     };
     let (nl, nr) = (left.schema().fields().len(), right.schema().fields().len());
     // The filter reads the left columns, then the right ones: now the other way.
-    let filter = filter.map(|f| f.remap_columns(&|c| if c < nl { nr + c } else { c - nl }));
+    let filter = filter.map(|f| f.remap_columns(&|c| column_after_swap(c, nl, nr)));
     let on = on.into_iter().map(|(l, r)| (r, l)).collect();
     let swapped = LogicalPlan::join(*right, *left, JoinKind::Inner, on, filter);
     let exprs = schema
@@ -59,8 +60,11 @@ pub fn inner_join_sides(plan: LogicalPlan) -> LogicalPlan {
         .iter()
         .enumerate()
         .map(|(c, f)| {
-            let from = if c < nl { nr + c } else { c - nl };
-            Expr::column(from, f.name().clone(), f.data_type().clone())
+            Expr::column(
+                column_after_swap(c, nl, nr),
+                f.name().clone(),
+                f.data_type().clone(),
+            )
         })
         .collect();
     let names = schema.fields().iter().map(|f| f.name().clone()).collect();

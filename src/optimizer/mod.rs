@@ -103,6 +103,16 @@ pub(crate) fn try_map_inputs(
 }
 
 /// Rebuilds `plan` with `f` applied to each of its inputs.
+/// Where column `c` of a join's output (the `nl` left columns, then the `nr`
+/// right ones) is once the join's inputs trade places.
+fn column_after_swap(c: usize, nl: usize, nr: usize) -> usize {
+    if c < nl {
+        nr + c
+    } else {
+        c - nl
+    }
+}
+
 pub(crate) fn map_inputs(
     plan: LogicalPlan,
     f: &mut impl FnMut(LogicalPlan) -> LogicalPlan,

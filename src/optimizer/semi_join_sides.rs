@@ -9,6 +9,7 @@
 //! right-side kinds. NOT IN (null-aware anti join) keeps its sides.
 
 use super::cardinality::estimate_rows;
+use super::column_after_swap;
 use crate::plan::{JoinKind, LogicalPlan};
 
 /// How much smaller the left input must be estimated for the sides to swap.
@@ -37,7 +38,7 @@ pub fn semi_join_sides(plan: LogicalPlan) -> LogicalPlan {
     };
     let (nl, nr) = (left.schema().fields().len(), right.schema().fields().len());
     // The filter reads the left columns, then the right ones: now the other way.
-    let filter = filter.map(|f| f.remap_columns(&|c| if c < nl { nr + c } else { c - nl }));
+    let filter = filter.map(|f| f.remap_columns(&|c| column_after_swap(c, nl, nr)));
     LogicalPlan::Join {
         left: right,
         right: left,
