@@ -3,8 +3,11 @@
 //! Each worker keeps its own [`KeyTable`] from group key to group number and one
 //! accumulator per aggregate, a vector indexed by group number. When two workers'
 //! states meet, the smaller table's groups are looked up in the larger one and its
-//! accumulators are merged through that mapping. A global aggregate (no GROUP BY)
-//! has exactly one group, even over no rows.
+//! accumulators are merged through that mapping. With many groups, the largest
+//! state is left as it is instead: the others' keys are looked up in it on all
+//! workers, the groups found are merged into it, and the two are finished side
+//! by side, the others' groups that were found left out. A global aggregate (no
+//! GROUP BY) has exactly one group, even over no rows.
 //!
 //! Grouping sets (`GROUPING SETS`, `CUBE`, `ROLLUP`) share that one hash table and
 //! one pass over the input: the keys of a batch are computed once, then, for each
@@ -23,11 +26,12 @@ use arrow::array::*;
 use arrow::datatypes::*;
 
 use super::expr::evaluate;
-use super::key_table::KeyTable;
-use super::pipeline::Sink;
+use super::key_table::{KeyTable, MISSING};
+use super::pipeline::{merge_pairwise, Sink};
 use crate::error::{Error, Result};
 use crate::plan::{AggExpr, AggFunc, Expr};
 use crate::types::type_name;
+use rayon::prelude::*;
 
 pub struct AggregateSink {
     group: Vec<Expr>,
@@ -39,6 +43,10 @@ pub struct AggregateSink {
     /// grouping sets); None for a global aggregate.
     key_types: Option<Vec<DataType>>,
 }
+
+/// With at least this many groups in all, the workers' states are merged by
+/// lookup (see [`AggregateSink::merge_by_lookup`]); fewer are merged pairwise.
+const LOOKUP_MERGE_MIN_GROUPS: usize = 1 << 13;
 
 pub struct AggState {
     /// None for a global aggregate: its one group is number 0.
@@ -109,6 +117,60 @@ impl AggregateSink {
 
     fn num_groups(&self, state: &AggState) -> usize {
         state.groups.as_ref().map_or(1, KeyTable::len)
+    }
+
+    /// The result of the workers' `states` (at least two) of a grouped
+    /// aggregate: the groups of the largest state, with the groups that the
+    /// others share with it merged in; then the others' other groups. The
+    /// others are merged pairwise first; their keys are looked up in the
+    /// largest state's table on all workers, and the two states are finished
+    /// side by side. Unlike merging into the largest state, no new key is
+    /// added to its table, so its keys and accumulators are not copied as they
+    /// grow.
+    fn merge_by_lookup(&self, mut states: Vec<AggState>) -> Result<Vec<RecordBatch>> {
+        let largest = (0..states.len())
+            .max_by_key(|&i| self.num_groups(&states[i]))
+            .expect("at least two states");
+        let mut main = states.swap_remove(largest);
+        let rest = states
+            .into_par_iter()
+            .map(Ok)
+            .try_reduce_with(|a, b| self.merge(a, b))
+            .expect("at least two states")?;
+        let (Some(main_groups), Some(rest_groups)) = (&main.groups, &rest.groups) else {
+            return Err(Error::Execute(
+                "internal error: a grouped aggregate without keys".into(),
+            ));
+        };
+        let found = main_groups.find_all_of(rest_groups);
+        let (from, into): (Vec<u32>, Vec<u32>) = (0..found.len() as u32)
+            .zip(found.iter().copied())
+            .filter(|&(_, f)| f != MISSING)
+            .unzip();
+        let num_groups = main_groups.len();
+        main.accumulators
+            .par_iter_mut()
+            .zip(rest.accumulators.par_iter())
+            .try_for_each(|(acc, other)| acc.merge(other.as_ref(), &from, &into, num_groups))?;
+        let new_groups = found.len() - from.len();
+        let (main_batches, rest_batches) = rayon::join(
+            || self.finish(main),
+            || match new_groups {
+                0 => Ok(vec![]),
+                _ => self.finish(rest),
+            },
+        );
+        let mut batches = main_batches?;
+        let rest_batches = rest_batches?;
+        if new_groups == found.len() {
+            batches.extend(rest_batches);
+        } else if new_groups > 0 {
+            let new: BooleanArray = found.iter().map(|&f| Some(f == MISSING)).collect();
+            for batch in rest_batches {
+                batches.push(arrow::compute::filter_record_batch(&batch, &new)?);
+            }
+        }
+        Ok(batches)
     }
 }
 
@@ -186,10 +248,23 @@ impl Sink for AggregateSink {
             _ => vec![0],
         };
         let num_groups = self.num_groups(&big);
-        for (acc, other) in big.accumulators.iter_mut().zip(small.accumulators) {
-            acc.merge(other, &mapping, num_groups)?;
+        let from: Vec<u32> = (0..mapping.len() as u32).collect();
+        for (acc, other) in big.accumulators.iter_mut().zip(&small.accumulators) {
+            acc.merge(other.as_ref(), &from, &mapping, num_groups)?;
         }
         Ok(big)
+    }
+
+    fn merge_and_finish(&self, states: Vec<AggState>) -> Result<Vec<RecordBatch>> {
+        let groups: usize = states.iter().map(|s| self.num_groups(s)).sum();
+        if states.len() < 2
+            || self.grouping_sets.is_some()
+            || self.key_types.is_none()
+            || groups < LOOKUP_MERGE_MIN_GROUPS
+        {
+            return merge_pairwise(self, states);
+        }
+        self.merge_by_lookup(states)
     }
 
     fn finish(&self, mut state: AggState) -> Result<Vec<RecordBatch>> {
@@ -266,7 +341,7 @@ pub fn aggregate_numbered(
         .collect()
 }
 
-trait Accumulator: Send {
+trait Accumulator: Send + Sync {
     /// Adds `values[i]` to group `groups[i]`; there are now `num_groups` groups.
     fn update(
         &mut self,
@@ -274,15 +349,18 @@ trait Accumulator: Send {
         groups: &[u32],
         num_groups: usize,
     ) -> Result<()>;
-    /// Adds `other`'s group `g` into this one's group `mapping[g]`.
+    /// Adds `other`'s group `from[i]` into this one's group `into[i]`, for
+    /// each `i` (a group that `other` has not seen adds nothing); there are
+    /// now `num_groups` groups.
     fn merge(
         &mut self,
-        other: Box<dyn Accumulator>,
-        mapping: &[u32],
+        other: &dyn Accumulator,
+        from: &[u32],
+        into: &[u32],
         num_groups: usize,
     ) -> Result<()>;
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef>;
-    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    fn as_any(&self) -> &dyn Any;
 }
 
 fn new_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
@@ -361,11 +439,11 @@ fn plain_accumulator(
     })
 }
 
-fn downcast<T: 'static>(other: Box<dyn Accumulator>) -> Result<Box<T>> {
+fn downcast<T: 'static>(other: &dyn Accumulator) -> Result<&T> {
     other
-        .into_any()
-        .downcast::<T>()
-        .map_err(|_| Error::Execute("internal error: merging different accumulators".into()))
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| Error::Execute("internal error: merging different accumulators".into()))
 }
 
 struct CountAcc {
@@ -395,14 +473,15 @@ impl Accumulator for CountAcc {
 
     fn merge(
         &mut self,
-        other: Box<dyn Accumulator>,
-        mapping: &[u32],
+        other: &dyn Accumulator,
+        from: &[u32],
+        into: &[u32],
         num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<CountAcc>(other)?;
         self.counts.resize(num_groups, 0);
-        for (g, c) in other.counts.iter().enumerate() {
-            self.counts[mapping[g] as usize] += c;
+        for (&f, &i) in from.iter().zip(into) {
+            self.counts[i as usize] += other.counts.get(f as usize).unwrap_or(&0);
         }
         Ok(())
     }
@@ -412,7 +491,7 @@ impl Accumulator for CountAcc {
         Ok(Arc::new(Int64Array::from(std::mem::take(&mut self.counts))))
     }
 
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -583,16 +662,17 @@ where
 
     fn merge(
         &mut self,
-        other: Box<dyn Accumulator>,
-        mapping: &[u32],
+        other: &dyn Accumulator,
+        from: &[u32],
+        into: &[u32],
         num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<SumAcc<T>>(other)?;
         self.resize(num_groups);
         self.bound = self.bound.saturating_add(other.bound);
-        for (g, (&s, &seen)) in other.sums.iter().zip(&other.seen).enumerate() {
-            if seen {
-                self.add(mapping[g] as usize, s)?;
+        for (&f, &i) in from.iter().zip(into) {
+            if other.seen.get(f as usize) == Some(&true) {
+                self.add(i as usize, other.sums[f as usize])?;
             }
         }
         Ok(())
@@ -609,7 +689,7 @@ where
         Ok(Arc::new(array.with_data_type(self.out.clone())))
     }
 
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -721,15 +801,19 @@ impl Accumulator for AvgAcc {
 
     fn merge(
         &mut self,
-        other: Box<dyn Accumulator>,
-        mapping: &[u32],
+        other: &dyn Accumulator,
+        from: &[u32],
+        into: &[u32],
         num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<AvgAcc>(other)?;
         self.resize(num_groups);
         self.bound = self.bound.saturating_add(other.bound);
-        for (g, &target) in mapping.iter().enumerate().take(other.counts.len()) {
-            let t = target as usize;
+        for (&f, &i) in from.iter().zip(into) {
+            let (g, t) = (f as usize, i as usize);
+            if g >= other.counts.len() {
+                continue;
+            }
             self.exact[t] = self.exact[t]
                 .checked_add(other.exact[g])
                 .ok_or_else(|| Error::Execute("Out of Range Error: overflow in AVG".into()))?;
@@ -762,7 +846,7 @@ impl Accumulator for AvgAcc {
         Ok(Arc::new(result))
     }
 
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -842,15 +926,16 @@ impl<T: ArrowPrimitiveType> Accumulator for MinMaxAcc<T> {
 
     fn merge(
         &mut self,
-        other: Box<dyn Accumulator>,
-        mapping: &[u32],
+        other: &dyn Accumulator,
+        from: &[u32],
+        into: &[u32],
         num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<MinMaxAcc<T>>(other)?;
         self.values.resize(num_groups, None);
-        for (g, v) in other.values.iter().enumerate() {
-            if let Some(v) = v {
-                self.offer(mapping[g] as usize, *v);
+        for (&f, &i) in from.iter().zip(into) {
+            if let Some(&Some(v)) = other.values.get(f as usize) {
+                self.offer(i as usize, v);
             }
         }
         Ok(())
@@ -862,7 +947,7 @@ impl<T: ArrowPrimitiveType> Accumulator for MinMaxAcc<T> {
         Ok(Arc::new(array.with_data_type(self.out.clone())))
     }
 
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -911,15 +996,16 @@ impl Accumulator for MinMaxGeneric {
 
     fn merge(
         &mut self,
-        other: Box<dyn Accumulator>,
-        mapping: &[u32],
+        other: &dyn Accumulator,
+        from: &[u32],
+        into: &[u32],
         num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<MinMaxGeneric>(other)?;
         self.values.resize(num_groups, None);
-        for (g, v) in other.values.into_iter().enumerate() {
-            if let Some(v) = v {
-                self.offer(mapping[g] as usize, v);
+        for (&f, &i) in from.iter().zip(into) {
+            if let Some(Some(v)) = other.values.get(f as usize) {
+                self.offer(i as usize, v.clone());
             }
         }
         Ok(())
@@ -942,7 +1028,7 @@ impl Accumulator for MinMaxGeneric {
         Ok(arrow::compute::concat(&refs)?)
     }
 
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -952,10 +1038,16 @@ impl Accumulator for MinMaxGeneric {
 /// the end. NULL values are left out.
 struct DistinctAcc {
     pairs: KeyTable,
-    make_inner: Box<dyn Fn() -> Result<Box<dyn Accumulator>> + Send>,
+    make_inner: Box<dyn Fn() -> Result<Box<dyn Accumulator>> + Send + Sync>,
 }
 
 impl DistinctAcc {
+    /// The pairs as columns: group (Int64), value.
+    fn pair_columns(&self) -> Result<[ArrayRef; 2]> {
+        <[ArrayRef; 2]>::try_from(self.pairs.columns()?)
+            .map_err(|_| Error::Execute("internal error: distinct pairs".into()))
+    }
+
     /// Adds the pairs (`groups[i]`, `values[i]`) whose value is not NULL.
     fn add(&mut self, groups: impl Iterator<Item = u32>, values: &ArrayRef) -> Result<()> {
         let groups: ArrayRef = Arc::new(Int64Array::from_iter_values(groups.map(i64::from)));
@@ -985,22 +1077,36 @@ impl Accumulator for DistinctAcc {
 
     fn merge(
         &mut self,
-        other: Box<dyn Accumulator>,
-        mapping: &[u32],
+        other: &dyn Accumulator,
+        from: &[u32],
+        into: &[u32],
         _num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<DistinctAcc>(other)?;
-        let [groups, values] = &other.pairs.columns()?[..] else {
-            return Err(Error::Execute("internal error: distinct pairs".into()));
-        };
-        let groups = groups.as_primitive::<Int64Type>().values();
-        self.add(groups.iter().map(|&g| mapping[g as usize]), values)
+        let [groups, values] = &other.pair_columns()?;
+        // Other's groups by number: where each goes here, if anywhere.
+        let groups = groups.as_primitive::<Int64Type>();
+        let mut mapping = vec![MISSING; from.iter().max().map_or(0, |&f| f as usize + 1)];
+        for (&f, &i) in from.iter().zip(into) {
+            mapping[f as usize] = i;
+        }
+        let target = |g: i64| mapping.get(g as usize).copied().unwrap_or(MISSING);
+        let keep: BooleanArray = groups
+            .values()
+            .iter()
+            .map(|&g| Some(target(g) != MISSING))
+            .collect();
+        let values = arrow::compute::filter(values.as_ref(), &keep)?;
+        let targets = groups
+            .values()
+            .iter()
+            .map(|&g| target(g))
+            .filter(|&t| t != MISSING);
+        self.add(targets, &values)
     }
 
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
-        let [groups, values] = &self.pairs.columns()?[..] else {
-            return Err(Error::Execute("internal error: distinct pairs".into()));
-        };
+        let [groups, values] = self.pair_columns()?;
         let groups: Vec<u32> = groups
             .as_primitive::<Int64Type>()
             .values()
@@ -1008,11 +1114,11 @@ impl Accumulator for DistinctAcc {
             .map(|&g| g as u32)
             .collect();
         let mut inner = (self.make_inner)()?;
-        inner.update(Some(values), &groups, num_groups)?;
+        inner.update(Some(&values), &groups, num_groups)?;
         inner.finish(num_groups)
     }
 
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -1201,5 +1307,102 @@ mod tests {
             rows(sink.finish(state).unwrap()),
             vec![(None, None, 0, 1), (None, None, 0, 1)]
         );
+    }
+
+    /// A sink grouping by the columns `keys` of [`keyed_batch`]'s rows, with
+    /// SUM(x), COUNT(*), MIN(x) and COUNT(DISTINCT x).
+    fn keyed_sink(keys: &[usize]) -> AggregateSink {
+        let fields = [
+            Field::new("i", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("d", DataType::Int32, true),
+        ];
+        let x = Expr::column(3, "x", DataType::Int64);
+        let agg = |func, distinct| AggExpr {
+            func,
+            arg: (func != AggFunc::CountStar).then(|| x.clone()),
+            distinct,
+            data_type: DataType::Int64,
+        };
+        let aggs = vec![
+            agg(AggFunc::Sum, false),
+            agg(AggFunc::CountStar, false),
+            agg(AggFunc::Min, false),
+            agg(AggFunc::Count, true),
+        ];
+        let mut out: Vec<Field> = keys.iter().map(|&k| fields[k].clone()).collect();
+        for name in ["sum", "count", "min", "distinct"] {
+            out.push(Field::new(name, DataType::Int64, true));
+        }
+        let group = keys
+            .iter()
+            .map(|&k| Expr::column(k, fields[k].name(), fields[k].data_type().clone()))
+            .collect();
+        AggregateSink::new(group, aggs, None, Arc::new(Schema::new(out))).unwrap()
+    }
+
+    /// Rows with keys from `keys` (each key twice): an integer (NULL for
+    /// multiples of 1000), a string of it, and its remainder by 7.
+    fn keyed_batch(keys: std::ops::Range<i64>) -> RecordBatch {
+        let keys = keys.flat_map(|k| [k, k]);
+        let i: Int64Array = keys.clone().map(|k| (k % 1000 != 0).then_some(k)).collect();
+        let s: StringArray = keys.clone().map(|k| Some(format!("s{k}"))).collect();
+        let d: Int32Array = keys.clone().map(|k| Some((k % 7) as i32)).collect();
+        let x: Int64Array = keys.map(|k| (k % 3 != 0).then_some(k % 11)).collect();
+        RecordBatch::try_from_iter([
+            ("i", Arc::new(i) as ArrayRef),
+            ("s", Arc::new(s) as ArrayRef),
+            ("d", Arc::new(d) as ArrayRef),
+            ("x", Arc::new(x) as ArrayRef),
+        ])
+        .unwrap()
+    }
+
+    fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
+        let mut rows = vec![];
+        for b in batches {
+            for r in 0..b.num_rows() {
+                let row: Vec<String> = b
+                    .columns()
+                    .iter()
+                    .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
+                    .collect();
+                rows.push(row.join("|"));
+            }
+        }
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn merging_by_lookup_matches_merging_pairwise() {
+        // Key ranges of three workers: overlapping, the same, and disjoint.
+        let cases: [&[std::ops::Range<i64>]; 3] = [
+            &[0..6000, 4000..10000, 20000..23000],
+            &[0..9000, 0..9000],
+            &[0..5000, 5000..10000],
+        ];
+        // One integer, one string, a pair, and several columns (row format).
+        for keys in [&[0][..], &[1], &[0, 2], &[0, 1, 2]] {
+            let sink = keyed_sink(keys);
+            for ranges in cases {
+                let states = || {
+                    ranges.iter().map(|r| {
+                        let mut state = sink.init();
+                        sink.consume(&mut state, 0, keyed_batch(r.clone())).unwrap();
+                        state
+                    })
+                };
+                let total: usize = states().map(|s| sink.num_groups(&s)).sum();
+                assert!(total >= LOOKUP_MERGE_MIN_GROUPS);
+                let by_lookup = sink.merge_and_finish(states().collect()).unwrap();
+                let pairwise = merge_pairwise(&sink, states().collect()).unwrap();
+                assert_eq!(
+                    sorted_rows(&by_lookup),
+                    sorted_rows(&pairwise),
+                    "{keys:?} {ranges:?}"
+                );
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringArray, UInt32
 use arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type};
 use arrow::row::{RowConverter, SortField};
 use hashbrown::HashTable;
+use rayon::prelude::*;
 
 use crate::error::Result;
 
@@ -641,6 +642,64 @@ impl KeyTable {
                     .map(|&p| {
                         let (a, b) = unpair(p);
                         self.intern_pair(pair(first[a as usize], second[b as usize]))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// For each key of `other` (a table for the same key types), by number:
+    /// its number here, or [`MISSING`]. Looked up on all workers.
+    pub fn find_all_of(&self, other: &KeyTable) -> Vec<u32> {
+        let numbers = (0..other.len).into_par_iter().with_min_len(1 << 12);
+        let ours_null = match &self.encoding {
+            Encoding::Integer { null, .. } | Encoding::Strings { null, .. } => *null,
+            Encoding::Rows { .. } | Encoding::Pair { .. } => None,
+        };
+        let found = |number: Option<u32>| number.unwrap_or(MISSING);
+        match &other.encoding {
+            Encoding::Integer { values, null, .. } => numbers
+                .map(|n| {
+                    found(if Some(n) == *null {
+                        ours_null
+                    } else {
+                        self.find_integer(values[n as usize])
+                    })
+                })
+                .collect(),
+            Encoding::Strings { arena, null } => numbers
+                .map(|n| {
+                    found(if Some(n) == *null {
+                        ours_null
+                    } else {
+                        self.find_bytes(hash_bytes(arena.get(n)), arena.get(n))
+                    })
+                })
+                .collect(),
+            Encoding::Rows { arena, .. } => numbers
+                .map(|n| found(self.find_bytes(hash_bytes(arena.get(n)), arena.get(n))))
+                .collect(),
+            Encoding::Pair { columns, pairs } => {
+                let Encoding::Pair { columns: ours, .. } = &self.encoding else {
+                    unreachable!("tables for the same key types")
+                };
+                let (first, second) = rayon::join(
+                    || ours[0].find_all_of(&columns[0]),
+                    || ours[1].find_all_of(&columns[1]),
+                );
+                numbers
+                    .map(|n| {
+                        let (a, b) = unpair(pairs[n as usize]);
+                        let (a, b) = (first[a as usize], second[b as usize]);
+                        if a == MISSING || b == MISSING {
+                            return MISSING;
+                        }
+                        let key = pair(a, b);
+                        found(
+                            self.table
+                                .find(hash_integer(key as i64), |e| e.0 == key)
+                                .map(|e| e.1),
+                        )
                     })
                     .collect()
             }

@@ -201,7 +201,6 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
             let sink = SortSink {
                 keys: keys.clone(),
                 fetch: *fetch,
-                schema: input.schema(),
             };
             run(source.as_ref(), &operators, &sink)
         }

@@ -35,6 +35,25 @@ pub trait Sink: Send + Sync {
     fn consume(&self, state: &mut Self::State, morsel: usize, batch: RecordBatch) -> Result<()>;
     fn merge(&self, a: Self::State, b: Self::State) -> Result<Self::State>;
     fn finish(&self, state: Self::State) -> Result<Vec<RecordBatch>>;
+    /// The result of the workers' `states` (at least one): by default, merged
+    /// pairwise, then finished.
+    fn merge_and_finish(&self, states: Vec<Self::State>) -> Result<Vec<RecordBatch>> {
+        merge_pairwise(self, states)
+    }
+}
+
+/// `states` merged pairwise (in parallel where pairs are independent), then
+/// finished.
+pub fn merge_pairwise<S: Sink + ?Sized>(
+    sink: &S,
+    states: Vec<S::State>,
+) -> Result<Vec<RecordBatch>> {
+    let state = states
+        .into_par_iter()
+        .map(Ok)
+        .try_reduce_with(|a, b| sink.merge(a, b))
+        .unwrap_or_else(|| Ok(sink.init()))?;
+    sink.finish(state)
 }
 
 /// The morsels `0..count` split into one contiguous range per worker, each
@@ -134,9 +153,6 @@ pub fn run<S: Sink>(
         }
         Ok(state)
     });
-    let state = states
-        .into_par_iter()
-        .try_reduce_with(|a, b| sink.merge(a, b))
-        .unwrap_or_else(|| Ok(sink.init()))?;
-    sink.finish(state)
+    let states = states.into_iter().collect::<Result<Vec<_>>>()?;
+    sink.merge_and_finish(states)
 }
