@@ -11,8 +11,9 @@
 //!    and builds hash tables on the smaller inputs.
 //! 5. `prune_columns`: keeps only the columns each node's parent needs, so that
 //!    scans read only those columns from disk.
-//! 6. `inner_join_sides`: an inner join builds its hash table on the input of
-//!    fewer estimated bytes, now that each carries only the columns it needs.
+//! 6. `join_sides`: an inner or outer join builds its hash table on the input
+//!    of fewer estimated bytes, now that each carries only the columns it
+//!    needs (an outer join turns from left to right, or back).
 //! 7. `semi_join_sides`: semi and anti joins build their hash table on the
 //!    smaller input.
 
@@ -21,8 +22,8 @@ mod common_subexpressions;
 mod decorrelate;
 mod empty_joins;
 mod fold_constants;
-mod inner_join_sides;
 mod join_order;
+mod join_sides;
 mod prune_columns;
 mod push_filters;
 mod push_semi_joins;
@@ -55,7 +56,7 @@ pub fn optimize_with(
     let plan = empty_joins::empty_joins(plan);
     let plan = common_subexpressions::common_subexpressions(plan);
     let plan = prune_columns::prune_columns(plan);
-    let plan = inner_join_sides::inner_join_sides(plan);
+    let plan = join_sides::join_sides(plan);
     Ok(semi_join_sides::semi_join_sides(plan))
 }
 
