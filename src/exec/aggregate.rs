@@ -23,6 +23,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::*;
+use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::*;
 
 use super::expr::evaluate;
@@ -47,6 +48,9 @@ pub struct AggregateSink {
 /// With at least this many groups in all, the workers' states are merged by
 /// lookup (see [`AggregateSink::merge_by_lookup`]); fewer are merged pairwise.
 const LOOKUP_MERGE_MIN_GROUPS: usize = 1 << 13;
+
+/// Up to this many groups are left out of an output by slicing around them.
+const SLICES_MAX: usize = 64;
 
 pub struct AggState {
     /// None for a global aggregate: its one group is number 0.
@@ -152,25 +156,44 @@ impl AggregateSink {
             .par_iter_mut()
             .zip(rest.accumulators.par_iter())
             .try_for_each(|(acc, other)| acc.merge(other.as_ref(), &from, &into, num_groups))?;
-        let new_groups = found.len() - from.len();
-        let (main_batches, rest_batches) = rayon::join(
-            || self.finish(main),
-            || match new_groups {
-                0 => Ok(vec![]),
-                _ => self.finish(rest),
-            },
-        );
+        let (main_batches, rest_batches) =
+            rayon::join(|| self.finish(main), || self.finish_without(rest, &from));
         let mut batches = main_batches?;
-        let rest_batches = rest_batches?;
-        if new_groups == found.len() {
-            batches.extend(rest_batches);
-        } else if new_groups > 0 {
-            let new: BooleanArray = found.iter().map(|&f| Some(f == MISSING)).collect();
-            for batch in rest_batches {
-                batches.push(arrow::compute::filter_record_batch(&batch, &new)?);
-            }
-        }
+        batches.extend(rest_batches?);
         Ok(batches)
+    }
+
+    /// The output of `state`'s groups but those numbered `left_out` (in
+    /// increasing order). A few are cut out by slicing around them, with no
+    /// copy; more are filtered out.
+    fn finish_without(&self, state: AggState, left_out: &[u32]) -> Result<Vec<RecordBatch>> {
+        let num_groups = self.num_groups(&state);
+        if left_out.len() == num_groups {
+            return Ok(vec![]);
+        }
+        let batch = match &self.finish(state)?[..] {
+            [batch] => batch.clone(),
+            batches => concat_batches(&self.schema, batches)?,
+        };
+        if left_out.len() > SLICES_MAX {
+            let mut keep = vec![true; num_groups];
+            for &g in left_out {
+                keep[g as usize] = false;
+            }
+            return Ok(vec![filter_record_batch(
+                &batch,
+                &BooleanArray::from(keep),
+            )?]);
+        }
+        let mut slices = vec![];
+        let mut start = 0;
+        for end in left_out.iter().map(|&g| g as usize).chain([num_groups]) {
+            if end > start {
+                slices.push(batch.slice(start, end - start));
+            }
+            start = end + 1;
+        }
+        Ok(slices)
     }
 }
 
@@ -1376,9 +1399,11 @@ mod tests {
 
     #[test]
     fn merging_by_lookup_matches_merging_pairwise() {
-        // Key ranges of three workers: overlapping, the same, and disjoint.
-        let cases: [&[std::ops::Range<i64>]; 3] = [
+        // Key ranges of workers: overlapping (by many keys, by a few), the
+        // same, and disjoint.
+        let cases: [&[std::ops::Range<i64>]; 4] = [
             &[0..6000, 4000..10000, 20000..23000],
+            &[0..6000, 5990..12000],
             &[0..9000, 0..9000],
             &[0..5000, 5000..10000],
         ];
