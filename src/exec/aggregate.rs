@@ -521,24 +521,66 @@ impl Accumulator for CountAcc {
 
 /// Numbers summed with overflow checks (none for floats).
 trait Summable: ArrowNativeTypeOp {
-    /// An upper bound of the absolute value.
+    /// At least the absolute value minus one (for integers, the value with
+    /// its bits flipped when negative: no carry to wait on, unlike `abs`).
     fn magnitude(self) -> u128;
     /// A sum of values whose magnitudes add up to at most this cannot overflow.
     const SAFE_TOTAL: u128;
+
+    /// [`add_by_group`] of `values` whose magnitudes sum to at most
+    /// `magnitude` (a batch that cannot overflow its totals).
+    fn add_batch(
+        totals: &mut [Self],
+        seen: Option<&mut [bool]>,
+        groups: &[u32],
+        values: &[Self],
+        _magnitude: u128,
+    ) {
+        add_by_group(totals, seen, groups, values, |v| v)
+    }
 }
 
 impl Summable for i64 {
     fn magnitude(self) -> u128 {
-        self.unsigned_abs() as u128
+        (self ^ (self >> 63)) as u64 as u128
     }
     const SAFE_TOTAL: u128 = i64::MAX as u128;
 }
 
 impl Summable for i128 {
     fn magnitude(self) -> u128 {
-        self.unsigned_abs()
+        (self ^ (self >> 127)) as u128
     }
     const SAFE_TOTAL: u128 = i128::MAX as u128;
+
+    fn add_batch(
+        totals: &mut [i128],
+        seen: Option<&mut [bool]>,
+        groups: &[u32],
+        values: &[i128],
+        magnitude: u128,
+    ) {
+        add_wide_by_group(totals, seen, groups, values, magnitude, |v| v)
+    }
+}
+
+/// [`add_by_group`] into `i128` totals of `values` whose magnitudes sum to at
+/// most `magnitude`: when that fits 64 bits (DECIMAL(15,2) prices, batch by
+/// batch), the lanes of partial totals are `i64`s, half the width to load,
+/// add and store.
+fn add_wide_by_group<V: Copy>(
+    totals: &mut [i128],
+    seen: Option<&mut [bool]>,
+    groups: &[u32],
+    values: &[V],
+    magnitude: u128,
+    to_total: impl Fn(V) -> i128,
+) {
+    if totals.len() > LANE_GROUPS || magnitude > i64::MAX as u128 {
+        return add_by_group(totals, seen, groups, values, to_total);
+    }
+    let (lanes, touched) = lanes_by_group(groups, values, |v| to_total(v) as i64);
+    add_lanes(totals, seen, &lanes, touched, i128::from);
 }
 
 impl Summable for f64 {
@@ -548,13 +590,15 @@ impl Summable for f64 {
     const SAFE_TOTAL: u128 = u128::MAX;
 }
 
-/// The largest magnitude among `values` times their number: a bound of how much
-/// they can add to any sum.
-/// (The bitwise OR of the magnitudes is at least the largest, and a fold of ORs
-/// has no compare to wait on.)
+/// A bound of the largest absolute value among `values` times their number:
+/// a bound of how much they can add to any sum.
+/// (The bitwise OR of the magnitudes, plus one, is at least the largest
+/// absolute value, and a fold of ORs has no compare to wait on.)
 fn batch_magnitude<N: Summable>(values: &[N]) -> u128 {
     let largest = values.iter().fold(0, |bits, v| bits | v.magnitude());
-    largest.saturating_mul(values.len() as u128)
+    largest
+        .saturating_add(1)
+        .saturating_mul(values.len() as u128)
 }
 
 /// Up to this many groups, [`add_by_group`] adds in lanes.
@@ -583,26 +627,50 @@ fn add_by_group<T: ArrowNativeTypeOp, V: Copy>(
         }
         return;
     }
-    let mut lanes = [[T::ZERO; LANE_GROUPS]; LANES];
-    // Bit g: group g had a row.
-    let mut touched = 0u64;
+    let (lanes, touched) = lanes_by_group(groups, values, to_total);
+    add_lanes(totals, seen, &lanes, touched, |l| l);
+}
+
+/// Lanes of partial totals by group (fewer than [`LANE_GROUPS`]) of
+/// `to_lane(values[i])` for group `groups[i]`, rows taking turns among the
+/// lanes; and a bit per group that had a row.
+fn lanes_by_group<L: ArrowNativeTypeOp, V: Copy>(
+    groups: &[u32],
+    values: &[V],
+    to_lane: impl Fn(V) -> L,
+) -> ([[L; LANE_GROUPS]; LANES], u64) {
+    let mut lanes = [[L::ZERO; LANE_GROUPS]; LANES];
+    // One set of bits per lane: no lane waits on another's.
+    let mut touched = [0u64; LANES];
     let (group_chunks, group_rest) = groups.as_chunks::<LANES>();
     let (value_chunks, value_rest) = values.as_chunks::<LANES>();
     for (gs, vs) in group_chunks.iter().zip(value_chunks) {
         for lane in 0..LANES {
             let total = &mut lanes[lane][gs[lane] as usize];
-            *total = total.add_wrapping(to_total(vs[lane]));
-            touched |= 1 << gs[lane];
+            *total = total.add_wrapping(to_lane(vs[lane]));
+            touched[lane] |= 1 << gs[lane];
         }
     }
     for (&g, &v) in group_rest.iter().zip(value_rest) {
         let total = &mut lanes[0][g as usize];
-        *total = total.add_wrapping(to_total(v));
-        touched |= 1 << g;
+        *total = total.add_wrapping(to_lane(v));
+        touched[0] |= 1 << g;
     }
-    for lane in &lanes {
+    (lanes, touched.iter().fold(0, |all, t| all | t))
+}
+
+/// Adds the lanes' partial totals into `totals`, and marks the groups
+/// `touched` in `seen`.
+fn add_lanes<T: ArrowNativeTypeOp, L: Copy>(
+    totals: &mut [T],
+    seen: Option<&mut [bool]>,
+    lanes: &[[L; LANE_GROUPS]; LANES],
+    touched: u64,
+    to_total: impl Fn(L) -> T,
+) {
+    for lane in lanes {
         for (total, &partial) in totals.iter_mut().zip(lane) {
-            *total = total.add_wrapping(partial);
+            *total = total.add_wrapping(to_total(partial));
         }
     }
     if let Some(seen) = seen {
@@ -665,9 +733,11 @@ where
         let values = values.as_primitive::<T>();
         if values.null_count() == 0 {
             let values = values.values();
-            self.bound = self.bound.saturating_add(batch_magnitude(values));
+            let magnitude = batch_magnitude(values);
+            self.bound = self.bound.saturating_add(magnitude);
             if self.bound <= T::Native::SAFE_TOTAL {
-                add_by_group(&mut self.sums, Some(&mut self.seen), groups, values, |v| v);
+                let seen = Some(&mut self.seen[..]);
+                T::Native::add_batch(&mut self.sums, seen, groups, values, magnitude);
             } else {
                 for (&g, &v) in groups.iter().zip(values.iter()) {
                     self.add(g as usize, v)?;
@@ -748,9 +818,10 @@ impl AvgAcc {
         groups: &[u32],
         values: &[N],
     ) -> Result<()> {
-        self.bound = self.bound.saturating_add(batch_magnitude(values));
+        let magnitude = batch_magnitude(values);
+        self.bound = self.bound.saturating_add(magnitude);
         if self.bound <= i128::SAFE_TOTAL {
-            add_by_group(&mut self.exact, None, groups, values, N::into);
+            add_wide_by_group(&mut self.exact, None, groups, values, magnitude, N::into);
             add_by_group(&mut self.counts, None, groups, groups, |_| 1);
             return Ok(());
         }
@@ -1184,8 +1255,50 @@ mod tests {
                 add_by_group(&mut totals, Some(&mut seen), &groups, &values, |v| v);
                 assert_eq!(totals, expected, "{num_groups} groups, {rows} rows");
                 assert_eq!(seen, expected_seen, "{num_groups} groups, {rows} rows");
+                // Into i128 totals, through i64 lanes where the batch allows.
+                let wide: Vec<i128> = values.iter().map(|&v| v as i128).collect();
+                let magnitude = batch_magnitude(&wide);
+                assert!(magnitude >= wide.iter().map(|v| v.unsigned_abs()).sum::<u128>());
+                let mut totals = vec![5i128; num_groups];
+                let mut seen = vec![false; num_groups];
+                i128::add_batch(&mut totals, Some(&mut seen), &groups, &wide, magnitude);
+                let expected: Vec<i128> = expected.iter().map(|&t| t as i128).collect();
+                assert_eq!(totals, expected, "{num_groups} groups, {rows} rows, i128");
+                assert_eq!(
+                    seen, expected_seen,
+                    "{num_groups} groups, {rows} rows, i128"
+                );
             }
         }
+    }
+
+    #[test]
+    fn batch_magnitudes_bound_every_sum_of_the_batch() {
+        let cases: Vec<Vec<i64>> = vec![
+            vec![],
+            vec![0],
+            vec![-1, -1, -1],
+            vec![i64::MIN],
+            vec![i64::MAX, i64::MIN],
+            vec![7, -8, 1 << 40],
+        ];
+        for values in cases {
+            let sum_of_abs: u128 = values.iter().map(|v| v.unsigned_abs() as u128).sum();
+            assert!(batch_magnitude(&values) >= sum_of_abs, "{values:?}");
+            let wide: Vec<i128> = values.iter().map(|&v| v as i128).collect();
+            assert!(batch_magnitude(&wide) >= sum_of_abs, "{values:?}");
+        }
+        // A batch of i128 values too large for i64 lanes still sums exactly.
+        let values = vec![i64::MAX as i128, i64::MAX as i128, -3];
+        let mut totals = vec![0i128; 2];
+        i128::add_batch(
+            &mut totals,
+            None,
+            &[0, 0, 1],
+            &values,
+            batch_magnitude(&values),
+        );
+        assert_eq!(totals, vec![2 * i64::MAX as i128, -3]);
     }
 
     #[test]
