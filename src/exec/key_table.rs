@@ -13,7 +13,7 @@
 //! NULL of a one-column key has a number of its own, handed out on first sight.
 
 use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringArray, UInt32Array};
-use arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type};
+use arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type, UInt8Type};
 use arrow::row::{RowConverter, SortField};
 use hashbrown::HashTable;
 use rayon::prelude::*;
@@ -249,6 +249,9 @@ impl KeyTable {
     /// `len()` on in order of first appearance.
     pub fn intern(&mut self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
         ids.reserve(keys.first().map_or(0, |k| k.len()));
+        if self.intern_dictionary_pairs(keys, ids)? {
+            return Ok(());
+        }
         if let Encoding::Pair { columns, .. } = &mut self.encoding {
             let (first, second) = pair_numbers(columns.iter_mut(), keys, KeyTable::intern)?;
             // Pairs of small column numbers are looked up in an array.
@@ -321,6 +324,45 @@ impl KeyTable {
             ids.push(self.intern_bytes(row.as_ref()));
         }
         Ok(())
+    }
+
+    /// Numbers pairs of two dictionary columns of few entries each (TPC-H
+    /// Q1's flags) through a table indexed by both entries, straight from
+    /// the columns' keys; false (nothing done) for other keys. A pair of
+    /// entries is numbered when a row first uses it.
+    fn intern_dictionary_pairs(&mut self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<bool> {
+        let (Encoding::Pair { .. }, [a, b]) = (&self.encoding, keys) else {
+            return Ok(false);
+        };
+        let (Some(a), Some(b)) = (
+            a.as_dictionary_opt::<UInt8Type>(),
+            b.as_dictionary_opt::<UInt8Type>(),
+        ) else {
+            return Ok(false);
+        };
+        let width = b.values().len();
+        if a.keys().null_count() > 0
+            || b.keys().null_count() > 0
+            || a.values().len() * width > DICTIONARY_PAIRS_MAX
+        {
+            return Ok(false);
+        }
+        let mut numbers = vec![MISSING; a.values().len() * width];
+        let mut entry = vec![];
+        for (&ka, &kb) in a.keys().values().iter().zip(b.keys().values().iter()) {
+            let slot = &mut numbers[ka as usize * width + kb as usize];
+            if *slot == MISSING {
+                let Encoding::Pair { columns, .. } = &mut self.encoding else {
+                    unreachable!("a pair table")
+                };
+                entry.clear();
+                columns[0].intern(&[a.values().slice(ka as usize, 1)], &mut entry)?;
+                columns[1].intern(&[b.values().slice(kb as usize, 1)], &mut entry)?;
+                *slot = self.intern_pair(pair(entry[0], entry[1]));
+            }
+            ids.push(*slot);
+        }
+        Ok(true)
     }
 
     /// Before `others` (the keys of another table, `null` its NULL's number)
@@ -823,6 +865,10 @@ where
 /// Pairs of column numbers below this are numbered through an array per batch.
 const SMALL_PAIRS: usize = 16;
 
+/// Pairs of dictionary entries are numbered through a table of them when
+/// there are at most this many.
+const DICTIONARY_PAIRS_MAX: usize = 4096;
+
 /// The key of a pair of column numbers.
 fn pair(first: u32, second: u32) -> u64 {
     ((first as u64) << 32) | second as u64
@@ -1074,6 +1120,55 @@ mod tests {
             assert_eq!(plain_found[1], MISSING);
             assert_eq!(plain_found[0], first[0]);
         }
+    }
+
+    #[test]
+    fn pairs_of_dictionary_columns_number_like_plain_ones() {
+        use arrow::array::{DictionaryArray, UInt8Array};
+        let dictionary = |keys: Vec<u8>, values: Vec<Option<&str>>| -> ArrayRef {
+            Arc::new(
+                DictionaryArray::try_new(
+                    UInt8Array::from(keys),
+                    Arc::new(StringArray::from(values)),
+                )
+                .unwrap(),
+            )
+        };
+        // Two batches whose dictionaries list the entries differently, with
+        // unused entries and a NULL entry.
+        let batches = [
+            [
+                dictionary(
+                    vec![2, 0, 2, 1, 0, 3],
+                    vec![Some("R"), Some("A"), Some("N"), None],
+                ),
+                dictionary(
+                    vec![0, 1, 1, 0, 0, 1],
+                    vec![Some("F"), Some("O"), Some("unused")],
+                ),
+            ],
+            [
+                dictionary(
+                    vec![0, 1, 3, 1],
+                    vec![Some("N"), Some("A"), Some("unused"), None],
+                ),
+                dictionary(vec![1, 0, 1, 2], vec![Some("O"), Some("F"), Some("Z")]),
+            ],
+        ];
+        let types = [DataType::Utf8, DataType::Utf8];
+        let (mut encoded, mut plain) = (
+            KeyTable::new(&types).unwrap(),
+            KeyTable::new(&types).unwrap(),
+        );
+        for batch in &batches {
+            let decoded: Vec<ArrayRef> = batch
+                .iter()
+                .map(|c| arrow::compute::cast(c, &DataType::Utf8).unwrap())
+                .collect();
+            assert_eq!(numbers(&mut encoded, batch), numbers(&mut plain, &decoded));
+        }
+        assert_eq!(encoded.len(), 9);
+        assert_eq!(encoded.columns().unwrap(), plain.columns().unwrap());
     }
 
     #[test]
