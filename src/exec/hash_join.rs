@@ -131,7 +131,7 @@ impl RankedValues {
 /// has no partner, and is known so without a (cache-missing) hash lookup.
 /// Probes arrive in table order, so on clustered keys the bitmap is read
 /// almost sequentially.
-struct ValueBitmap {
+pub(super) struct ValueBitmap {
     min: i64,
     bits: Vec<u64>,
 }
@@ -163,7 +163,16 @@ impl ValueBitmap {
         Ok(Some(ValueBitmap { min, bits }))
     }
 
-    fn contains(&self, v: i64) -> bool {
+    /// The bitmap of the values of `column` (an integer column of `rows`
+    /// rows), if it stays small.
+    pub(super) fn of(column: &ArrayRef, rows: usize) -> Result<Option<ValueBitmap>> {
+        match integer_bounds(column) {
+            Some(bounds) => ValueBitmap::build(column, bounds, rows),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn contains(&self, v: i64) -> bool {
         let d = v.wrapping_sub(self.min) as u64 as usize;
         self.bits
             .get(d / 64)

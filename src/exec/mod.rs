@@ -410,7 +410,7 @@ fn materialize_reduced(
         LogicalPlan::Aggregate { .. } => run_aggregate(
             plan,
             ctx,
-            Some(Box::new(reduce::KeySetFilter { keys, set })),
+            Some(Box::new(reduce::KeySetFilter::new(keys, set)?)),
         ),
         _ => materialize(plan, ctx),
     }

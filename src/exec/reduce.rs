@@ -11,10 +11,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{BooleanArray, RecordBatch};
+use arrow::array::{BooleanArray, BooleanBufferBuilder, RecordBatch};
 
 use super::expr::evaluate;
-use super::key_table::{KeyTable, MISSING};
+use super::hash_join::ValueBitmap;
+use super::key_table::{for_each_integer, KeyTable, MISSING};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind, LogicalPlan};
@@ -104,8 +105,21 @@ pub fn key_set(batches: &[RecordBatch], keys: &[Expr]) -> Result<Arc<KeyTable>> 
 
 /// Keeps the rows whose key (`keys` evaluated) is in `set` (NULL keys never are).
 pub struct KeySetFilter {
-    pub keys: Vec<Expr>,
-    pub set: Arc<KeyTable>,
+    keys: Vec<Expr>,
+    set: Arc<KeyTable>,
+    /// For one integer key whose values span a small enough range: a bit per
+    /// value of it, tested instead of looking every row's key up in `set`.
+    bitmap: Option<ValueBitmap>,
+}
+
+impl KeySetFilter {
+    pub fn new(keys: Vec<Expr>, set: Arc<KeyTable>) -> Result<KeySetFilter> {
+        let bitmap = match set.columns()?.as_slice() {
+            [column] if keys.len() == 1 => ValueBitmap::of(column, set.len())?,
+            _ => None,
+        };
+        Ok(KeySetFilter { keys, set, bitmap })
+    }
 }
 
 impl Operator for KeySetFilter {
@@ -115,9 +129,100 @@ impl Operator for KeySetFilter {
             .iter()
             .map(|k| evaluate(k, &batch))
             .collect::<Result<Vec<_>>>()?;
-        let mut ids = Vec::with_capacity(batch.num_rows());
-        self.set.lookup(&columns, &mut ids)?;
-        let mask: BooleanArray = ids.iter().map(|&id| Some(id != MISSING)).collect();
+        let mut keep = BooleanBufferBuilder::new(batch.num_rows());
+        match &self.bitmap {
+            Some(bitmap) => for_each_integer(&columns[0], |v| {
+                keep.append(v.is_some_and(|v| bitmap.contains(v)))
+            })?,
+            None => {
+                let mut ids = Vec::with_capacity(batch.num_rows());
+                self.set.lookup(&columns, &mut ids)?;
+                for id in ids {
+                    keep.append(id != MISSING);
+                }
+            }
+        }
+        let mask = BooleanArray::new(keep.finish(), None);
         Ok(arrow::compute::filter_record_batch(&batch, &mask)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Int64Type};
+
+    fn column(values: Vec<Option<i64>>) -> ArrayRef {
+        Arc::new(Int64Array::from(values))
+    }
+
+    /// The values of column 0 of the rows `filter` keeps.
+    fn kept(filter: &KeySetFilter, batch: &RecordBatch) -> Vec<Option<i64>> {
+        let out = filter.apply(batch.clone()).unwrap();
+        out.column(0).as_primitive::<Int64Type>().iter().collect()
+    }
+
+    #[test]
+    fn rows_whose_keys_are_in_the_set_are_kept() {
+        let rows = RecordBatch::try_from_iter([
+            (
+                "k",
+                column(vec![
+                    Some(3),
+                    None,
+                    Some(7),
+                    Some(1 << 40),
+                    Some(3),
+                    Some(-2),
+                ]),
+            ),
+            (
+                "v",
+                column(vec![Some(1), Some(1), Some(2), Some(2), Some(1), Some(1)]),
+            ),
+        ])
+        .unwrap();
+        let k = Expr::column(0, "k", DataType::Int64);
+        let v = Expr::column(1, "v", DataType::Int64);
+        // The set of the rows of `columns`, as a key set.
+        let set_of = |columns: Vec<ArrayRef>| {
+            let width = columns.len();
+            let batch = RecordBatch::try_from_iter(
+                columns
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| (format!("c{i}"), c)),
+            )
+            .unwrap();
+            let keys: Vec<Expr> = (0..width)
+                .map(|i| Expr::column(i, format!("c{i}"), DataType::Int64))
+                .collect();
+            key_set(&[batch], &keys).unwrap()
+        };
+        // Dense keys (a bitmap), sparse ones (lookups), and two columns.
+        let dense = KeySetFilter::new(
+            vec![k.clone()],
+            set_of(vec![column(vec![Some(3), Some(-2), None, Some(5)])]),
+        )
+        .unwrap();
+        assert!(dense.bitmap.is_some());
+        assert_eq!(kept(&dense, &rows), [Some(3), Some(3), Some(-2)]);
+        let sparse = KeySetFilter::new(
+            vec![k.clone()],
+            set_of(vec![column(vec![Some(7), Some(1 << 40)])]),
+        )
+        .unwrap();
+        assert!(sparse.bitmap.is_none());
+        assert_eq!(kept(&sparse, &rows), [Some(7), Some(1 << 40)]);
+        let pairs = KeySetFilter::new(
+            vec![k.clone(), v.clone()],
+            set_of(vec![
+                column(vec![Some(3), Some(7)]),
+                column(vec![Some(1), Some(1)]),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(kept(&pairs, &rows), [Some(3), Some(3)]);
     }
 }
