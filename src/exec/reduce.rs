@@ -107,40 +107,59 @@ pub fn key_set(batches: &[RecordBatch], keys: &[Expr]) -> Result<Arc<KeyTable>> 
 pub struct KeySetFilter {
     keys: Vec<Expr>,
     set: Arc<KeyTable>,
-    /// For one integer key whose values span a small enough range: a bit per
-    /// value of it, tested instead of looking every row's key up in `set`.
-    bitmap: Option<ValueBitmap>,
+    /// For each integer key column whose values in `set` span a small enough
+    /// range: a bit per value of it. A row whose value's bit is clear is
+    /// dropped without a lookup in `set`; one integer key needs no lookup.
+    bitmaps: Vec<Option<ValueBitmap>>,
 }
 
 impl KeySetFilter {
     pub fn new(keys: Vec<Expr>, set: Arc<KeyTable>) -> Result<KeySetFilter> {
-        let bitmap = match set.columns()?.as_slice() {
-            [column] if keys.len() == 1 => ValueBitmap::of(column, set.len())?,
-            _ => None,
-        };
-        Ok(KeySetFilter { keys, set, bitmap })
+        let bitmaps = set
+            .columns()?
+            .iter()
+            .map(|column| ValueBitmap::of(column, set.len()))
+            .collect::<Result<_>>()?;
+        Ok(KeySetFilter { keys, set, bitmaps })
+    }
+
+    /// Whether the bitmaps alone decide (one key, with a bitmap).
+    fn exact(&self) -> bool {
+        matches!(self.bitmaps.as_slice(), [Some(_)])
     }
 }
 
 impl Operator for KeySetFilter {
     fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        let columns = self
-            .keys
-            .iter()
-            .map(|k| evaluate(k, &batch))
-            .collect::<Result<Vec<_>>>()?;
-        let mut keep = BooleanBufferBuilder::new(batch.num_rows());
-        match &self.bitmap {
-            Some(bitmap) => for_each_integer(&columns[0], |v| {
-                keep.append(v.is_some_and(|v| bitmap.contains(v)))
-            })?,
-            None => {
-                let mut ids = Vec::with_capacity(batch.num_rows());
-                self.set.lookup(&columns, &mut ids)?;
-                for id in ids {
-                    keep.append(id != MISSING);
+        let columns = |batch: &RecordBatch| {
+            self.keys
+                .iter()
+                .map(|k| evaluate(k, batch))
+                .collect::<Result<Vec<_>>>()
+        };
+        let mut batch = batch;
+        if self.bitmaps.iter().any(Option::is_some) {
+            let keys = columns(&batch)?;
+            let mut pass = vec![true; batch.num_rows()];
+            for (column, bitmap) in keys.iter().zip(&self.bitmaps) {
+                if let Some(bitmap) = bitmap {
+                    let mut row = 0;
+                    for_each_integer(column, |v| {
+                        pass[row] &= v.is_some_and(|v| bitmap.contains(v));
+                        row += 1;
+                    })?;
                 }
             }
+            batch = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(pass))?;
+            if self.exact() {
+                return Ok(batch);
+            }
+        }
+        let mut ids = Vec::with_capacity(batch.num_rows());
+        self.set.lookup(&columns(&batch)?, &mut ids)?;
+        let mut keep = BooleanBufferBuilder::new(batch.num_rows());
+        for id in ids {
+            keep.append(id != MISSING);
         }
         let mask = BooleanArray::new(keep.finish(), None);
         Ok(arrow::compute::filter_record_batch(&batch, &mask)?)
@@ -206,20 +225,21 @@ mod tests {
             set_of(vec![column(vec![Some(3), Some(-2), None, Some(5)])]),
         )
         .unwrap();
-        assert!(dense.bitmap.is_some());
+        assert!(dense.exact());
         assert_eq!(kept(&dense, &rows), [Some(3), Some(3), Some(-2)]);
         let sparse = KeySetFilter::new(
             vec![k.clone()],
             set_of(vec![column(vec![Some(7), Some(1 << 40)])]),
         )
         .unwrap();
-        assert!(sparse.bitmap.is_none());
+        assert!(!sparse.exact());
         assert_eq!(kept(&sparse, &rows), [Some(7), Some(1 << 40)]);
         let pairs = KeySetFilter::new(
             vec![k.clone(), v.clone()],
+            // (7, 2) passes both columns' bitmaps, but is no pair of the set.
             set_of(vec![
-                column(vec![Some(3), Some(7)]),
-                column(vec![Some(1), Some(1)]),
+                column(vec![Some(3), Some(7), Some(9)]),
+                column(vec![Some(1), Some(1), Some(2)]),
             ]),
         )
         .unwrap();
