@@ -141,16 +141,22 @@ const BITMAP_BITS_PER_ROW: i64 = 256;
 const BITMAP_BITS_MAX: i64 = 1 << 28;
 
 impl ValueBitmap {
-    /// The bitmap of `column`'s values within `bounds`, if it stays small.
+    /// The most bits of a bitmap of the values of a build side of `rows` rows.
+    fn bits_max(rows: usize) -> i64 {
+        BITMAP_BITS_MAX.min((rows as i64).max(1024) * BITMAP_BITS_PER_ROW)
+    }
+
+    /// The bitmap of `column`'s values within `bounds`, if it has at most
+    /// `bits_max` bits.
     fn build(
         column: &ArrayRef,
         (min, max): (i64, i64),
-        rows: usize,
+        bits_max: i64,
     ) -> Result<Option<ValueBitmap>> {
         let Some(span) = max.checked_sub(min).and_then(|d| d.checked_add(1)) else {
             return Ok(None);
         };
-        if span > BITMAP_BITS_MAX || span > (rows as i64).max(1024) * BITMAP_BITS_PER_ROW {
+        if span > bits_max {
             return Ok(None);
         }
         let mut bits = written_zeros((span as usize).div_ceil(64));
@@ -163,11 +169,11 @@ impl ValueBitmap {
         Ok(Some(ValueBitmap { min, bits }))
     }
 
-    /// The bitmap of the values of `column` (an integer column of `rows`
-    /// rows), if it stays small.
-    pub(super) fn of(column: &ArrayRef, rows: usize) -> Result<Option<ValueBitmap>> {
+    /// The bitmap of the values of `column` (an integer column), if it has
+    /// at most `bits_max` bits.
+    pub(super) fn of(column: &ArrayRef, bits_max: i64) -> Result<Option<ValueBitmap>> {
         match integer_bounds(column) {
-            Some(bounds) => ValueBitmap::build(column, bounds, rows),
+            Some(bounds) => ValueBitmap::build(column, bounds, bits_max),
             None => Ok(None),
         }
     }
@@ -290,7 +296,9 @@ impl JoinTable {
                     .iter()
                     .zip(&bounds)
                     .map(|(column, bounds)| match bounds {
-                        Some(bounds) => ValueBitmap::build(column, *bounds, rows),
+                        Some(bounds) => {
+                            ValueBitmap::build(column, *bounds, ValueBitmap::bits_max(rows))
+                        }
                         None => Ok(None),
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -758,7 +766,9 @@ mod tests {
             Some(64),
         ];
         let column: ArrayRef = Arc::new(Int64Array::from(values));
-        let present = ValueBitmap::build(&column, (-70, 200), 7).unwrap().unwrap();
+        let present = ValueBitmap::build(&column, (-70, 200), ValueBitmap::bits_max(7))
+            .unwrap()
+            .unwrap();
         let ranked = RankedValues::new(present);
         assert_eq!(ranked.len(), 5);
         let ranks: Vec<Option<u32>> = [-71, -70, 0, 5, 63, 64, 65, 200, 201, i64::MIN, i64::MAX]

@@ -103,6 +103,10 @@ pub fn key_set(batches: &[RecordBatch], keys: &[Expr]) -> Result<Arc<KeyTable>> 
     Ok(Arc::new(set))
 }
 
+/// The most bits of a key set's bitmap (1 MB, a core's cache): unlike a hash
+/// join's, it filters an aggregate's whole input, many times the set's rows.
+const KEY_SET_BITMAP_BITS_MAX: i64 = 1 << 23;
+
 /// Keeps the rows whose key (`keys` evaluated) is in `set` (NULL keys never are).
 pub struct KeySetFilter {
     keys: Vec<Expr>,
@@ -118,7 +122,7 @@ impl KeySetFilter {
         let bitmaps = set
             .columns()?
             .iter()
-            .map(|column| ValueBitmap::of(column, set.len()))
+            .map(|column| ValueBitmap::of(column, KEY_SET_BITMAP_BITS_MAX))
             .collect::<Result<_>>()?;
         Ok(KeySetFilter { keys, set, bitmaps })
     }
