@@ -62,6 +62,9 @@ pub struct JoinTable {
 
 /// The right rows of each slot (rows with a NULL key are in none).
 enum SlotRows {
+    /// Exactly one row per slot, the slot's own number (a dense unique key,
+    /// the rows in key order: a dimension table): a probe reads nothing.
+    Identity,
     /// At most one row per slot (a unique key): that row, or MISSING. A probe
     /// reads one entry.
     One(Vec<u32>),
@@ -353,7 +356,10 @@ impl JoinTable {
             has_null_key = valid.contains(&false);
             let (starts, order) = rows_by_slot(&ids, &valid, slot_count);
             // `starts` has one entry per slot and one for the rows with a NULL key.
-            slot_rows = if starts.windows(2).all(|w| w[1] - w[0] <= 1) {
+            let identity = order.iter().enumerate().all(|(i, &row)| row as usize == i);
+            slot_rows = if identity && starts.windows(2).all(|w| w[1] - w[0] == 1) {
+                SlotRows::Identity
+            } else if starts.windows(2).all(|w| w[1] - w[0] <= 1) {
                 SlotRows::One(
                     starts
                         .windows(2)
@@ -367,7 +373,6 @@ impl JoinTable {
                         .collect(),
                 )
             } else {
-                let identity = order.iter().enumerate().all(|(i, &row)| row as usize == i);
                 SlotRows::Ranges {
                     starts,
                     order: (!identity).then_some(order),
@@ -587,6 +592,14 @@ impl JoinProbe {
             }
         }
         match &self.table.rows {
+            SlotRows::Identity => {
+                for (i, &id) in ids.iter().enumerate() {
+                    if id != MISSING {
+                        left.push(i as u32);
+                        right.push(id);
+                    }
+                }
+            }
             SlotRows::One(row_of_slot) => {
                 for (i, &id) in ids.iter().enumerate() {
                     if let Some(&row) = row_of_slot.get(id as usize).filter(|&&r| r != MISSING) {
@@ -792,5 +805,85 @@ mod tests {
                 none
             ]
         );
+    }
+
+    /// The (left key, right value) pairs of an inner join of `left` keys with
+    /// a right side of `right` (key, value) rows.
+    fn inner_join(
+        left: Vec<Option<i64>>,
+        right: Vec<(Option<i64>, i64)>,
+    ) -> (Vec<(i64, i64)>, bool) {
+        use arrow::datatypes::{Field, Schema};
+        let right_schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let (keys, values): (Vec<Option<i64>>, Vec<i64>) = right.into_iter().unzip();
+        let batch = RecordBatch::try_new(
+            right_schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(keys)),
+                Arc::new(Int64Array::from(values)),
+            ],
+        )
+        .unwrap();
+        let key = Expr::column(0, "k", DataType::Int64);
+        let table =
+            JoinTable::build(&right_schema, &[batch], std::slice::from_ref(&key), false).unwrap();
+        let identity = matches!(table.rows, SlotRows::Identity);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("l", DataType::Int64, true),
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let probe = JoinProbe {
+            table: Arc::new(table),
+            kind: JoinKind::Inner,
+            left_keys: vec![Expr::column(0, "l", DataType::Int64)],
+            filter: None,
+            schema,
+        };
+        let left =
+            RecordBatch::try_from_iter([("l", Arc::new(Int64Array::from(left)) as ArrayRef)])
+                .unwrap();
+        let out = probe.apply(left).unwrap();
+        let l = out.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+        let v = out.column(2).as_primitive::<arrow::datatypes::Int64Type>();
+        (
+            (0..out.num_rows())
+                .map(|r| (l.value(r), v.value(r)))
+                .collect(),
+            identity,
+        )
+    }
+
+    #[test]
+    fn a_dense_build_side_in_key_order_is_probed_by_slot_number() {
+        let probes = vec![
+            Some(0),
+            Some(12),
+            None,
+            Some(10),
+            Some(11),
+            Some(13),
+            Some(10),
+        ];
+        // Keys 10, 11, 12 in order (a NULL key last): each slot's row is the slot.
+        let (pairs, identity) = inner_join(
+            probes.clone(),
+            vec![(Some(10), 100), (Some(11), 110), (Some(12), 120), (None, 0)],
+        );
+        assert!(identity);
+        assert_eq!(pairs, [(12, 120), (10, 100), (11, 110), (10, 100)]);
+        // The same keys out of order, or with a gap: not the slot's number.
+        let (pairs, identity) = inner_join(
+            probes.clone(),
+            vec![(Some(11), 110), (Some(10), 100), (Some(12), 120)],
+        );
+        assert!(!identity);
+        assert_eq!(pairs, [(12, 120), (10, 100), (11, 110), (10, 100)]);
+        let (pairs, identity) = inner_join(probes, vec![(Some(10), 100), (Some(12), 120)]);
+        assert!(!identity);
+        assert_eq!(pairs, [(12, 120), (10, 100), (10, 100)]);
     }
 }
