@@ -191,7 +191,7 @@ impl ValueBitmap {
 
 /// A filter of the build side's values of one integer key column: a probe
 /// value it rejects has no partner.
-enum KeyFilter {
+pub(super) enum KeyFilter {
     /// Exact: one bit per value of the range.
     Values(ValueBitmap),
     /// For keys too sparse for that: one bit per hash of the values present.
@@ -211,7 +211,7 @@ impl KeyFilter {
 /// function): about 16 bits per build row, so that about one probe value in
 /// 16 without a partner passes. Kept only while it fits a core's cache, where
 /// it rejects a probe faster than a hash lookup finds nothing.
-struct HashedBits {
+pub(super) struct HashedBits {
     /// A hash's bit is its top `64 - shift` bits.
     shift: u32,
     bits: Vec<u64>,
@@ -447,8 +447,9 @@ impl JoinTable {
     }
 }
 
-/// The rows whose key columns pass their filters (a NULL passes none).
-fn rows_passing(keys: &[ArrayRef], filters: &[Option<KeyFilter>]) -> Result<Vec<u32>> {
+/// For each row, whether its key columns pass their filters (a NULL passes
+/// none).
+pub(super) fn passing(keys: &[ArrayRef], filters: &[Option<KeyFilter>]) -> Result<Vec<bool>> {
     let mut pass = vec![true; keys.first().map_or(0, |k| k.len())];
     for (column, filter) in keys.iter().zip(filters) {
         if let Some(filter) = filter {
@@ -459,6 +460,12 @@ fn rows_passing(keys: &[ArrayRef], filters: &[Option<KeyFilter>]) -> Result<Vec<
             })?;
         }
     }
+    Ok(pass)
+}
+
+/// The rows whose key columns pass their filters (a NULL passes none).
+fn rows_passing(keys: &[ArrayRef], filters: &[Option<KeyFilter>]) -> Result<Vec<u32>> {
+    let pass = passing(keys, filters)?;
     Ok((0..pass.len() as u32)
         .filter(|&row| pass[row as usize])
         .collect())

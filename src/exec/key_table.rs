@@ -694,32 +694,30 @@ impl KeyTable {
     /// its number here, or [`MISSING`]. Looked up on all workers.
     pub fn find_all_of(&self, other: &KeyTable) -> Vec<u32> {
         let numbers = (0..other.len).into_par_iter().with_min_len(1 << 12);
-        let ours_null = match &self.encoding {
+        let null_of = |table: &KeyTable| match &table.encoding {
             Encoding::Integer { null, .. } | Encoding::Strings { null, .. } => *null,
             Encoding::Rows { .. } | Encoding::Pair { .. } => None,
         };
+        let (ours_null, others_null) = (null_of(self), null_of(other));
         let found = |number: Option<u32>| number.unwrap_or(MISSING);
         match &other.encoding {
-            Encoding::Integer { values, null, .. } => numbers
+            Encoding::Integer { values, .. } => numbers
                 .map(|n| {
-                    found(if Some(n) == *null {
+                    found(if Some(n) == others_null {
                         ours_null
                     } else {
                         self.find_integer(values[n as usize])
                     })
                 })
                 .collect(),
-            Encoding::Strings { arena, null } => numbers
+            Encoding::Strings { arena, .. } | Encoding::Rows { arena, .. } => numbers
                 .map(|n| {
-                    found(if Some(n) == *null {
+                    found(if Some(n) == others_null {
                         ours_null
                     } else {
                         self.find_bytes(hash_bytes(arena.get(n)), arena.get(n))
                     })
                 })
-                .collect(),
-            Encoding::Rows { arena, .. } => numbers
-                .map(|n| found(self.find_bytes(hash_bytes(arena.get(n)), arena.get(n))))
                 .collect(),
             Encoding::Pair { columns, pairs } => {
                 let Encoding::Pair { columns: ours, .. } = &self.encoding else {

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use arrow::array::{BooleanArray, BooleanBufferBuilder, RecordBatch};
 
 use super::expr::evaluate;
-use super::hash_join::ValueBitmap;
-use super::key_table::{for_each_integer, KeyTable, MISSING};
+use super::hash_join::{passing, KeyFilter, ValueBitmap};
+use super::key_table::{KeyTable, MISSING};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind, LogicalPlan};
@@ -114,7 +114,7 @@ pub struct KeySetFilter {
     /// For each integer key column whose values in `set` span a small enough
     /// range: a bit per value of it. A row whose value's bit is clear is
     /// dropped without a lookup in `set`; one integer key needs no lookup.
-    bitmaps: Vec<Option<ValueBitmap>>,
+    bitmaps: Vec<Option<KeyFilter>>,
 }
 
 impl KeySetFilter {
@@ -122,7 +122,9 @@ impl KeySetFilter {
         let bitmaps = set
             .columns()?
             .iter()
-            .map(|column| ValueBitmap::of(column, KEY_SET_BITMAP_BITS_MAX))
+            .map(|column| {
+                Ok(ValueBitmap::of(column, KEY_SET_BITMAP_BITS_MAX)?.map(KeyFilter::Values))
+            })
             .collect::<Result<_>>()?;
         Ok(KeySetFilter { keys, set, bitmaps })
     }
@@ -143,17 +145,7 @@ impl Operator for KeySetFilter {
         };
         let mut batch = batch;
         if self.bitmaps.iter().any(Option::is_some) {
-            let keys = columns(&batch)?;
-            let mut pass = vec![true; batch.num_rows()];
-            for (column, bitmap) in keys.iter().zip(&self.bitmaps) {
-                if let Some(bitmap) = bitmap {
-                    let mut row = 0;
-                    for_each_integer(column, |v| {
-                        pass[row] &= v.is_some_and(|v| bitmap.contains(v));
-                        row += 1;
-                    })?;
-                }
-            }
+            let pass = passing(&columns(&batch)?, &self.bitmaps)?;
             batch = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(pass))?;
             if self.exact() {
                 return Ok(batch);
