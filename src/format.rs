@@ -8,7 +8,7 @@
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::*;
 
-use crate::types::{format_date, format_decimal};
+use crate::types::{format_date, format_decimal, format_timestamp};
 
 /// The text of the value at `row`, or `None` when it is NULL.
 pub fn value_to_string(array: &dyn Array, row: usize) -> Option<String> {
@@ -25,6 +25,9 @@ pub fn value_to_string(array: &dyn Array, row: usize) -> Option<String> {
         }
         DataType::Utf8 => array.as_string::<i32>().value(row).to_string(),
         DataType::Date32 => format_date(array.as_primitive::<Date32Type>().value(row)),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            format_timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row))
+        }
         _ => arrow::util::display::ArrayFormatter::try_new(array, &Default::default())
             .map(|f| f.value(row).to_string())
             .unwrap_or_else(|e| format!("<{e}>")),

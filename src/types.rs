@@ -10,13 +10,19 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::*;
-use arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit};
+use arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// The largest precision of a DECIMAL (it is stored as a 128-bit integer).
 pub const MAX_DECIMAL_PRECISION: u8 = 38;
+
+/// The Arrow type of a TIMESTAMP: microseconds, no time zone (as DuckDB keeps it).
+pub const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
+
+/// Microseconds in a day.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// A column type as SQL declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,6 +34,8 @@ pub enum SqlType {
     Decimal(u8, i8),
     Varchar,
     Date,
+    /// Microseconds since 1970-01-01 00:00:00, without a time zone.
+    Timestamp,
 }
 
 impl SqlType {
@@ -41,6 +49,7 @@ impl SqlType {
             SqlType::Decimal(p, s) => DataType::Decimal128(p, s),
             SqlType::Varchar => DataType::Utf8,
             SqlType::Date => DataType::Date32,
+            SqlType::Timestamp => TIMESTAMP,
         }
     }
 
@@ -58,6 +67,7 @@ impl SqlType {
             }
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::Varchar,
             DataType::Date32 | DataType::Date64 => SqlType::Date,
+            DataType::Timestamp(_, _) => SqlType::Timestamp,
             DataType::Dictionary(_, v) => SqlType::from_arrow(v)?,
             // NULL literals without a type (`SELECT NULL`) are stored as INTEGER, as DuckDB does.
             DataType::Null => SqlType::Integer,
@@ -80,6 +90,7 @@ impl fmt::Display for SqlType {
             SqlType::Decimal(p, s) => write!(f, "DECIMAL({p},{s})"),
             SqlType::Varchar => write!(f, "VARCHAR"),
             SqlType::Date => write!(f, "DATE"),
+            SqlType::Timestamp => write!(f, "TIMESTAMP"),
         }
     }
 }
@@ -110,6 +121,8 @@ pub enum ScalarValue {
     Utf8(Option<String>),
     /// Days since 1970-01-01.
     Date32(Option<i32>),
+    /// Microseconds since 1970-01-01 00:00:00.
+    Timestamp(Option<i64>),
     /// An interval of months, days and nanoseconds (`INTERVAL '3' MONTH`).
     Interval(Option<(i32, i32, i64)>),
 }
@@ -126,6 +139,7 @@ impl ScalarValue {
             ScalarValue::Decimal128(_, p, s) => DataType::Decimal128(*p, *s),
             ScalarValue::Utf8(_) => DataType::Utf8,
             ScalarValue::Date32(_) => DataType::Date32,
+            ScalarValue::Timestamp(_) => TIMESTAMP,
             ScalarValue::Interval(_) => DataType::Interval(IntervalUnit::MonthDayNano),
         }
     }
@@ -140,6 +154,7 @@ impl ScalarValue {
             DataType::Decimal128(p, s) => ScalarValue::Decimal128(None, *p, *s),
             DataType::Utf8 => ScalarValue::Utf8(None),
             DataType::Date32 => ScalarValue::Date32(None),
+            DataType::Timestamp(_, _) => ScalarValue::Timestamp(None),
             DataType::Interval(_) => ScalarValue::Interval(None),
             _ => ScalarValue::Null,
         }
@@ -156,6 +171,7 @@ impl ScalarValue {
                 | ScalarValue::Decimal128(None, _, _)
                 | ScalarValue::Utf8(None)
                 | ScalarValue::Date32(None)
+                | ScalarValue::Timestamp(None)
                 | ScalarValue::Interval(None)
         )
     }
@@ -175,6 +191,7 @@ impl ScalarValue {
             ),
             ScalarValue::Utf8(v) => Arc::new(StringArray::from(vec![v.as_deref(); len])),
             ScalarValue::Date32(v) => Arc::new(Date32Array::from(vec![*v; len])),
+            ScalarValue::Timestamp(v) => Arc::new(TimestampMicrosecondArray::from(vec![*v; len])),
             ScalarValue::Interval(v) => Arc::new(IntervalMonthDayNanoArray::from(vec![
                 v.map(
                     |(m, d, n)| IntervalMonthDayNano::new(m, d, n)
@@ -225,6 +242,11 @@ impl ScalarValue {
                     .as_primitive::<arrow::datatypes::Date32Type>()
                     .value(row),
             )),
+            DataType::Timestamp(TimeUnit::Microsecond, None) => ScalarValue::Timestamp(Some(
+                array
+                    .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                    .value(row),
+            )),
             DataType::Interval(IntervalUnit::MonthDayNano) => {
                 let v = array
                     .as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>()
@@ -254,6 +276,7 @@ impl ScalarValue {
             }
             (Utf8(Some(a)), Utf8(Some(b))) => a.partial_cmp(b),
             (Date32(Some(a)), Date32(Some(b))) => a.partial_cmp(b),
+            (Timestamp(Some(a)), Timestamp(Some(b))) => a.partial_cmp(b),
             _ => None,
         }
     }
@@ -272,6 +295,9 @@ impl fmt::Display for ScalarValue {
             ScalarValue::Decimal128(Some(v), _, s) => write!(f, "{}", format_decimal(*v, *s)),
             ScalarValue::Utf8(Some(v)) => write!(f, "'{}'", v.replace('\'', "''")),
             ScalarValue::Date32(Some(v)) => write!(f, "DATE '{}'", format_date(*v)),
+            ScalarValue::Timestamp(Some(v)) => {
+                write!(f, "TIMESTAMP '{}'", format_timestamp(*v))
+            }
             ScalarValue::Interval(Some((m, d, n))) => {
                 write!(
                     f,
@@ -338,6 +364,45 @@ pub fn format_date(days: i32) -> String {
     }
 }
 
+/// Microseconds since the epoch printed as `YYYY-MM-DD HH:MM:SS`, with the
+/// fraction of a second when there is one (as DuckDB prints a TIMESTAMP).
+pub fn format_timestamp(micros: i64) -> String {
+    let Some(t) = chrono::DateTime::from_timestamp_micros(micros) else {
+        return format!("<invalid timestamp {micros}>");
+    };
+    let t = t.naive_utc();
+    let fraction = micros.rem_euclid(1_000_000);
+    if fraction == 0 {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        let digits = format!("{fraction:06}");
+        format!(
+            "{}.{}",
+            t.format("%Y-%m-%d %H:%M:%S"),
+            digits.trim_end_matches('0')
+        )
+    }
+}
+
+/// Parses `YYYY-MM-DD[ HH:MM[:SS[.ffffff]]]` (or with `T` between date and time)
+/// into microseconds since the epoch.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Some(days) = parse_date(text) {
+        return Some(days as i64 * MICROS_PER_DAY);
+    }
+    let formats = [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ];
+    formats.iter().find_map(|f| {
+        chrono::NaiveDateTime::parse_from_str(text, f)
+            .ok()
+            .map(|t| t.and_utc().timestamp_micros())
+    })
+}
+
 /// Parses `YYYY-MM-DD` into days since the epoch.
 pub fn parse_date(text: &str) -> Option<i32> {
     let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
@@ -363,6 +428,17 @@ mod tests {
         assert_eq!(exact_ratio(-10, 4), -2.5);
         assert_eq!(exact_ratio(0, 7), 0.0);
         assert_eq!(exact_ratio(171589, 9420), 171589.0 / 9420.0);
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let t = parse_timestamp("1998-12-01 12:34:56").unwrap();
+        assert_eq!(format_timestamp(t), "1998-12-01 12:34:56");
+        assert_eq!(parse_timestamp("1970-01-01"), Some(0));
+        let t = parse_timestamp("1969-12-31 23:59:59.25").unwrap();
+        assert_eq!(t, -750_000);
+        assert_eq!(format_timestamp(t), "1969-12-31 23:59:59.25");
+        assert_eq!(parse_timestamp("1998-12-01 25:00:00"), None);
     }
 
     #[test]

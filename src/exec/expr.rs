@@ -3,8 +3,8 @@
 //! Each node evaluates to a whole column (or a constant that is kept as one value
 //! until an array is needed), using Arrow's compute kernels: `cmp` for comparisons,
 //! `numeric` for checked arithmetic, `boolean` for three-valued AND/OR/NOT, `like`,
-//! `zip` for CASE. Division by zero gives NULL and integer overflow an error, as in
-//! DuckDB.
+//! `zip` for CASE. Integer division and modulo by zero, and integer overflow, are errors, as in
+//! DuckDB 2.0; DOUBLE division follows IEEE 754.
 
 use std::sync::Arc;
 
@@ -249,6 +249,17 @@ pub fn cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     if a.data_type() == to {
         return Ok(a.clone());
     }
+    if let (DataType::Timestamp(..), DataType::Utf8) = (a.data_type(), to) {
+        // `YYYY-MM-DD HH:MM:SS`, as DuckDB prints it (Arrow puts a `T` between).
+        let micros = cast(a, &crate::types::TIMESTAMP)?;
+        let micros = micros.as_primitive::<TimestampMicrosecondType>();
+        return Ok(Arc::new(
+            micros
+                .iter()
+                .map(|v| v.map(crate::types::format_timestamp))
+                .collect::<StringArray>(),
+        ));
+    }
     // DuckDB rounds when a cast drops digits; Arrow truncates: round first.
     let rounded;
     let a = match (a.data_type(), to) {
@@ -353,20 +364,33 @@ fn binary(op: BinaryOp, l: &ColumnarValue, r: &ColumnarValue, n: usize) -> Resul
         // DOUBLE division follows IEEE 754 (1/0 is inf), as in DuckDB.
         BinaryOp::Divide => numeric::div(&*ld, &*rd).map_err(overflow)?,
         BinaryOp::IntegerDivide | BinaryOp::Modulo => {
-            // x // 0 and x % 0 are NULL: null out zero divisors first.
-            let ra = r.clone().into_array(n);
-            let zero = ScalarValue::Int32(Some(0)).to_array(1);
-            let zero = cast(&zero, ra.data_type())?;
-            let is_zero = cmp::eq(&ra, &Scalar::new(zero))?;
-            let divisor = arrow::compute::nullif(&ra, &is_zero)?;
+            // x // 0 and x % 0 are errors, as in DuckDB 2.0 (but a DOUBLE x % 0
+            // is NaN, as IEEE 754 has it).
+            let float_modulo =
+                op == BinaryOp::Modulo && ld.get().0.data_type() == &DataType::Float64;
+            if !float_modulo && has_zero(&r.clone().into_array(n))? {
+                return Err(Error::Execute(format!(
+                    "Invalid Input Error: Division by zero (a divisor of {} is 0)",
+                    op.symbol()
+                )));
+            }
             let result = match op {
-                BinaryOp::Modulo => numeric::rem(&*ld, &divisor),
-                _ => numeric::div(&*ld, &divisor),
+                BinaryOp::Modulo => numeric::rem(&*ld, &*rd),
+                _ => numeric::div(&*ld, &*rd),
             };
             result.map_err(overflow)?
         }
     };
     Ok(ColumnarValue::Array(array))
+}
+
+/// Whether a column of divisors holds a zero (NULLs do not count).
+fn has_zero(divisors: &ArrayRef) -> Result<bool> {
+    let zero = cast(
+        &ScalarValue::Int32(Some(0)).to_array(1),
+        divisors.data_type(),
+    )?;
+    Ok(cmp::eq(divisors, &Scalar::new(zero))?.true_count() > 0)
 }
 
 /// `+` and `-`, including DATE ± INTERVAL, DATE ± days and DATE - DATE.

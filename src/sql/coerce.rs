@@ -45,6 +45,7 @@ pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
     Some(match (a, b) {
         (Null, other) | (other, Null) => other.clone(),
         (Int32, Int64) | (Int64, Int32) => Int64,
+        (Date32, Timestamp(..)) | (Timestamp(..), Date32) => crate::types::TIMESTAMP,
         (Float64, x) | (x, Float64) if is_numeric(x) => Float64,
         (Decimal128(p1, s1), Decimal128(p2, s2)) => {
             let scale = (*s1).max(*s2) as i16;

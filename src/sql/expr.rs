@@ -14,7 +14,7 @@ use super::scope::Scope;
 use super::{convert_type, object_name};
 use crate::error::{Error, Result};
 use crate::plan::{AggExpr, AggFunc, BinaryOp, DatePart, Expr, LogicalPlan, ScalarFunc, Subquery};
-use crate::types::{parse_date, type_name, ScalarValue};
+use crate::types::{parse_date, parse_timestamp, type_name, ScalarValue};
 use crate::{bind_err, unsupported};
 
 /// Column indexes at or above this mark stand for "aggregate number (index - mark)".
@@ -814,6 +814,15 @@ pub fn cast_literal(v: ScalarValue, to: &DataType) -> Result<ScalarValue> {
                 ))
             });
     }
+    if let (ScalarValue::Utf8(Some(s)), DataType::Timestamp(..)) = (&v, to) {
+        return parse_timestamp(s)
+            .map(|t| ScalarValue::Timestamp(Some(t)))
+            .ok_or_else(|| {
+                Error::Bind(format!(
+                    "Conversion Error: invalid timestamp '{s}' (expected YYYY-MM-DD HH:MM:SS)"
+                ))
+            });
+    }
     let converted = crate::exec::expr::cast(&v.to_array(1), to).map_err(|_| {
         Error::Bind(format!(
             "Conversion Error: could not convert {v} to {}",
@@ -965,20 +974,25 @@ fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
         op.symbol()
     );
     let mismatch = || Err(Error::Bind(mismatch_message.clone()));
-    // Dates: date ± interval, date ± integer days, date - date.
+    // Dates: date ± interval (a TIMESTAMP, as in DuckDB), timestamp ± interval,
+    // date ± integer days, date - date.
+    let ts = crate::types::TIMESTAMP;
     match (&lt, &rt, op) {
-        (Date32, Interval(_), BinaryOp::Plus | BinaryOp::Minus) => {
-            return make(left, right, Date32)
+        (Date32 | Timestamp(..), Interval(_), BinaryOp::Plus | BinaryOp::Minus) => {
+            return make(cast(left, &ts)?, right, ts)
         }
-        (Interval(_), Date32, BinaryOp::Plus) => return make(right, left, Date32),
+        (Interval(_), Date32 | Timestamp(..), BinaryOp::Plus) => {
+            return make(cast(right, &ts)?, left, ts)
+        }
         (Date32, Int32 | Int64, BinaryOp::Plus | BinaryOp::Minus) => {
             return make(left, cast(right, &Int32)?, Date32)
         }
         (Int32 | Int64, Date32, BinaryOp::Plus) => return make(right, cast(left, &Int32)?, Date32),
         (Date32, Date32, BinaryOp::Minus) => return make(left, right, Int64),
-        (Date32, _, _) | (_, Date32, _) | (Interval(_), _, _) | (_, Interval(_), _) => {
-            return mismatch()
-        }
+        (Date32 | Timestamp(..), _, _)
+        | (_, Date32 | Timestamp(..), _)
+        | (Interval(_), _, _)
+        | (_, Interval(_), _) => return mismatch(),
         _ => {}
     }
     let numeric_or_null = |t: &DataType| is_numeric(t) || *t == Null;

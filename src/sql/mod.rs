@@ -181,6 +181,9 @@ pub fn convert_sql_type(dt: &ast::DataType) -> Result<SqlType> {
         | T::CharVarying(_)
         | T::Character(_) => SqlType::Varchar,
         T::Date => SqlType::Date,
+        T::Timestamp(_, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone)
+        | T::Datetime(_)
+        | T::TimestampNtz(_) => SqlType::Timestamp,
         other => return unsupported!("type {other}"),
     })
 }

@@ -33,7 +33,7 @@
 //! |------|--------------------------|
 //! | Boolean | values, bit-packed (bit `i` of byte `i / 8`, least significant bit first) |
 //! | Int32, Date32 | values, 4 bytes each |
-//! | Int64, Float64 | values, 8 bytes each |
+//! | Int64, Float64, Timestamp(µs) | values, 8 bytes each |
 //! | Decimal128(p, s) | unscaled values, 16 bytes each |
 //! | Utf8 | `rows + 1` i32 offsets (the first is 0), then the UTF-8 bytes |
 //!
@@ -43,7 +43,7 @@
 //! dictionary as a plain Utf8 array (`entries + 1` offsets, then bytes). Dictionary entries
 //! are distinct and sorted in ascending byte order, so key order is value order.
 //!
-//! An Int32, Date32, Int64 or Decimal128 chunk whose values lie close together is stored
+//! An Int32, Date32, Int64, Timestamp or Decimal128 chunk whose values lie close together is stored
 //! packed instead ([`Encoding::Packed`], see [`packing`]): each value as its difference
 //! from the chunk's smallest one, `base`, in `width` bytes (1, 2, 4 or 8, unsigned,
 //! fewer than the type's own). The reader widens the rows it reads (a copy, where other

@@ -15,14 +15,15 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array,
-    PrimitiveArray, Scalar, UInt64Array,
+    PrimitiveArray, Scalar, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::cmp;
 use arrow::compute::FilterPredicate;
 use arrow::datatypes::{
     ArrowNativeType, ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Int32Type,
-    Int64Type, ToByteSlice, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    Int64Type, TimeUnit, TimestampMicrosecondType, ToByteSlice, UInt16Type, UInt32Type, UInt64Type,
+    UInt8Type,
 };
 use arrow::error::ArrowError;
 
@@ -40,7 +41,7 @@ pub struct Packed {
 fn native_width(data_type: &DataType) -> Option<u8> {
     match data_type {
         DataType::Int32 | DataType::Date32 => Some(4),
-        DataType::Int64 => Some(8),
+        DataType::Int64 | DataType::Timestamp(TimeUnit::Microsecond, None) => Some(8),
         DataType::Decimal128(..) => Some(16),
         _ => None,
     }
@@ -54,6 +55,9 @@ pub fn pack(array: &dyn Array) -> Option<Packed> {
         DataType::Int32 => widened(array.as_primitive::<Int32Type>().values()),
         DataType::Date32 => widened(array.as_primitive::<Date32Type>().values()),
         DataType::Int64 => widened(array.as_primitive::<Int64Type>().values()),
+        DataType::Timestamp(..) => {
+            widened(array.as_primitive::<TimestampMicrosecondType>().values())
+        }
         DataType::Decimal128(..) => array.as_primitive::<Decimal128Type>().values().to_vec(),
         _ => return None,
     };
@@ -208,6 +212,10 @@ impl PackedRows {
                 Arc::new(Date32Array::new(ScalarBuffer::new(values, 0, len), nulls))
             }
             DataType::Int64 => Arc::new(Int64Array::new(ScalarBuffer::new(values, 0, len), nulls)),
+            DataType::Timestamp(..) => Arc::new(TimestampMicrosecondArray::new(
+                ScalarBuffer::new(values, 0, len),
+                nulls,
+            )),
             _ => Arc::new(
                 Decimal128Array::new(ScalarBuffer::new(values, 0, len), nulls)
                     .with_data_type(self.data_type.clone()),
@@ -285,6 +293,7 @@ impl PackedRows {
             (DataType::Int32 | DataType::Int64, ScalarValue::Int32(v)) => v.map(i128::from),
             (DataType::Int32 | DataType::Int64, ScalarValue::Int64(v)) => v.map(i128::from),
             (DataType::Date32, ScalarValue::Date32(v)) => v.map(i128::from),
+            (DataType::Timestamp(..), ScalarValue::Timestamp(v)) => v.map(i128::from),
             (DataType::Decimal128(_, scale), ScalarValue::Decimal128(v, _, s)) if s <= scale => {
                 let factor = 10i128.checked_pow(u32::try_from(scale - s).ok()?)?;
                 match v {

@@ -281,7 +281,8 @@ impl FileStore {
                 | DataType::Int64
                 | DataType::Float64
                 | DataType::Decimal128(_, _)
-                | DataType::Date32,
+                | DataType::Date32
+                | DataType::Timestamp(..),
             ) => {
                 expect(1, &buffers)?;
                 build(data_type.clone(), rows, nulls, buffers, vec![])?

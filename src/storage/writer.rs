@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{
     ArrowNativeType, ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Float64Type,
-    Int32Type, Int64Type, SchemaRef, ToByteSlice,
+    Int32Type, Int64Type, SchemaRef, TimeUnit, TimestampMicrosecondType, ToByteSlice,
 };
 use rayon::prelude::*;
 
@@ -135,6 +135,7 @@ pub fn is_storable(data_type: &DataType) -> bool {
             | DataType::Float64
             | DataType::Decimal128(_, _)
             | DataType::Date32
+            | DataType::Timestamp(TimeUnit::Microsecond, None)
             | DataType::Utf8
     )
 }
@@ -496,7 +497,11 @@ fn write_chunk<W: Write>(file: &mut ColumnFile<W>, array: &dyn Array) -> Result<
             let used = array.len().div_ceil(8);
             buffers.push(file.write_buffer(&values.as_slice()[..used])?);
         }
-        DataType::Int32 | DataType::Int64 | DataType::Date32 | DataType::Decimal128(..)
+        DataType::Int32
+        | DataType::Int64
+        | DataType::Date32
+        | DataType::Timestamp(..)
+        | DataType::Decimal128(..)
             if let Some(packed) = packing::pack(array) =>
         {
             encoding = Encoding::Packed {
@@ -509,6 +514,9 @@ fn write_chunk<W: Write>(file: &mut ColumnFile<W>, array: &dyn Array) -> Result<
         DataType::Int64 => buffers.push(write_values::<Int64Type, W>(file, array)?),
         DataType::Float64 => buffers.push(write_values::<Float64Type, W>(file, array)?),
         DataType::Date32 => buffers.push(write_values::<Date32Type, W>(file, array)?),
+        DataType::Timestamp(..) => {
+            buffers.push(write_values::<TimestampMicrosecondType, W>(file, array)?)
+        }
         DataType::Decimal128(_, _) => buffers.push(write_values::<Decimal128Type, W>(file, array)?),
         DataType::Dictionary(..) => {
             if let Some((keys, dictionary)) = reencoded {

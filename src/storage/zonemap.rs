@@ -19,7 +19,10 @@ use std::cmp::Ordering;
 
 use arrow::array::{Array, AsArray};
 use arrow::compute;
-use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type};
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type,
+    TimestampMicrosecondType,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -87,6 +90,13 @@ impl ZoneMap {
                 (
                     ScalarValue::Date32(compute::min(a)),
                     ScalarValue::Date32(compute::max(a)),
+                )
+            }
+            DataType::Timestamp(..) => {
+                let a = array.as_primitive::<TimestampMicrosecondType>();
+                (
+                    ScalarValue::Timestamp(compute::min(a)),
+                    ScalarValue::Timestamp(compute::max(a)),
                 )
             }
             DataType::Decimal128(p, s) => {
