@@ -3,7 +3,8 @@
 //! Each file gets its own empty database directory; in the SQL, `__TEST_DIR__` is
 //! replaced by a fresh temporary directory and `__DATA_DIR__` by the absolute path
 //! of `testdata/slt/data`. Values print as `olap::format` prints them, with NULL as
-//! `NULL` and the empty string as `(empty)`.
+//! `NULL` and the empty string as `(empty)`. `SLT=name` runs only the files whose
+//! name contains `name`.
 
 use std::path::{Path, PathBuf};
 
@@ -61,11 +62,18 @@ impl sqllogictest::DB for OlapDb {
     }
 }
 
+/// The `.slt` files of `dir`; with `SLT=name` in the environment, only those
+/// whose name contains `name` (`SLT=window cargo test --test slt`).
 fn slt_files(dir: &Path) -> Vec<PathBuf> {
+    let only = std::env::var("SLT").unwrap_or_default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("testdata/slt exists")
         .map(|e| e.expect("readable entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&only))
+        })
         .collect();
     files.sort();
     files

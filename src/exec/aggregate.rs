@@ -450,6 +450,9 @@ fn plain_accumulator(
                 DataType::Float64 => Box::new(MinMaxAcc::<Float64Type>::new(min, out)),
                 DataType::Decimal128(..) => Box::new(MinMaxAcc::<Decimal128Type>::new(min, out)),
                 DataType::Date32 => Box::new(MinMaxAcc::<Date32Type>::new(min, out)),
+                DataType::Timestamp(TimeUnit::Microsecond, None) => {
+                    Box::new(MinMaxAcc::<TimestampMicrosecondType>::new(min, out))
+                }
                 DataType::Utf8 | DataType::Boolean => Box::new(MinMaxGeneric {
                     min,
                     values: vec![],

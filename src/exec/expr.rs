@@ -16,8 +16,8 @@ use arrow::error::ArrowError;
 
 use super::like::InOrderPattern;
 use crate::error::{Error, Result};
-use crate::plan::{BinaryOp, DatePart, Expr, ScalarFunc};
-use crate::types::{exact_ratio, type_name, ScalarValue};
+use crate::plan::{BinaryOp, Expr};
+use crate::types::{type_name, ScalarValue};
 
 /// The value of an expression over a batch: a column, or one constant.
 #[derive(Debug, Clone)]
@@ -53,10 +53,15 @@ pub fn evaluate_predicate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArr
     let mask = array
         .as_boolean_opt()
         .ok_or_else(|| Error::Execute(format!("predicate {expr} is not boolean")))?;
-    Ok(match mask.nulls() {
+    Ok(null_as_false(mask))
+}
+
+/// A boolean mask with its NULLs as false.
+pub fn null_as_false(mask: &BooleanArray) -> BooleanArray {
+    match mask.nulls() {
         Some(_) => arrow::compute::prep_null_mask_filter(mask),
         None => mask.clone(),
-    })
+    }
 }
 
 /// Keeps the rows of `batch` for which `predicate` is true.
@@ -219,9 +224,9 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
         } => {
             let args = args
                 .iter()
-                .map(|a| Ok(eval(a, batch)?.into_array(n)))
+                .map(|a| eval(a, batch))
                 .collect::<Result<Vec<_>>>()?;
-            ColumnarValue::Array(function(func, &args, data_type, expr)?)
+            ColumnarValue::Array(super::functions::call(func, &args, n, data_type, expr)?)
         }
     })
 }
@@ -260,6 +265,23 @@ pub fn cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
                 .collect::<StringArray>(),
         ));
     }
+    if let (DataType::Decimal128(_, s), DataType::Float64) = (a.data_type(), to) {
+        // The nearest double (Arrow multiplies by 10^-s, which can be one off).
+        let unit = 10f64.powi(*s as i32);
+        return Ok(Arc::new(
+            a.as_primitive::<Decimal128Type>()
+                .unary::<_, Float64Type>(|v| v as f64 / unit),
+        ));
+    }
+    if let (DataType::Utf8, DataType::Int32 | DataType::Int64) = (a.data_type(), to) {
+        // A string with a fraction rounds, as DuckDB's cast does ('2.5' -> 3).
+        if let Some(whole) = try_integer_cast(a, to) {
+            return Ok(whole);
+        }
+        if let Ok(decimal) = cast(a, &DataType::Decimal128(38, 9)) {
+            return cast(&decimal, to);
+        }
+    }
     // DuckDB rounds when a cast drops digits; Arrow truncates: round first.
     let rounded;
     let a = match (a.data_type(), to) {
@@ -282,11 +304,20 @@ pub fn cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     };
     cast_with_options(a, to, &options).map_err(|e| {
         Error::Execute(format!(
-            "Conversion Error: could not cast {} to {}: {e}",
+            "Conversion Error: could not convert {} to {}: {e}",
             type_name(a.data_type()),
             type_name(to)
         ))
     })
+}
+
+/// A cast of strings to integers that succeeds as Arrow reads them.
+fn try_integer_cast(a: &ArrayRef, to: &DataType) -> Option<ArrayRef> {
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_with_options(a, to, &options).ok()
 }
 
 /// Decimal values rounded half away from zero to whole numbers, as DECIMAL(38,0).
@@ -297,7 +328,7 @@ fn round_decimal_to_integer(a: &Decimal128Array, scale: i8) -> ArrayRef {
 }
 
 /// `v / unit` rounded half away from zero.
-fn div_round_half_away(v: i128, unit: i128) -> i128 {
+pub(crate) fn div_round_half_away(v: i128, unit: i128) -> i128 {
     let (q, r) = (v / unit, v % unit);
     if r.abs() * 2 >= unit {
         q + r.signum()
@@ -306,7 +337,7 @@ fn div_round_half_away(v: i128, unit: i128) -> i128 {
     }
 }
 
-fn overflow(e: ArrowError) -> Error {
+pub(crate) fn overflow(e: ArrowError) -> Error {
     match e {
         ArrowError::ArithmeticOverflow(msg) => {
             Error::Execute(format!("Out of Range Error: overflow: {msg}"))
@@ -457,198 +488,4 @@ fn fast_decimal(
     let lo = super::decimal::operand(&la, lc)?;
     let ro = super::decimal::operand(&ra, rc)?;
     super::decimal::arithmetic(op, &lo, &ro, (la.data_type(), ra.data_type()), n)
-}
-
-fn function(
-    func: &ScalarFunc,
-    args: &[ArrayRef],
-    data_type: &DataType,
-    expr: &Expr,
-) -> Result<ArrayRef> {
-    let strings = |i: usize| -> Result<&StringArray> {
-        args[i]
-            .as_string_opt::<i32>()
-            .ok_or_else(|| Error::Execute(format!("{expr}: expected VARCHAR argument")))
-    };
-    Ok(match func {
-        ScalarFunc::Extract(part) => {
-            use arrow::compute::kernels::temporal::{date_part, DatePart as P};
-            let p = match part {
-                DatePart::Year => P::Year,
-                DatePart::Quarter => P::Quarter,
-                DatePart::Month => P::Month,
-                DatePart::Day => P::Day,
-                DatePart::DayOfWeek => P::DayOfWeekSunday0,
-                DatePart::DayOfYear => P::DayOfYear,
-                DatePart::Week => P::WeekISO,
-            };
-            cast(&date_part(&args[0], p)?, &DataType::Int64)?
-        }
-        ScalarFunc::Substring => substring(strings(0)?, &args[1..])?,
-        ScalarFunc::Upper => map_strings(strings(0)?, |s| s.to_uppercase()),
-        ScalarFunc::Lower => map_strings(strings(0)?, |s| s.to_lowercase()),
-        ScalarFunc::Trim => map_strings(strings(0)?, |s| s.trim().to_string()),
-        ScalarFunc::Length => Arc::new(
-            strings(0)?
-                .iter()
-                .map(|s| s.map(|s| s.chars().count() as i64))
-                .collect::<Int64Array>(),
-        ),
-        ScalarFunc::Abs => abs(&args[0])?,
-        ScalarFunc::Round => round(&args[0], args.get(1))?,
-        ScalarFunc::Coalesce => {
-            let mut result = args[0].clone();
-            for next in &args[1..] {
-                let present = arrow::compute::is_not_null(&result)?;
-                result = zip(&present, &result, next)?;
-            }
-            result
-        }
-        ScalarFunc::AvgOfState => avg_of_state(&args[0], &args[1])?,
-        ScalarFunc::NullIf => {
-            let equal = cmp::eq(&args[0], &args[1])?;
-            let equal = arrow::compute::prep_null_mask_filter(&equal);
-            arrow::compute::nullif(&args[0], &equal)?
-        }
-        ScalarFunc::Grouping => {
-            return Err(Error::Execute(format!(
-                "{expr}: GROUPING is only allowed in a grouped query"
-            )))
-        }
-    })
-    .and_then(|a| {
-        if a.data_type() == data_type {
-            Ok(a)
-        } else {
-            cast(&a, data_type)
-        }
-    })
-}
-
-/// sum / count as the AVG aggregate computes it (a decimal's unscaled sum divided
-/// by count·10^scale, in doubles); NULL where the count is 0 or NULL.
-fn avg_of_state(sum: &ArrayRef, count: &ArrayRef) -> Result<ArrayRef> {
-    let count = count.as_primitive::<Int64Type>();
-    let valid = |i: usize| sum.is_valid(i) && count.is_valid(i) && count.value(i) > 0;
-    let result: Float64Array = match sum.data_type() {
-        DataType::Decimal128(_, s) => {
-            let scale = 10i128.pow(*s as u32);
-            let sum = sum.as_primitive::<Decimal128Type>();
-            (0..sum.len())
-                .map(|i| {
-                    valid(i).then(|| exact_ratio(sum.value(i), count.value(i) as i128 * scale))
-                })
-                .collect()
-        }
-        DataType::Int64 => {
-            let sum = sum.as_primitive::<Int64Type>();
-            (0..sum.len())
-                .map(|i| {
-                    valid(i).then(|| exact_ratio(sum.value(i) as i128, count.value(i) as i128))
-                })
-                .collect()
-        }
-        _ => {
-            let floats = cast(sum, &DataType::Float64)?;
-            let floats = floats.as_primitive::<Float64Type>();
-            (0..floats.len())
-                .map(|i| valid(i).then(|| floats.value(i) / count.value(i) as f64))
-                .collect()
-        }
-    };
-    Ok(Arc::new(result))
-}
-
-fn map_strings(a: &StringArray, f: impl Fn(&str) -> String) -> ArrayRef {
-    Arc::new(a.iter().map(|s| s.map(&f)).collect::<StringArray>())
-}
-
-/// SQL SUBSTRING: 1-based start; the characters at positions [start, start+len).
-fn substring(s: &StringArray, positions: &[ArrayRef]) -> Result<ArrayRef> {
-    let start = positions[0].as_primitive::<Int64Type>();
-    let len = positions.get(1).map(|l| l.as_primitive::<Int64Type>());
-    let mut out = StringBuilder::with_capacity(s.len(), s.value_data().len());
-    for i in 0..s.len() {
-        if s.is_null(i) || start.is_null(i) || len.is_some_and(|l| l.is_null(i)) {
-            out.append_null();
-            continue;
-        }
-        let text = s.value(i);
-        let from = start.value(i);
-        let to = match len {
-            Some(l) if l.value(i) < 0 => {
-                return Err(Error::Execute(
-                    "SUBSTRING length must not be negative".into(),
-                ))
-            }
-            Some(l) => from.saturating_add(l.value(i)),
-            None => i64::MAX,
-        };
-        let skip = (from.max(1) - 1) as usize;
-        let take = (to.saturating_sub(from.max(1))).max(0) as usize;
-        let piece: String = text.chars().skip(skip).take(take).collect();
-        out.append_value(piece);
-    }
-    Ok(Arc::new(out.finish()))
-}
-
-fn abs(a: &ArrayRef) -> Result<ArrayRef> {
-    Ok(match a.data_type() {
-        DataType::Int32 => Arc::new(
-            a.as_primitive::<Int32Type>()
-                .try_unary::<_, Int32Type, _>(|v| {
-                    v.checked_abs()
-                        .ok_or_else(|| ArrowError::ArithmeticOverflow(format!("abs({v})")))
-                })
-                .map_err(overflow)?,
-        ),
-        DataType::Int64 => Arc::new(
-            a.as_primitive::<Int64Type>()
-                .try_unary::<_, Int64Type, _>(|v| {
-                    v.checked_abs()
-                        .ok_or_else(|| ArrowError::ArithmeticOverflow(format!("abs({v})")))
-                })
-                .map_err(overflow)?,
-        ),
-        DataType::Float64 => Arc::new(
-            a.as_primitive::<Float64Type>()
-                .unary::<_, Float64Type>(f64::abs),
-        ),
-        DataType::Decimal128(p, s) => Arc::new(
-            a.as_primitive::<Decimal128Type>()
-                .unary::<_, Decimal128Type>(i128::abs)
-                .with_precision_and_scale(*p, *s)?,
-        ),
-        other => return Err(Error::Execute(format!("abs of {}", type_name(other)))),
-    })
-}
-
-fn round(a: &ArrayRef, digits: Option<&ArrayRef>) -> Result<ArrayRef> {
-    let digits = match digits {
-        Some(d) if d.is_valid(0) => d.as_primitive::<Int64Type>().value(0),
-        Some(_) => return Ok(new_null_array(a.data_type(), a.len())),
-        None => 0,
-    };
-    Ok(match a.data_type() {
-        DataType::Float64 => {
-            let factor = 10f64.powi(digits.clamp(-300, 300) as i32);
-            Arc::new(
-                a.as_primitive::<Float64Type>()
-                    .unary::<_, Float64Type>(|v| (v * factor).round() / factor),
-            )
-        }
-        DataType::Decimal128(p, s) => {
-            let drop = (*s as i64 - digits).clamp(0, 38) as u32;
-            if drop == 0 {
-                return Ok(a.clone());
-            }
-            let unit = 10i128.pow(drop);
-            Arc::new(
-                a.as_primitive::<Decimal128Type>()
-                    .unary::<_, Decimal128Type>(|v| div_round_half_away(v, unit) * unit)
-                    .with_precision_and_scale(*p, *s)?,
-            )
-        }
-        _ => a.clone(),
-    })
 }

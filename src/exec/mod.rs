@@ -10,6 +10,7 @@ mod aggregate;
 mod collect;
 mod decimal;
 pub mod expr;
+mod functions;
 mod hash_join;
 mod key_table;
 mod like;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 
+use super::functions::ScalarFunc;
 use super::LogicalPlan;
 use crate::types::{type_name, ScalarValue};
 
@@ -107,55 +108,6 @@ impl BinaryOp {
             BinaryOp::And => "AND",
             BinaryOp::Or => "OR",
             BinaryOp::Concat => "||",
-        }
-    }
-}
-
-/// A field of a date for `EXTRACT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DatePart {
-    Year,
-    Quarter,
-    Month,
-    Day,
-    DayOfWeek,
-    DayOfYear,
-    Week,
-}
-
-/// A built-in scalar function.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ScalarFunc {
-    /// `EXTRACT(part FROM date)`: BIGINT.
-    Extract(DatePart),
-    /// `SUBSTRING(s, start [, length])` with 1-based start.
-    Substring,
-    Upper,
-    Lower,
-    /// Length in characters.
-    Length,
-    Abs,
-    /// `ROUND(x [, digits])`.
-    Round,
-    /// First non-NULL argument.
-    Coalesce,
-    /// `NULLIF(a, b)`.
-    NullIf,
-    Trim,
-    /// `GROUPING(keys...)` as bound over the FROM clause. Only a placeholder: the
-    /// SELECT binder replaces it by bits of the Aggregate's `#grouping_id` (or 0)
-    /// when it rewrites expressions above the Aggregate, so it is never evaluated.
-    Grouping,
-    /// `AVG` from a stored SUM and COUNT (materialized views): the same arithmetic
-    /// as the AVG aggregate, so that both give identical doubles.
-    AvgOfState,
-}
-
-impl ScalarFunc {
-    pub fn name(&self) -> String {
-        match self {
-            ScalarFunc::Extract(p) => format!("extract_{p:?}").to_lowercase(),
-            other => format!("{other:?}").to_lowercase(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The logical plan: relational operators over bound expressions.
 
 mod expr;
+mod functions;
 mod logical;
 
-pub use expr::{AggExpr, AggFunc, BinaryOp, DatePart, Expr, ScalarFunc, Subquery};
+pub use expr::{AggExpr, AggFunc, BinaryOp, Expr, Subquery};
+pub use functions::{DatePart, FloatFunc, ScalarFunc};
 pub use logical::{join_schema, schema_of, ExternalSource, JoinKind, LogicalPlan, SortKey};

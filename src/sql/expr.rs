@@ -6,9 +6,8 @@
 use arrow::datatypes::DataType;
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator, Value};
 
-use super::coerce::{
-    common_type, decimal_arithmetic_type, integer_as_decimal, is_integer, is_numeric,
-};
+use super::coerce::{common_type, decimal_arithmetic_type, integer_as_decimal, is_numeric};
+use super::functions;
 use super::query::QueryBinder;
 use super::scope::Scope;
 use super::{convert_type, object_name};
@@ -111,6 +110,9 @@ impl<'a> ExprBinder<'a> {
             ast::Expr::Interval(iv) => bind_interval(iv).map(Expr::Literal),
             ast::Expr::Nested(e) => self.bind(e),
             ast::Expr::BinaryOp { left, op, right } => {
+                if is_power(op) || (chain_level(op).is_some() && has_power(expr)) {
+                    return self.arithmetic_chain(expr);
+                }
                 let op = binary_op(op)?;
                 let (l, r) = (self.bind(left)?, self.bind(right)?);
                 binary(op, l, r)
@@ -201,12 +203,14 @@ impl<'a> ExprBinder<'a> {
                 escape_char,
                 any,
             } => {
-                if escape_char.is_some() || *any {
-                    return unsupported!("LIKE with ESCAPE or ANY");
+                if *any {
+                    return unsupported!("LIKE ANY");
                 }
                 let case_insensitive = matches!(expr, ast::Expr::ILike { .. });
                 let e = to_string_type(self.bind(e)?, "LIKE")?;
                 let pattern = to_string_type(self.bind(pattern)?, "LIKE")?;
+                let escape = escape_char.as_deref().map(|c| self.bind(c)).transpose()?;
+                let pattern = like_pattern(pattern, escape)?;
                 Ok(Expr::Like {
                     expr: Box::new(e),
                     pattern: Box::new(pattern),
@@ -215,14 +219,38 @@ impl<'a> ExprBinder<'a> {
                 })
             }
             ast::Expr::Cast {
-                expr: e, data_type, ..
+                expr: e,
+                data_type,
+                kind,
+                ..
             } => {
                 let to = convert_type(data_type)?;
-                cast(self.bind(e)?, &to)
+                let e = self.bind(e)?;
+                if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
+                    return Ok(try_cast(e, &to));
+                }
+                cast(e, &to)
             }
             ast::Expr::Extract { field, expr: e, .. } => {
                 let part = date_part(field)?;
-                self.date_function(part, e)
+                functions::extract(part, self.bind(e)?)
+            }
+            ast::Expr::Floor { expr: e, field } | ast::Expr::Ceil { expr: e, field } => {
+                let name = if matches!(expr, ast::Expr::Floor { .. }) {
+                    "floor"
+                } else {
+                    "ceil"
+                };
+                match field {
+                    ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) => {
+                        functions::scalar_function(name, vec![self.bind(e)?])
+                    }
+                    _ => unsupported!("{expr}"),
+                }
+            }
+            ast::Expr::Position { expr: needle, r#in } => {
+                let args = vec![self.bind(r#in)?, self.bind(needle)?];
+                functions::scalar_function("strpos", args)
             }
             ast::Expr::Substring {
                 expr: e,
@@ -238,19 +266,30 @@ impl<'a> ExprBinder<'a> {
                 if let Some(len) = substring_for {
                     args.push(self.bind(len)?);
                 }
-                substring(args)
+                functions::substring(args)
             }
             ast::Expr::Trim {
                 expr: e,
                 trim_where,
                 trim_what,
-                ..
+                trim_characters,
             } => {
-                if trim_where.is_some() || trim_what.is_some() {
-                    return unsupported!("TRIM with BOTH/LEADING/TRAILING or characters");
+                // TRIM([BOTH | LEADING | TRAILING] [chars FROM] s), or trim(s, chars).
+                let name = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => "ltrim",
+                    Some(ast::TrimWhereField::Trailing) => "rtrim",
+                    _ => "trim",
+                };
+                let mut args = vec![self.bind(e)?];
+                if let Some(what) = trim_what {
+                    args.push(self.bind(what)?);
                 }
-                let e = to_string_type(self.bind(e)?, "TRIM")?;
-                Ok(function(ScalarFunc::Trim, vec![e], DataType::Utf8))
+                match trim_characters.as_deref() {
+                    None => {}
+                    Some([chars]) => args.push(self.bind(chars)?),
+                    Some(_) => return bind_err!("TRIM takes one string of characters"),
+                }
+                functions::scalar_function(name, args)
             }
             ast::Expr::Case {
                 operand,
@@ -271,6 +310,40 @@ impl<'a> ExprBinder<'a> {
             }
             other => unsupported!("expression {other}"),
         }
+    }
+
+    /// A run of `+ - * / // % ^` without parentheses that has a `^` (or `**`)
+    /// in it, bound with DuckDB's precedence: sqlparser gives `^` (its XOR) the
+    /// lowest, DuckDB the highest, above `*` (`2 * 3 ^ 2` is 18), left to right
+    /// (`2 ^ 3 ^ 2` is 64). The run is read back in order from sqlparser's tree
+    /// (its operands and operators are in the text's order whatever the tree's
+    /// shape) and regrouped.
+    fn arithmetic_chain(&mut self, expr: &ast::Expr) -> Result<Expr> {
+        let (mut operands, mut ops) = (vec![], vec![]);
+        flatten_chain(expr, &mut operands, &mut ops);
+        let mut bound = operands
+            .into_iter()
+            .map(|e| self.bind(e))
+            .collect::<Result<Vec<_>>>()?;
+        // Apply the operators of the highest level first, left to right.
+        for level in (1..=3).rev() {
+            let mut i = 0;
+            while i < ops.len() {
+                if chain_level(ops[i]) != Some(level) {
+                    i += 1;
+                    continue;
+                }
+                let op = ops.remove(i);
+                let (l, r) = (bound.remove(i), bound.remove(i));
+                let combined = if is_power(op) {
+                    functions::power(l, r)?
+                } else {
+                    binary(binary_op(op)?, l, r)?
+                };
+                bound.insert(i, combined);
+            }
+        }
+        Ok(bound.pop().expect("a chain has one operand left"))
     }
 
     fn is_bool(&mut self, e: &ast::Expr, value: bool, negated: bool) -> Result<Expr> {
@@ -356,20 +429,6 @@ impl<'a> ExprBinder<'a> {
         })
     }
 
-    fn date_function(&mut self, part: DatePart, arg: &ast::Expr) -> Result<Expr> {
-        let e = self.bind(arg)?;
-        let e = match e.data_type() {
-            DataType::Date32 => e,
-            DataType::Utf8 | DataType::Null => cast(e, &DataType::Date32)?,
-            other => return bind_err!("EXTRACT needs a DATE, not {}", type_name(&other)),
-        };
-        Ok(function(
-            ScalarFunc::Extract(part),
-            vec![e],
-            DataType::Int64,
-        ))
-    }
-
     fn function(&mut self, f: &ast::Function) -> Result<Expr> {
         let name = object_name(&f.name).to_lowercase();
         let (args, distinct) = match &f.args {
@@ -413,7 +472,7 @@ impl<'a> ExprBinder<'a> {
                 other => bind_err!("unsupported argument {other} to {name}"),
             })
             .collect::<Result<Vec<_>>>()?;
-        scalar_function(&name, args)
+        functions::scalar_function(&name, args)
     }
 
     /// `GROUPING(k1, ...)`: a placeholder holding the bound keys, which the SELECT
@@ -439,7 +498,11 @@ impl<'a> ExprBinder<'a> {
             .map(|a| self.grouping_key(a))
             .collect::<Result<Vec<_>>>();
         self.in_aggregate = false;
-        Ok(function(ScalarFunc::Grouping, keys?, DataType::Int64))
+        Ok(functions::call(
+            ScalarFunc::Grouping,
+            keys?,
+            DataType::Int64,
+        ))
     }
 
     /// One argument of GROUPING: a key over FROM, or a SELECT alias (`ALIAS_REF`).
@@ -540,144 +603,14 @@ impl<'a> ExprBinder<'a> {
     }
 }
 
-fn function(func: ScalarFunc, args: Vec<Expr>, data_type: DataType) -> Expr {
-    Expr::Function {
-        func,
-        args,
-        data_type,
-    }
-}
-
-/// Binds a call of a built-in scalar function by name.
-fn scalar_function(name: &str, mut args: Vec<Expr>) -> Result<Expr> {
-    let arity = |n: std::ops::RangeInclusive<usize>, args: &[Expr]| -> Result<()> {
-        if n.contains(&args.len()) {
-            Ok(())
-        } else {
-            bind_err!("{name} does not take {} arguments", args.len())
-        }
-    };
-    match name {
-        "upper" | "lower" | "length" | "trim" => {
-            arity(1..=1, &args)?;
-            let e = to_string_type(args.remove(0), name)?;
-            let (func, t) = match name {
-                "upper" => (ScalarFunc::Upper, DataType::Utf8),
-                "lower" => (ScalarFunc::Lower, DataType::Utf8),
-                "trim" => (ScalarFunc::Trim, DataType::Utf8),
-                _ => (ScalarFunc::Length, DataType::Int64),
-            };
-            Ok(function(func, vec![e], t))
-        }
-        "substring" | "substr" => {
-            arity(2..=3, &args)?;
-            substring(args)
-        }
-        "abs" => {
-            arity(1..=1, &args)?;
-            let t = args[0].data_type();
-            if !is_numeric(&t) {
-                return bind_err!("abs needs a number, not {}", type_name(&t));
-            }
-            Ok(function(ScalarFunc::Abs, args, t))
-        }
-        "round" => {
-            arity(1..=2, &args)?;
-            let t = args[0].data_type();
-            if !is_numeric(&t) {
-                return bind_err!("round needs a number, not {}", type_name(&t));
-            }
-            if args.len() == 2 {
-                let digits = cast(args.remove(1), &DataType::Int64)?;
-                if !matches!(digits, Expr::Literal(_)) {
-                    return bind_err!("round's second argument must be a constant");
-                }
-                args.push(digits);
-            }
-            Ok(function(ScalarFunc::Round, args, t))
-        }
-        "coalesce" => {
-            if args.is_empty() {
-                return bind_err!("coalesce needs at least one argument");
-            }
-            let t = unify(&args, "coalesce")?;
-            let args = args
-                .into_iter()
-                .map(|a| cast(a, &t))
-                .collect::<Result<_>>()?;
-            Ok(function(ScalarFunc::Coalesce, args, t))
-        }
-        "nullif" => {
-            arity(2..=2, &args)?;
-            let t = unify(&args, "nullif")?;
-            let args = args
-                .into_iter()
-                .map(|a| cast(a, &t))
-                .collect::<Result<_>>()?;
-            Ok(function(ScalarFunc::NullIf, args, t))
-        }
-        "year" | "month" | "day" | "quarter" | "dayofweek" | "dayofyear" | "week" => {
-            arity(1..=1, &args)?;
-            let part = match name {
-                "year" => DatePart::Year,
-                "month" => DatePart::Month,
-                "day" => DatePart::Day,
-                "quarter" => DatePart::Quarter,
-                "dayofweek" => DatePart::DayOfWeek,
-                "dayofyear" => DatePart::DayOfYear,
-                _ => DatePart::Week,
-            };
-            let e = cast(args.remove(0), &DataType::Date32)?;
-            Ok(function(
-                ScalarFunc::Extract(part),
-                vec![e],
-                DataType::Int64,
-            ))
-        }
-        _ => bind_err!("unknown function {name}"),
-    }
-}
-
-fn unify(args: &[Expr], what: &str) -> Result<DataType> {
-    args.iter().try_fold(DataType::Null, |acc, a| {
-        common_type(&acc, &a.data_type()).ok_or_else(|| {
-            Error::Bind(format!(
-                "{what}: arguments of types {} and {} have no common type",
-                type_name(&acc),
-                type_name(&a.data_type())
-            ))
-        })
-    })
-}
-
-fn substring(mut args: Vec<Expr>) -> Result<Expr> {
-    let s = to_string_type(args.remove(0), "SUBSTRING")?;
-    let mut bound = vec![s];
-    for a in args {
-        let t = a.data_type();
-        if !is_integer(&t) && t != DataType::Null {
-            return bind_err!(
-                "SUBSTRING positions must be integers, not {}",
-                type_name(&t)
-            );
-        }
-        bound.push(cast(a, &DataType::Int64)?);
-    }
-    Ok(function(ScalarFunc::Substring, bound, DataType::Utf8))
-}
-
+/// The part of a date `EXTRACT(part FROM ...)` names.
 fn date_part(field: &ast::DateTimeField) -> Result<DatePart> {
-    use ast::DateTimeField as F;
-    Ok(match field {
-        F::Year | F::Years => DatePart::Year,
-        F::Quarter => DatePart::Quarter,
-        F::Month | F::Months => DatePart::Month,
-        F::Day | F::Days => DatePart::Day,
-        F::DayOfWeek | F::Dow => DatePart::DayOfWeek,
-        F::DayOfYear | F::Doy => DatePart::DayOfYear,
-        F::Week(_) | F::Weeks => DatePart::Week,
-        other => return unsupported!("EXTRACT({other})"),
-    })
+    let name = match field {
+        ast::DateTimeField::Week(_) => "week".to_string(),
+        ast::DateTimeField::Custom(ident) => ident.value.clone(),
+        other => other.to_string(),
+    };
+    DatePart::from_name(&name).ok_or_else(|| Error::Bind(format!("unknown date part {name}")))
 }
 
 /// A numeric or string literal as a typed value: integers as INTEGER or BIGINT,
@@ -759,6 +692,107 @@ fn bind_interval(iv: &ast::Interval) -> Result<ScalarValue> {
     Ok(ScalarValue::Interval(Some((months, days, nanos))))
 }
 
+/// A LIKE pattern in the form Arrow's kernel reads, where `\` escapes the next
+/// character: in SQL a backslash is an ordinary character unless it is the
+/// ESCAPE character, which makes the `%`, `_` or itself after it literal.
+fn like_pattern(pattern: Expr, escape: Option<Expr>) -> Result<Expr> {
+    let escape = match escape {
+        None => None,
+        Some(Expr::Literal(ScalarValue::Utf8(Some(e)))) if e.chars().count() == 1 => {
+            e.chars().next()
+        }
+        Some(Expr::Literal(ScalarValue::Utf8(Some(e)))) if e.is_empty() => None,
+        Some(other) => return bind_err!("LIKE's ESCAPE must be one character, not {other}"),
+    };
+    match pattern {
+        Expr::Literal(ScalarValue::Utf8(Some(p))) => {
+            let mut out = String::with_capacity(p.len() + 4);
+            let mut chars = p.chars();
+            while let Some(c) = chars.next() {
+                if Some(c) == escape {
+                    match chars.next() {
+                        Some(next @ ('%' | '_')) => {
+                            out.push('\\');
+                            out.push(next);
+                        }
+                        Some('\\') => out.push_str("\\\\"),
+                        Some(next) if Some(next) == escape => out.push(next),
+                        _ => {
+                            return bind_err!(
+                                "LIKE pattern '{p}' must not end with its ESCAPE character, and \
+                                 it may escape only %, _ and itself"
+                            )
+                        }
+                    }
+                } else if c == '\\' {
+                    out.push_str("\\\\");
+                } else {
+                    out.push(c);
+                }
+            }
+            Ok(Expr::Literal(ScalarValue::Utf8(Some(out))))
+        }
+        p if escape.is_some() => {
+            unsupported!("LIKE ... ESCAPE with a pattern that is not a constant: {p}")
+        }
+        // A pattern computed per row: its backslashes made literal.
+        p => functions::scalar_function(
+            "replace",
+            vec![
+                p,
+                Expr::Literal(ScalarValue::Utf8(Some("\\".into()))),
+                Expr::Literal(ScalarValue::Utf8(Some("\\\\".into()))),
+            ],
+        ),
+    }
+}
+
+/// `^` (sqlparser's XOR in DuckDB's dialect; `**` is tokenized to it): power.
+fn is_power(op: &BinaryOperator) -> bool {
+    matches!(op, BinaryOperator::BitwiseXor | BinaryOperator::PGExp)
+}
+
+/// The precedence of an arithmetic operator in DuckDB: 3 for `^`, 2 for `* /
+/// // %`, 1 for `+ -`; None for other operators.
+fn chain_level(op: &BinaryOperator) -> Option<u8> {
+    match op {
+        _ if is_power(op) => Some(3),
+        BinaryOperator::Multiply
+        | BinaryOperator::Divide
+        | BinaryOperator::Modulo
+        | BinaryOperator::DuckIntegerDivide
+        | BinaryOperator::MyIntegerDivide => Some(2),
+        BinaryOperator::Plus | BinaryOperator::Minus => Some(1),
+        _ => None,
+    }
+}
+
+/// Whether an arithmetic run (without parentheses) has a `^` in it.
+fn has_power(e: &ast::Expr) -> bool {
+    match e {
+        ast::Expr::BinaryOp { left, op, right } if chain_level(op).is_some() => {
+            is_power(op) || has_power(left) || has_power(right)
+        }
+        _ => false,
+    }
+}
+
+/// The operands and operators of an arithmetic run, in the text's order.
+fn flatten_chain<'e>(
+    e: &'e ast::Expr,
+    operands: &mut Vec<&'e ast::Expr>,
+    ops: &mut Vec<&'e BinaryOperator>,
+) {
+    match e {
+        ast::Expr::BinaryOp { left, op, right } if chain_level(op).is_some() => {
+            flatten_chain(left, operands, ops);
+            ops.push(op);
+            flatten_chain(right, operands, ops);
+        }
+        other => operands.push(other),
+    }
+}
+
 fn binary_op(op: &BinaryOperator) -> Result<BinaryOp> {
     Ok(match op {
         BinaryOperator::Plus => BinaryOp::Plus,
@@ -780,6 +814,19 @@ fn binary_op(op: &BinaryOperator) -> Result<BinaryOp> {
         BinaryOperator::StringConcat => BinaryOp::Concat,
         other => return unsupported!("operator {other}"),
     })
+}
+
+/// `TRY_CAST(e AS to)`: a literal is converted now (NULL if it cannot be).
+fn try_cast(e: Expr, to: &DataType) -> Expr {
+    if &e.data_type() == to {
+        return e;
+    }
+    match e {
+        Expr::Literal(v) => {
+            Expr::Literal(cast_literal(v, to).unwrap_or_else(|_| ScalarValue::null_of(to)))
+        }
+        e => functions::call(ScalarFunc::TryCast, vec![e], to.clone()),
+    }
 }
 
 /// Casts `e` to `to`; literals are converted now (so a bad literal is an error
@@ -819,7 +866,7 @@ pub fn cast_literal(v: ScalarValue, to: &DataType) -> Result<ScalarValue> {
             .map(|t| ScalarValue::Timestamp(Some(t)))
             .ok_or_else(|| {
                 Error::Bind(format!(
-                    "Conversion Error: invalid timestamp '{s}' (expected YYYY-MM-DD HH:MM:SS)"
+                    "Conversion Error: invalid timestamp '{s}': malformed, or a field value out of range (expected YYYY-MM-DD HH:MM:SS)"
                 ))
             });
     }
@@ -841,7 +888,7 @@ fn to_boolean(e: Expr, what: &str) -> Result<Expr> {
     }
 }
 
-fn to_string_type(e: Expr, what: &str) -> Result<Expr> {
+pub(super) fn to_string_type(e: Expr, what: &str) -> Result<Expr> {
     match e.data_type() {
         DataType::Utf8 => Ok(e),
         DataType::Null => cast(e, &DataType::Utf8),

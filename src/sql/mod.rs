@@ -5,6 +5,7 @@
 
 mod coerce;
 pub mod expr;
+mod functions;
 mod query;
 mod scope;
 mod script;
@@ -15,8 +16,8 @@ use std::path::PathBuf;
 use arrow::datatypes::DataType;
 use sqlparser::ast::{self, ObjectName};
 use sqlparser::dialect::DuckDbDialect;
-use sqlparser::parser::Parser;
-use sqlparser::tokenizer::Span;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Span, Token, TokenWithSpan, Tokenizer};
 
 use crate::catalog::ColumnDef;
 use crate::error::{Error, Result};
@@ -105,14 +106,42 @@ pub enum Command {
 
 /// Splits SQL text into parsed statements.
 pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
-    Parser::parse_sql(&DuckDbDialect {}, sql).map_err(|e| {
-        let msg = e.to_string();
-        let msg = msg
-            .strip_prefix("sql parser error: ")
-            .unwrap_or(&msg)
-            .to_string();
-        Error::Parse(msg)
-    })
+    let dialect = DuckDbDialect {};
+    Parser::new(&dialect)
+        .with_tokens_with_locations(tokenize(sql)?)
+        .parse_statements()
+        .map_err(parse_error)
+}
+
+/// A parser error as the engine reports it.
+pub fn parse_error(e: ParserError) -> Error {
+    let msg = e.to_string();
+    let msg = msg
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(&msg)
+        .to_string();
+    Error::Parse(msg)
+}
+
+/// The tokens of SQL text in DuckDB's dialect, with `**` (two adjacent `*`,
+/// DuckDB's power operator, which sqlparser does not know) as `^`, its synonym.
+pub fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
+    let dialect = DuckDbDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| Error::Parse(e.to_string()))?;
+    let mut merged: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        if let (Token::Mul, Some(prev)) = (&t.token, merged.last_mut()) {
+            if prev.token == Token::Mul && prev.span.end == t.span.start {
+                prev.token = Token::Caret;
+                prev.span.end = t.span.end;
+                continue;
+            }
+        }
+        merged.push(t);
+    }
+    Ok(merged)
 }
 
 /// Binds the text of one query (a stored view's, say) against `catalog`.

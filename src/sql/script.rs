@@ -14,8 +14,8 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Token;
 
-use super::object_name;
-use crate::error::{Error, Result};
+use super::{object_name, parse_error};
+use crate::error::Result;
 
 /// One statement of a script.
 #[derive(Debug, Clone)]
@@ -41,9 +41,7 @@ pub struct CubeDefinition {
 /// Parses a script of `;`-separated statements.
 pub fn parse_script(sql: &str) -> Result<Vec<Parsed>> {
     let dialect = DuckDbDialect {};
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(sql)
-        .map_err(parse_error)?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(super::tokenize(sql)?);
     let mut statements = vec![];
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -140,15 +138,6 @@ fn parenthesized_exprs(parser: &mut Parser) -> Result<Vec<ast::Expr>, ParserErro
     let exprs = parser.parse_comma_separated(Parser::parse_expr)?;
     parser.expect_token(&Token::RParen)?;
     Ok(exprs)
-}
-
-fn parse_error(e: ParserError) -> Error {
-    let msg = e.to_string();
-    Error::Parse(
-        msg.strip_prefix("sql parser error: ")
-            .unwrap_or(&msg)
-            .to_string(),
-    )
 }
 
 #[cfg(test)]
