@@ -26,7 +26,7 @@ use arrow::array::*;
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::*;
 
-use super::expr::evaluate;
+use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{KeyTable, MISSING};
 use super::pipeline::{merge_pairwise, Sink};
 use crate::error::{Error, Result};
@@ -222,18 +222,18 @@ impl Sink for AggregateSink {
                 .iter()
                 .map(|g| evaluate(g, &batch))
                 .collect::<Result<Vec<_>>>()?;
-            let values = self
+            let inputs = self
                 .aggs
                 .iter()
-                .map(|a| a.arg.as_ref().map(|e| evaluate(e, &batch)).transpose())
+                .map(|a| AggInput::of(a, &batch))
                 .collect::<Result<Vec<_>>>()?;
             let mut ids = Vec::with_capacity(n);
             for set in 0..sets.len() {
                 ids.clear();
                 groups.intern(&self.set_keys(set, &keys, n), &mut ids)?;
                 let num_groups = groups.len();
-                for (acc, v) in state.accumulators.iter_mut().zip(&values) {
-                    acc.update(v.as_ref(), &ids, num_groups)?;
+                for (acc, input) in state.accumulators.iter_mut().zip(&inputs) {
+                    acc.update(&input.values, &input.groups(&ids), num_groups)?;
                 }
             }
             return Ok(());
@@ -254,8 +254,8 @@ impl Sink for AggregateSink {
         };
         let num_groups = self.num_groups(state);
         for (acc, agg) in state.accumulators.iter_mut().zip(&self.aggs) {
-            let values = agg.arg.as_ref().map(|e| evaluate(e, &batch)).transpose()?;
-            acc.update(values.as_ref(), &group_ids, num_groups)?;
+            let input = AggInput::of(agg, &batch)?;
+            acc.update(&input.values, &input.groups(&group_ids), num_groups)?;
         }
         Ok(())
     }
@@ -338,7 +338,56 @@ impl Sink for AggregateSink {
     }
 }
 
-/// The per-group state of one aggregate function.
+/// What one aggregate reads of a batch: its argument, its second argument when
+/// that is a column (`covar_pop(y, x)`, `arg_min(a, v)`), and the keys of its
+/// ORDER BY (`string_agg`), of the rows its FILTER keeps.
+struct AggInput {
+    values: Vec<ArrayRef>,
+    /// The rows kept, if a FILTER drops some.
+    kept: Option<BooleanArray>,
+}
+
+impl AggInput {
+    fn of(agg: &AggExpr, batch: &RecordBatch) -> Result<AggInput> {
+        let mut exprs: Vec<&Expr> = agg.arg.iter().collect();
+        if let (true, Some(arg2)) = (agg.func.has_second_column(), &agg.arg2) {
+            exprs.push(arg2);
+        }
+        if agg.func == AggFunc::StringAgg {
+            exprs.extend(agg.order_by.iter().map(|k| &k.expr));
+        }
+        let mut values = exprs
+            .into_iter()
+            .map(|e| evaluate(e, batch))
+            .collect::<Result<Vec<_>>>()?;
+        let kept = match &agg.filter {
+            Some(f) => {
+                let mask = evaluate_predicate(f, batch)?;
+                for v in values.iter_mut() {
+                    *v = arrow::compute::filter(v.as_ref(), &mask)?;
+                }
+                Some(mask)
+            }
+            None => None,
+        };
+        Ok(AggInput { values, kept })
+    }
+
+    /// The group numbers of the rows kept.
+    fn groups<'a>(&self, ids: &'a [u32]) -> std::borrow::Cow<'a, [u32]> {
+        match &self.kept {
+            None => std::borrow::Cow::Borrowed(ids),
+            Some(mask) => std::borrow::Cow::Owned(
+                ids.iter()
+                    .zip(mask.values().iter())
+                    .filter(|(_, keep)| *keep)
+                    .map(|(&g, _)| g)
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// The aggregates `aggs` of rows already numbered by group (`groups[b]`: the
 /// group number of each row of `batches[b]`, all below `num_groups`), without
 /// a hash table: one array per aggregate, indexed by group number.
@@ -354,8 +403,8 @@ pub fn aggregate_numbered(
         .collect::<Result<Vec<_>>>()?;
     for (batch, ids) in batches.iter().zip(groups) {
         for (acc, agg) in accumulators.iter_mut().zip(aggs) {
-            let values = agg.arg.as_ref().map(|e| evaluate(e, batch)).transpose()?;
-            acc.update(values.as_ref(), ids, num_groups)?;
+            let input = AggInput::of(agg, batch)?;
+            acc.update(&input.values, &input.groups(ids), num_groups)?;
         }
     }
     accumulators
@@ -364,14 +413,10 @@ pub fn aggregate_numbered(
         .collect()
 }
 
-trait Accumulator: Send + Sync {
-    /// Adds `values[i]` to group `groups[i]`; there are now `num_groups` groups.
-    fn update(
-        &mut self,
-        values: Option<&ArrayRef>,
-        groups: &[u32],
-        num_groups: usize,
-    ) -> Result<()>;
+pub(super) trait Accumulator: Send + Sync {
+    /// Adds row i of `values` (the aggregate's inputs: see [`AggInput`]; none
+    /// for COUNT(*)) to group `groups[i]`; there are now `num_groups` groups.
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()>;
     /// Adds `other`'s group `from[i]` into this one's group `into[i]`, for
     /// each `i` (a group that `other` has not seen adds nothing); there are
     /// now `num_groups` groups.
@@ -387,33 +432,31 @@ trait Accumulator: Send + Sync {
 }
 
 fn new_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
-    let arg_type = agg.arg.as_ref().map(|a| a.data_type());
-    let make = move || -> Result<Box<dyn Accumulator>> {
-        plain_accumulator(agg.func, arg_type.as_ref(), &agg.data_type)
-    };
     if agg.distinct {
+        if agg.func.has_second_column() {
+            return Err(Error::Unsupported(format!("DISTINCT in {agg}")));
+        }
         let arg_type = agg
             .arg
             .as_ref()
             .map(|a| a.data_type())
             .unwrap_or(DataType::Null);
         let agg = agg.clone();
-        let arg_type2 = arg_type.clone();
         return Ok(Box::new(DistinctAcc {
             pairs: KeyTable::new(&[DataType::Int64, arg_type])?,
-            make_inner: Box::new(move || {
-                plain_accumulator(agg.func, Some(&arg_type2), &agg.data_type)
-            }),
+            make_inner: Box::new(move || plain_accumulator(&agg)),
         }));
     }
-    make()
+    plain_accumulator(agg)
 }
 
-fn plain_accumulator(
-    func: AggFunc,
-    arg: Option<&DataType>,
-    out: &DataType,
-) -> Result<Box<dyn Accumulator>> {
+fn plain_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
+    let (func, out) = (agg.func, &agg.data_type);
+    let arg_type = agg.arg.as_ref().map(|a| a.data_type());
+    let arg = arg_type.as_ref();
+    if let Some(acc) = super::accumulators::new(agg)? {
+        return Ok(acc);
+    }
     let unsupported = || {
         Err(Error::Execute(format!(
             "no {func:?} aggregate for {}",
@@ -465,7 +508,7 @@ fn plain_accumulator(
     })
 }
 
-fn downcast<T: 'static>(other: &dyn Accumulator) -> Result<&T> {
+pub(super) fn downcast<T: 'static>(other: &dyn Accumulator) -> Result<&T> {
     other
         .as_any()
         .downcast_ref::<T>()
@@ -477,12 +520,8 @@ struct CountAcc {
 }
 
 impl Accumulator for CountAcc {
-    fn update(
-        &mut self,
-        values: Option<&ArrayRef>,
-        groups: &[u32],
-        num_groups: usize,
-    ) -> Result<()> {
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()> {
+        let values = values.first();
         self.counts.resize(num_groups, 0);
         match values.filter(|v| v.null_count() > 0) {
             None => add_by_group(&mut self.counts, None, groups, groups, |_| 1),
@@ -725,12 +764,8 @@ impl<T: ArrowPrimitiveType> Accumulator for SumAcc<T>
 where
     T::Native: Summable,
 {
-    fn update(
-        &mut self,
-        values: Option<&ArrayRef>,
-        groups: &[u32],
-        num_groups: usize,
-    ) -> Result<()> {
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()> {
+        let values = values.first();
         self.resize(num_groups);
         let Some(values) = values else { return Ok(()) };
         let values = values.as_primitive::<T>();
@@ -836,12 +871,8 @@ impl AvgAcc {
 }
 
 impl Accumulator for AvgAcc {
-    fn update(
-        &mut self,
-        values: Option<&ArrayRef>,
-        groups: &[u32],
-        num_groups: usize,
-    ) -> Result<()> {
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()> {
+        let values = values.first();
         self.resize(num_groups);
         let Some(values) = values else { return Ok(()) };
         if values.null_count() == 0 {
@@ -983,12 +1014,8 @@ impl<T: ArrowPrimitiveType> MinMaxAcc<T> {
 }
 
 impl<T: ArrowPrimitiveType> Accumulator for MinMaxAcc<T> {
-    fn update(
-        &mut self,
-        values: Option<&ArrayRef>,
-        groups: &[u32],
-        num_groups: usize,
-    ) -> Result<()> {
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()> {
+        let values = values.first();
         self.values.resize(num_groups, None);
         let Some(values) = values else { return Ok(()) };
         let values = values.as_primitive::<T>();
@@ -1073,12 +1100,8 @@ impl MinMaxGeneric {
 }
 
 impl Accumulator for MinMaxGeneric {
-    fn update(
-        &mut self,
-        values: Option<&ArrayRef>,
-        groups: &[u32],
-        num_groups: usize,
-    ) -> Result<()> {
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()> {
+        let values = values.first();
         self.values.resize(num_groups, None);
         let Some(values) = values else { return Ok(()) };
         for (i, &g) in groups.iter().enumerate() {
@@ -1160,12 +1183,8 @@ impl DistinctAcc {
 }
 
 impl Accumulator for DistinctAcc {
-    fn update(
-        &mut self,
-        values: Option<&ArrayRef>,
-        groups: &[u32],
-        _num_groups: usize,
-    ) -> Result<()> {
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], _num_groups: usize) -> Result<()> {
+        let values = values.first();
         match values {
             Some(values) => self.add(groups.iter().copied(), values),
             None => Ok(()),
@@ -1211,7 +1230,7 @@ impl Accumulator for DistinctAcc {
             .map(|&g| g as u32)
             .collect();
         let mut inner = (self.make_inner)()?;
-        inner.update(Some(&values), &groups, num_groups)?;
+        inner.update(&[values], &groups, num_groups)?;
         inner.finish(num_groups)
     }
 
@@ -1233,7 +1252,8 @@ mod tests {
         num_groups: usize,
     ) -> Result<ArrayRef> {
         for values in batches {
-            acc.update(Some(&values), &groups[..values.len()], num_groups)?;
+            let n = values.len();
+            acc.update(&[values], &groups[..n], num_groups)?;
         }
         acc.finish(num_groups)
     }
@@ -1304,10 +1324,16 @@ mod tests {
         assert_eq!(totals, vec![2 * i64::MAX as i128, -3]);
     }
 
+    /// The accumulator of `func` over a column of type `arg`, giving `out`.
+    fn accumulator(func: AggFunc, arg: &DataType, out: &DataType) -> Result<Box<dyn Accumulator>> {
+        let column = Expr::column(0, "x", arg.clone());
+        plain_accumulator(&AggExpr::new(func, Some(column), out.clone()))
+    }
+
     #[test]
     fn sums_wrap_never_unchecked_sums_only_while_no_overflow_is_possible() {
         let int = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
-        let sum = || plain_accumulator(AggFunc::Sum, Some(&DataType::Int64), &DataType::Int64);
+        let sum = || accumulator(AggFunc::Sum, &DataType::Int64, &DataType::Int64);
         // Two large values into two groups: unchecked, and exact.
         let big = i64::MAX / 2;
         let out = accumulate(sum().unwrap(), vec![int(vec![big, big])], &[0, 1], 2).unwrap();
@@ -1330,14 +1356,14 @@ mod tests {
         };
         let t = DataType::Decimal128(38, 0);
         let err = accumulate(
-            plain_accumulator(AggFunc::Sum, Some(&t), &t).unwrap(),
+            accumulator(AggFunc::Sum, &t, &t).unwrap(),
             vec![dec(vec![i128::MAX - 5, 10])],
             &[0, 0],
             1,
         );
         assert!(err.unwrap_err().to_string().contains("overflow"));
         // AVG sums BIGINTs in 128 bits: no overflow, exact mean.
-        let avg = plain_accumulator(AggFunc::Avg, Some(&DataType::Int64), &DataType::Float64);
+        let avg = accumulator(AggFunc::Avg, &DataType::Int64, &DataType::Float64);
         let out = accumulate(
             avg.unwrap(),
             vec![int(vec![i64::MAX, i64::MAX])],
@@ -1352,7 +1378,7 @@ mod tests {
     fn min_and_max_without_nulls() {
         let values = Arc::new(Int32Array::from(vec![5, -3, 9, 9, 0])) as ArrayRef;
         let run = |func| {
-            let acc = plain_accumulator(func, Some(&DataType::Int32), &DataType::Int32).unwrap();
+            let acc = accumulator(func, &DataType::Int32, &DataType::Int32).unwrap();
             let out = accumulate(acc, vec![values.clone()], &[0, 0, 1, 2, 2], 4).unwrap();
             out.as_primitive::<Int32Type>().iter().collect::<Vec<_>>()
         };
@@ -1363,18 +1389,12 @@ mod tests {
     /// `GROUP BY GROUPING SETS ((k), (), ())` with SUM(x) and COUNT(*).
     fn rollup_sink() -> AggregateSink {
         let aggs = vec![
-            AggExpr {
-                func: AggFunc::Sum,
-                arg: Some(Expr::column(1, "x", DataType::Int64)),
-                distinct: false,
-                data_type: DataType::Int64,
-            },
-            AggExpr {
-                func: AggFunc::CountStar,
-                arg: None,
-                distinct: false,
-                data_type: DataType::Int64,
-            },
+            AggExpr::new(
+                AggFunc::Sum,
+                Some(Expr::column(1, "x", DataType::Int64)),
+                DataType::Int64,
+            ),
+            AggExpr::new(AggFunc::CountStar, None, DataType::Int64),
         ];
         let schema = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Int32, true),
@@ -1458,10 +1478,12 @@ mod tests {
         ];
         let x = Expr::column(3, "x", DataType::Int64);
         let agg = |func, distinct| AggExpr {
-            func,
-            arg: (func != AggFunc::CountStar).then(|| x.clone()),
             distinct,
-            data_type: DataType::Int64,
+            ..AggExpr::new(
+                func,
+                (func != AggFunc::CountStar).then(|| x.clone()),
+                DataType::Int64,
+            )
         };
         let aggs = vec![
             agg(AggFunc::Sum, false),

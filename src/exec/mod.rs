@@ -6,6 +6,7 @@
 //! limit, union) end a pipeline; their output becomes the source of the next.
 //! Pipelines run on the context's rayon pool, morsel by morsel.
 
+mod accumulators;
 mod aggregate;
 mod collect;
 mod decimal;
@@ -473,7 +474,7 @@ fn pipeline_keeping_keys_encoded(
     let computed_keys = group.iter().filter(|g| !matches!(g, Expr::Column { .. }));
     for e in aggs
         .iter()
-        .filter_map(|a| a.arg.as_ref())
+        .flat_map(AggExpr::expressions)
         .chain(computed_keys)
     {
         e.collect_columns(&mut read_otherwise);

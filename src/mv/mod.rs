@@ -67,7 +67,7 @@ pub fn define(plan: LogicalPlan) -> MvDefinition {
             ..
         } = input.as_ref()
         {
-            if is_spj(agg_input) && aggs.iter().all(|a| !a.distinct) {
+            if is_spj(agg_input) && aggs.iter().all(|a| !a.distinct && a.merges_as_state()) {
                 return define_aggregate(agg_input, group, aggs, exprs, names);
             }
         }
@@ -175,30 +175,15 @@ pub fn sum_state(arg: Expr) -> AggExpr {
         DataType::Decimal128(_, s) => (arg, DataType::Decimal128(38, s)),
         _ => (cast(arg, DataType::Float64), DataType::Float64),
     };
-    AggExpr {
-        func: AggFunc::Sum,
-        arg: Some(arg),
-        distinct: false,
-        data_type,
-    }
+    AggExpr::new(AggFunc::Sum, Some(arg), data_type)
 }
 
 pub fn count_state(arg: Expr) -> AggExpr {
-    AggExpr {
-        func: AggFunc::Count,
-        arg: Some(arg),
-        distinct: false,
-        data_type: DataType::Int64,
-    }
+    AggExpr::new(AggFunc::Count, Some(arg), DataType::Int64)
 }
 
 pub fn count_star() -> AggExpr {
-    AggExpr {
-        func: AggFunc::CountStar,
-        arg: None,
-        distinct: false,
-        data_type: DataType::Int64,
-    }
+    AggExpr::new(AggFunc::CountStar, None, DataType::Int64)
 }
 
 fn cast(e: Expr, to: DataType) -> Expr {
@@ -436,12 +421,7 @@ pub fn merge_plan(
     let aggs: Vec<AggExpr> = merge
         .iter()
         .zip(&columns[keys..])
-        .map(|(f, c)| AggExpr {
-            func: *f,
-            arg: Some(c.clone()),
-            distinct: false,
-            data_type: c.data_type(),
-        })
+        .map(|(f, c)| AggExpr::new(*f, Some(c.clone()), c.data_type()))
         .collect();
     Ok(LogicalPlan::Aggregate {
         input: Box::new(union),

@@ -314,12 +314,8 @@ fn answer_from(
         let f = stored_schema.field(*i);
         Some(Expr::column(*i, f.name().clone(), f.data_type().clone()))
     };
-    let merge = |func: AggFunc, column: Expr, data_type| AggExpr {
-        func,
-        arg: Some(column),
-        distinct: false,
-        data_type,
-    };
+    let merge =
+        |func: AggFunc, column: Expr, data_type| AggExpr::new(func, Some(column), data_type);
     let mut new_aggs: Vec<AggExpr> = vec![];
     // For each of the query's aggregates: its value over the new aggregate's output.
     let mut values: Vec<Expr> = vec![];
@@ -330,6 +326,9 @@ fn answer_from(
         Expr::column(n_groups + new_aggs.len() - 1, name, t)
     };
     for a in aggs {
+        if a.arg2.is_some() || a.filter.is_some() || !a.order_by.is_empty() {
+            return None;
+        }
         let arg = match &a.arg {
             Some(x) => Some(canonical(x, &query.columns)?),
             None => None,
@@ -383,6 +382,7 @@ fn answer_from(
                     data_type: a.data_type.clone(),
                 }
             }
+            _ => return None,
         };
         values.push(value);
     }

@@ -243,11 +243,9 @@ impl Keys {
         let aggs: Vec<AggExpr> = merge
             .iter()
             .enumerate()
-            .map(|(s, &func)| AggExpr {
-                func,
-                arg: Some(column(key_count + s)),
-                distinct: false,
-                data_type: schema.field(key_count + s).data_type().clone(),
+            .map(|(s, &func)| {
+                let data_type = schema.field(key_count + s).data_type().clone();
+                AggExpr::new(func, Some(column(key_count + s)), data_type)
             })
             .collect();
         if let Some((keys, groups)) = self.number_groups(rows, to) {

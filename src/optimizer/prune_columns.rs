@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::Schema;
 
-use crate::plan::{Expr, LogicalPlan, SortKey};
+use crate::plan::{AggExpr, Expr, LogicalPlan, SortKey};
 
 pub fn prune_columns(plan: LogicalPlan) -> LogicalPlan {
     let all: Vec<usize> = (0..plan.schema().fields().len()).collect();
@@ -133,17 +133,14 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
             let needed = columns_of(
                 group
                     .iter()
-                    .chain(aggs.iter().filter_map(|a| a.arg.as_ref())),
+                    .chain(aggs.iter().flat_map(AggExpr::expressions)),
                 &[],
             );
             let input = prune(*input, &needed);
             let group: Vec<Expr> = group.into_iter().map(|e| remap(e, &needed)).collect();
             let aggs = aggs
                 .into_iter()
-                .map(|mut a| {
-                    a.arg = a.arg.map(|e| remap(e, &needed));
-                    a
-                })
+                .map(|a| a.map_expressions(&mut |e| remap(e, &needed)))
                 .collect();
             let have: Vec<usize> = (0..n_groups)
                 .chain(kept_aggs.iter().map(|a| n_groups + a))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::datatypes::DataType;
 
 use super::functions::ScalarFunc;
-use super::LogicalPlan;
+use super::{LogicalPlan, SortKey};
 use crate::types::{type_name, ScalarValue};
 
 /// The plan of a subquery inside an expression. Two subqueries are equal only if
@@ -483,31 +483,190 @@ pub enum AggFunc {
     Avg,
     Min,
     Max,
+    /// `stddev_samp` (`stddev`): the sample standard deviation (DOUBLE).
+    StddevSamp,
+    StddevPop,
+    /// `var_samp` (`variance`).
+    VarSamp,
+    VarPop,
+    /// `covar_samp(y, x)`: `arg` is y, `arg2` x.
+    CovarSamp,
+    CovarPop,
+    /// `corr(y, x)`.
+    Corr,
+    /// `quantile_cont(x, q)` (`median` is q = 0.5): interpolated; `arg2` is the
+    /// constant fraction q, `order_by` (one key, the argument) its direction.
+    QuantileCont,
+    /// `quantile_disc(x, q)`: the value at position ceil(n·q) - 1 of the sorted values.
+    QuantileDisc,
+    /// The most frequent value.
+    Mode,
+    /// `arg_min(a, v)`: `a` of the row with the least `v` (`arg2`).
+    ArgMin,
+    ArgMax,
+    /// A HyperLogLog estimate of `COUNT(DISTINCT x)`.
+    ApproxCountDistinct,
+    /// `string_agg(s, separator)`: `arg2` is the constant separator, `order_by`
+    /// the order of the values.
+    StringAgg,
+    BoolAnd,
+    BoolOr,
 }
 
-/// One aggregate call of an Aggregate node: `func(DISTINCT? arg)`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AggExpr {
-    pub func: AggFunc,
-    pub arg: Option<Expr>,
-    pub distinct: bool,
-    pub data_type: DataType,
-}
+impl AggFunc {
+    /// Whether `arg2` is a column read per row (not a constant parameter).
+    pub fn has_second_column(self) -> bool {
+        matches!(
+            self,
+            AggFunc::CovarSamp
+                | AggFunc::CovarPop
+                | AggFunc::Corr
+                | AggFunc::ArgMin
+                | AggFunc::ArgMax
+        )
+    }
 
-impl fmt::Display for AggExpr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.func {
-            AggFunc::CountStar => return write!(f, "count_star()"),
+    /// The SQL name of the function.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::CountStar => "count_star",
             AggFunc::Count => "count",
             AggFunc::Sum => "sum",
             AggFunc::Avg => "avg",
             AggFunc::Min => "min",
             AggFunc::Max => "max",
-        };
-        let distinct = if self.distinct { "DISTINCT " } else { "" };
-        match &self.arg {
-            Some(a) => write!(f, "{name}({distinct}{a})"),
-            None => write!(f, "{name}()"),
+            AggFunc::StddevSamp => "stddev_samp",
+            AggFunc::StddevPop => "stddev_pop",
+            AggFunc::VarSamp => "var_samp",
+            AggFunc::VarPop => "var_pop",
+            AggFunc::CovarSamp => "covar_samp",
+            AggFunc::CovarPop => "covar_pop",
+            AggFunc::Corr => "corr",
+            AggFunc::QuantileCont => "quantile_cont",
+            AggFunc::QuantileDisc => "quantile_disc",
+            AggFunc::Mode => "mode",
+            AggFunc::ArgMin => "arg_min",
+            AggFunc::ArgMax => "arg_max",
+            AggFunc::ApproxCountDistinct => "approx_count_distinct",
+            AggFunc::StringAgg => "string_agg",
+            AggFunc::BoolAnd => "bool_and",
+            AggFunc::BoolOr => "bool_or",
         }
+    }
+}
+
+/// One aggregate call of an Aggregate node: `func(DISTINCT? arg [, arg2]
+/// [ORDER BY ...]) [FILTER (WHERE filter)]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggExpr {
+    pub func: AggFunc,
+    pub arg: Option<Expr>,
+    /// The second argument of two-argument aggregates (a constant for
+    /// quantiles and `string_agg`).
+    pub arg2: Option<Expr>,
+    pub distinct: bool,
+    /// `FILTER (WHERE ...)`: only the rows where it is true are aggregated.
+    pub filter: Option<Expr>,
+    /// `ORDER BY` inside the call, or `WITHIN GROUP (ORDER BY ...)`.
+    pub order_by: Vec<SortKey>,
+    pub data_type: DataType,
+}
+
+impl AggExpr {
+    /// `func(arg)` of type `data_type`, without the optional clauses.
+    pub fn new(func: AggFunc, arg: Option<Expr>, data_type: DataType) -> AggExpr {
+        AggExpr {
+            func,
+            arg,
+            arg2: None,
+            distinct: false,
+            filter: None,
+            order_by: vec![],
+            data_type,
+        }
+    }
+
+    /// Whether partial results of this aggregate over parts of its input merge
+    /// into the whole's by re-aggregating them (SUM of sums, MIN of mins...),
+    /// as materialized views and cubes store them.
+    pub fn merges_as_state(&self) -> bool {
+        matches!(
+            self.func,
+            AggFunc::CountStar
+                | AggFunc::Count
+                | AggFunc::Sum
+                | AggFunc::Avg
+                | AggFunc::Min
+                | AggFunc::Max
+        ) && self.arg2.is_none()
+            && self.filter.is_none()
+            && self.order_by.is_empty()
+    }
+
+    /// Every expression of the call: arguments, filter and order keys.
+    pub fn expressions(&self) -> Vec<&Expr> {
+        let mut v: Vec<&Expr> = self.arg.iter().chain(self.arg2.iter()).collect();
+        v.extend(self.filter.iter());
+        v.extend(self.order_by.iter().map(|k| &k.expr));
+        v
+    }
+
+    /// This call with `f` applied to each of its expressions.
+    pub fn try_map_expressions(
+        self,
+        f: &mut impl FnMut(Expr) -> crate::Result<Expr>,
+    ) -> crate::Result<AggExpr> {
+        Ok(AggExpr {
+            arg: self.arg.map(&mut *f).transpose()?,
+            arg2: self.arg2.map(&mut *f).transpose()?,
+            filter: self.filter.map(&mut *f).transpose()?,
+            order_by: self
+                .order_by
+                .into_iter()
+                .map(|k| {
+                    Ok(SortKey {
+                        expr: f(k.expr)?,
+                        ..k
+                    })
+                })
+                .collect::<crate::Result<_>>()?,
+            ..self
+        })
+    }
+
+    /// This call with `f` applied to each of its expressions.
+    pub fn map_expressions(self, f: &mut impl FnMut(Expr) -> Expr) -> AggExpr {
+        self.try_map_expressions(&mut |e| Ok(f(e)))
+            .expect("an infallible map")
+    }
+}
+
+impl fmt::Display for AggExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.func == AggFunc::CountStar {
+            write!(f, "count_star()")?;
+        } else {
+            let distinct = if self.distinct { "DISTINCT " } else { "" };
+            write!(f, "{}({distinct}", self.func.name())?;
+            if let Some(a) = &self.arg {
+                write!(f, "{a}")?;
+            }
+            if let Some(a) = &self.arg2 {
+                write!(f, ", {a}")?;
+            }
+            if !self.order_by.is_empty() {
+                let keys: Vec<String> = self
+                    .order_by
+                    .iter()
+                    .map(|k| format!("{}{}", k.expr, if k.ascending { "" } else { " DESC" }))
+                    .collect();
+                write!(f, " ORDER BY {}", keys.join(", "))?;
+            }
+            write!(f, ")")?;
+        }
+        if let Some(filter) = &self.filter {
+            write!(f, " FILTER (WHERE {filter})")?;
+        }
+        Ok(())
     }
 }

@@ -220,7 +220,7 @@ impl LogicalPlan {
             LogicalPlan::Project { exprs, .. } => exprs.iter().collect(),
             LogicalPlan::Aggregate { group, aggs, .. } => group
                 .iter()
-                .chain(aggs.iter().filter_map(|a| a.arg.as_ref()))
+                .chain(aggs.iter().flat_map(AggExpr::expressions))
                 .collect(),
             LogicalPlan::Sort { keys, .. } => keys.iter().map(|k| &k.expr).collect(),
             LogicalPlan::Join { on, filter, .. } => on
@@ -287,10 +287,7 @@ impl LogicalPlan {
                 group: all(group, f)?,
                 aggs: aggs
                     .into_iter()
-                    .map(|mut a| {
-                        a.arg = a.arg.map(&mut *f).transpose()?;
-                        Ok(a)
-                    })
+                    .map(|a| a.try_map_expressions(f))
                     .collect::<crate::Result<_>>()?,
                 schema,
             },

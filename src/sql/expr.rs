@@ -7,12 +7,14 @@ use arrow::datatypes::DataType;
 use sqlparser::ast::{self, BinaryOperator, UnaryOperator, Value};
 
 use super::coerce::{common_type, decimal_arithmetic_type, integer_as_decimal, is_numeric};
-use super::functions;
 use super::query::QueryBinder;
 use super::scope::Scope;
+use super::{aggregates, functions};
 use super::{convert_type, object_name};
 use crate::error::{Error, Result};
-use crate::plan::{AggExpr, AggFunc, BinaryOp, DatePart, Expr, LogicalPlan, ScalarFunc, Subquery};
+use crate::plan::{
+    AggExpr, AggFunc, BinaryOp, DatePart, Expr, LogicalPlan, ScalarFunc, SortKey, Subquery,
+};
 use crate::types::{parse_date, parse_timestamp, type_name, ScalarValue};
 use crate::{bind_err, unsupported};
 
@@ -431,33 +433,29 @@ impl<'a> ExprBinder<'a> {
 
     fn function(&mut self, f: &ast::Function) -> Result<Expr> {
         let name = object_name(&f.name).to_lowercase();
-        let (args, distinct) = match &f.args {
-            ast::FunctionArguments::None => (vec![], false),
+        let empty = vec![];
+        let (args, distinct, clauses) = match &f.args {
+            ast::FunctionArguments::None => (vec![], false, &empty),
             ast::FunctionArguments::List(list) => (
                 list.args.iter().collect::<Vec<_>>(),
                 matches!(
                     list.duplicate_treatment,
                     Some(ast::DuplicateTreatment::Distinct)
                 ),
+                &list.clauses,
             ),
             ast::FunctionArguments::Subquery(_) => return unsupported!("subqueries"),
         };
         if f.over.is_some() {
             return unsupported!("window functions ({name} OVER ...)");
         }
-        if f.filter.is_some() {
-            return unsupported!("aggregate FILTER clauses");
+        if let Some(func) = aggregates::aggregate_function(&name) {
+            return self.aggregate(&name, func, &args, distinct, clauses, f);
         }
-        let agg = match name.as_str() {
-            "count" => Some(AggFunc::Count),
-            "sum" => Some(AggFunc::Sum),
-            "avg" | "mean" => Some(AggFunc::Avg),
-            "min" => Some(AggFunc::Min),
-            "max" => Some(AggFunc::Max),
-            _ => None,
-        };
-        if let Some(func) = agg {
-            return self.aggregate(&name, func, &args, distinct, f);
+        if f.filter.is_some() || !f.within_group.is_empty() || !clauses.is_empty() {
+            return bind_err!(
+                "FILTER, WITHIN GROUP and ORDER BY are only allowed in aggregates, not {name}"
+            );
         }
         if name == "grouping" || name == "grouping_id" {
             return self.grouping(&args, distinct, f);
@@ -467,12 +465,27 @@ impl<'a> ExprBinder<'a> {
         }
         let args = args
             .iter()
-            .map(|a| match a {
-                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => self.bind(e),
-                other => bind_err!("unsupported argument {other} to {name}"),
-            })
+            .map(|a| self.argument(a, f))
             .collect::<Result<Vec<_>>>()?;
         functions::scalar_function(&name, args)
+    }
+
+    /// One argument of a call. sqlparser reads `f(a = b)` as a named argument
+    /// `a` (DuckDB's dialect allows `name = value`); no function here takes
+    /// named arguments, so it is the comparison `a = b`.
+    fn argument(&mut self, arg: &ast::FunctionArg, call: &ast::Function) -> Result<Expr> {
+        match arg {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => self.bind(e),
+            ast::FunctionArg::Named {
+                name,
+                arg: ast::FunctionArgExpr::Expr(e),
+                operator: ast::FunctionArgOperator::Equals,
+            } => {
+                let left = self.column(None, name)?;
+                binary(BinaryOp::Eq, left, self.bind(e)?)
+            }
+            other => bind_err!("unsupported argument {other} in {call}"),
+        }
     }
 
     /// `GROUPING(k1, ...)`: a placeholder holding the bound keys, which the SELECT
@@ -526,6 +539,7 @@ impl<'a> ExprBinder<'a> {
         func: AggFunc,
         args: &[&ast::FunctionArg],
         distinct: bool,
+        clauses: &[ast::FunctionArgumentClause],
         call: &ast::Function,
     ) -> Result<Expr> {
         if self.in_aggregate {
@@ -534,60 +548,15 @@ impl<'a> ExprBinder<'a> {
         if self.aggs.is_none() {
             return bind_err!("aggregate functions are not allowed here: {call}");
         }
-        let arg = match args {
-            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]
-                if func == AggFunc::Count =>
-            {
-                None
-            }
-            [] if func == AggFunc::Count => None,
-            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => {
-                self.in_aggregate = true;
-                let bound = self.bind(e);
-                self.in_aggregate = false;
-                Some(bound?)
-            }
-            _ => return bind_err!("{name} takes exactly one argument: {call}"),
-        };
-        let (func, data_type, arg) = match (func, arg) {
-            (AggFunc::Count, None) => (AggFunc::CountStar, DataType::Int64, None),
-            (AggFunc::Count, Some(a)) => (AggFunc::Count, DataType::Int64, Some(a)),
-            (func, Some(a)) => {
-                let t = a.data_type();
-                let (result, a) = match func {
-                    AggFunc::Sum => match &t {
-                        DataType::Int32 | DataType::Int64 => {
-                            (DataType::Int64, cast(a, &DataType::Int64)?)
-                        }
-                        DataType::Decimal128(_, s) => (DataType::Decimal128(38, *s), a),
-                        DataType::Float64 => (DataType::Float64, a),
-                        DataType::Null => (DataType::Float64, cast(a, &DataType::Float64)?),
-                        _ => return bind_err!("SUM of {} is not defined: {call}", type_name(&t)),
-                    },
-                    AggFunc::Avg => match &t {
-                        DataType::Int32
-                        | DataType::Int64
-                        | DataType::Float64
-                        | DataType::Decimal128(..) => (DataType::Float64, a),
-                        DataType::Null => (DataType::Float64, cast(a, &DataType::Float64)?),
-                        _ => return bind_err!("AVG of {} is not defined: {call}", type_name(&t)),
-                    },
-                    _ => match &t {
-                        DataType::Null => (DataType::Int32, cast(a, &DataType::Int32)?),
-                        _ => (t.clone(), a),
-                    },
-                };
-                (func, result, Some(a))
-            }
-            (_, None) => return bind_err!("{name} takes exactly one argument: {call}"),
-        };
+        // The arguments, ORDER BY and FILTER see the rows, not the groups.
+        self.in_aggregate = true;
+        let parts = self.aggregate_parts(args, clauses, call);
+        self.in_aggregate = false;
+        let (args, order_by, within_group, filter) = parts?;
+        let agg =
+            aggregates::bind_aggregate(name, func, args, distinct, order_by, within_group, filter)?;
+        let data_type = agg.data_type.clone();
         let aggs = self.aggs.as_mut().expect("checked above");
-        let agg = AggExpr {
-            func,
-            arg,
-            distinct: distinct && func != AggFunc::Min && func != AggFunc::Max,
-            data_type: data_type.clone(),
-        };
         let index = match aggs.iter().position(|a| *a == agg) {
             Some(i) => i,
             None => {
@@ -600,6 +569,49 @@ impl<'a> ExprBinder<'a> {
             name: call.to_string(),
             data_type,
         })
+    }
+
+    /// The arguments (none for `COUNT(*)`), ORDER BY keys, WITHIN GROUP keys and
+    /// FILTER condition of an aggregate call.
+    #[allow(clippy::type_complexity)]
+    fn aggregate_parts(
+        &mut self,
+        args: &[&ast::FunctionArg],
+        clauses: &[ast::FunctionArgumentClause],
+        call: &ast::Function,
+    ) -> Result<(Vec<Expr>, Vec<SortKey>, Vec<SortKey>, Option<Expr>)> {
+        let mut bound = vec![];
+        for a in args {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) if args.len() == 1 => {}
+                other => bound.push(self.argument(other, call)?),
+            }
+        }
+        let mut order_by = vec![];
+        for clause in clauses {
+            match clause {
+                ast::FunctionArgumentClause::OrderBy(keys) => order_by = self.sort_keys(keys)?,
+                other => return unsupported!("{other} in {call}"),
+            }
+        }
+        let within_group = self.sort_keys(&call.within_group)?;
+        let filter = match &call.filter {
+            Some(f) => Some(to_boolean(self.bind(f)?, "FILTER")?),
+            None => None,
+        };
+        Ok((bound, order_by, within_group, filter))
+    }
+
+    fn sort_keys(&mut self, keys: &[ast::OrderByExpr]) -> Result<Vec<SortKey>> {
+        keys.iter()
+            .map(|o| {
+                Ok(SortKey {
+                    expr: self.bind(&o.expr)?,
+                    ascending: !matches!(o.options.sort, Some(ast::OrderBySort::Desc)),
+                    nulls_first: o.options.nulls_first.unwrap_or(false),
+                })
+            })
+            .collect()
     }
 }
 

@@ -3,6 +3,7 @@
 //! the catalog change for DDL and DML. Binding resolves every name against the
 //! catalog, so a bad name or type is reported before anything runs.
 
+mod aggregates;
 mod coerce;
 pub mod expr;
 mod functions;

@@ -120,18 +120,13 @@ impl<'a> QueryBinder<'a> {
         if query.fetch.is_some() || !query.locks.is_empty() {
             return unsupported!("FETCH / FOR UPDATE clauses");
         }
-        let order_by = match &query.order_by {
-            None => vec![],
-            Some(ob) => match &ob.kind {
-                ast::OrderByKind::Expressions(exprs) => exprs.clone(),
-                ast::OrderByKind::All(_) => return unsupported!("ORDER BY ALL"),
-            },
-        };
+        let order_by = query.order_by.as_ref().map(|o| &o.kind);
         let (offset, fetch) = self.bind_limit(query.limit_clause.as_ref())?;
         match query.body.as_ref() {
-            SetExpr::Select(select) => self.bind_select(select, &order_by, offset, fetch),
+            SetExpr::Select(select) => self.bind_select(select, order_by, offset, fetch),
             other => {
                 let plan = self.bind_set_expr(other)?;
+                let order_by = order_keys_of(order_by, plan.schema().fields().len());
                 let scope = Scope::from_schema(&plan.schema(), None);
                 let mut keys = vec![];
                 for o in &order_by {
@@ -159,7 +154,7 @@ impl<'a> QueryBinder<'a> {
 
     fn bind_set_expr(&self, body: &SetExpr) -> Result<LogicalPlan> {
         match body {
-            SetExpr::Select(select) => self.bind_select(select, &[], 0, None),
+            SetExpr::Select(select) => self.bind_select(select, None, 0, None),
             SetExpr::Query(q) => self.bind_query(q),
             SetExpr::Values(values) => self.bind_values(values),
             SetExpr::SetOperation {
@@ -331,7 +326,7 @@ impl<'a> QueryBinder<'a> {
     fn bind_select(
         &self,
         select: &ast::Select,
-        order_by: &[ast::OrderByExpr],
+        order_by: Option<&ast::OrderByKind>,
         offset: usize,
         fetch: Option<usize>,
     ) -> Result<LogicalPlan> {
@@ -413,7 +408,8 @@ impl<'a> QueryBinder<'a> {
             .transpose()?;
 
         let mut order_keys = vec![];
-        for o in order_by {
+        let order_by = order_keys_of(order_by, items.len());
+        for o in &order_by {
             let target = match select_list_position(&o.expr, &names, items.len())? {
                 Some(i) => OrderTarget::Output(i),
                 None => OrderTarget::Expr(
@@ -512,7 +508,20 @@ impl<'a> QueryBinder<'a> {
                 }
                 exprs
             }
-            ast::GroupByExpr::All(_) => return unsupported!("GROUP BY ALL"),
+            ast::GroupByExpr::All(modifiers) => {
+                if !modifiers.is_empty() {
+                    return unsupported!("GROUP BY ALL with modifiers");
+                }
+                // Every SELECT item without an aggregate in it.
+                let mut group: Vec<Expr> = vec![];
+                for item in items.iter().filter(|i| !contains_aggregate(i)) {
+                    if !group.contains(item) {
+                        group.push(item.clone());
+                    }
+                }
+                let grouped = !group.is_empty();
+                return Ok((group, None, grouped));
+            }
         };
         // Each item stands for a list of sets; the query's sets are their product.
         let mut sets: Vec<Vec<&ast::Expr>> = vec![vec![]];
@@ -788,6 +797,22 @@ impl<'a> QueryBinder<'a> {
     }
 }
 
+/// The keys of an ORDER BY over `width` output columns: `ORDER BY ALL` is every
+/// column in turn, by position.
+fn order_keys_of(order_by: Option<&ast::OrderByKind>, width: usize) -> Vec<ast::OrderByExpr> {
+    match order_by {
+        None => vec![],
+        Some(ast::OrderByKind::Expressions(keys)) => keys.clone(),
+        Some(ast::OrderByKind::All(options)) => (1..=width)
+            .map(|i| ast::OrderByExpr {
+                expr: ast::Expr::value(Value::Number(i.to_string(), false)),
+                options: options.clone(),
+                with_fill: None,
+            })
+            .collect(),
+    }
+}
+
 /// Sets one CSV option from `name = value` (read_csv arguments, COPY options).
 pub fn set_csv_option(csv: &mut CsvOptions, name: &str, value: &ast::Expr) -> Result<()> {
     let text = match value {
@@ -918,12 +943,7 @@ fn intersect_or_except(l: LogicalPlan, r: LogicalPlan, intersect: bool) -> Resul
     let union = LogicalPlan::Union { inputs, schema };
     let side = Expr::column(width, "#side", DataType::Int32);
     let group: Vec<Expr> = union.output_columns().into_iter().take(width).collect();
-    let agg = |func| AggExpr {
-        func,
-        arg: Some(side.clone()),
-        distinct: false,
-        data_type: DataType::Int32,
-    };
+    let agg = |func| AggExpr::new(func, Some(side.clone()), DataType::Int32);
     let aggs = vec![agg(AggFunc::Min), agg(AggFunc::Max)];
     let mut agg_exprs = group.clone();
     agg_exprs.extend([
