@@ -341,14 +341,14 @@ impl Sink for AggregateSink {
 /// What one aggregate reads of a batch: its argument, its second argument when
 /// that is a column (`covar_pop(y, x)`, `arg_min(a, v)`), and the keys of its
 /// ORDER BY (`string_agg`), of the rows its FILTER keeps.
-struct AggInput {
-    values: Vec<ArrayRef>,
+pub(super) struct AggInput {
+    pub(super) values: Vec<ArrayRef>,
     /// The rows kept, if a FILTER drops some.
     kept: Option<BooleanArray>,
 }
 
 impl AggInput {
-    fn of(agg: &AggExpr, batch: &RecordBatch) -> Result<AggInput> {
+    pub(super) fn of(agg: &AggExpr, batch: &RecordBatch) -> Result<AggInput> {
         let mut exprs: Vec<&Expr> = agg.arg.iter().collect();
         if let (true, Some(arg2)) = (agg.func.has_second_column(), &agg.arg2) {
             exprs.push(arg2);
@@ -431,7 +431,7 @@ pub(super) trait Accumulator: Send + Sync {
     fn as_any(&self) -> &dyn Any;
 }
 
-fn new_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
+pub(super) fn new_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
     if agg.distinct {
         if agg.func.has_second_column() {
             return Err(Error::Unsupported(format!("DISTINCT in {agg}")));
@@ -1200,25 +1200,23 @@ impl Accumulator for DistinctAcc {
     ) -> Result<()> {
         let other = downcast::<DistinctAcc>(other)?;
         let [groups, values] = &other.pair_columns()?;
-        // Other's groups by number: where each goes here, if anywhere.
-        let groups = groups.as_primitive::<Int64Type>();
-        let mut mapping = vec![MISSING; from.iter().max().map_or(0, |&f| f as usize + 1)];
-        for (&f, &i) in from.iter().zip(into) {
-            mapping[f as usize] = i;
+        // Other's groups by number: where each goes here (a window's segment
+        // tree merges one group into several).
+        let targets = super::accumulators::targets_of(from, into);
+        let (mut rows, mut into_groups) = (vec![], vec![]);
+        for (r, &g) in groups
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .enumerate()
+        {
+            for &t in targets.get(g as usize).map_or(&[][..], |t| t.as_slice()) {
+                rows.push(r as u32);
+                into_groups.push(t);
+            }
         }
-        let target = |g: i64| mapping.get(g as usize).copied().unwrap_or(MISSING);
-        let keep: BooleanArray = groups
-            .values()
-            .iter()
-            .map(|&g| Some(target(g) != MISSING))
-            .collect();
-        let values = arrow::compute::filter(values.as_ref(), &keep)?;
-        let targets = groups
-            .values()
-            .iter()
-            .map(|&g| target(g))
-            .filter(|&t| t != MISSING);
-        self.add(targets, &values)
+        let values = arrow::compute::take(values.as_ref(), &UInt32Array::from(rows), None)?;
+        self.add(into_groups.into_iter(), &values)
     }
 
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {

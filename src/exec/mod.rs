@@ -20,6 +20,7 @@ mod pipeline;
 mod reduce;
 mod sort;
 pub mod sources;
+mod window;
 
 use std::sync::Arc;
 
@@ -203,6 +204,22 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
             let sink = SortSink {
                 keys: keys.clone(),
                 fetch: *fetch,
+            };
+            run(source.as_ref(), &operators, &sink)
+        }
+        LogicalPlan::Window {
+            input,
+            partition_by,
+            order_by,
+            functions,
+            schema,
+        } => {
+            let (source, operators) = pipeline(input, ctx)?;
+            let sink = window::WindowSink {
+                partition_by: partition_by.clone(),
+                order_by: order_by.clone(),
+                functions: functions.clone(),
+                schema: schema.clone(),
             };
             run(source.as_ref(), &operators, &sink)
         }

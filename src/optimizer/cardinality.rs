@@ -47,9 +47,9 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
                 .product();
             estimate_rows(input) * selectivity
         }
-        LogicalPlan::Project { input, .. } | LogicalPlan::Sort { input, .. } => {
-            estimate_rows(input)
-        }
+        LogicalPlan::Project { input, .. }
+        | LogicalPlan::Sort { input, .. }
+        | LogicalPlan::Window { input, .. } => estimate_rows(input),
         LogicalPlan::Limit { input, fetch, .. } => {
             let n = estimate_rows(input);
             fetch.map_or(n, |f| n.min(f as f64))

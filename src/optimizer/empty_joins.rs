@@ -39,7 +39,8 @@ pub fn empty_joins(plan: LogicalPlan) -> LogicalPlan {
         LogicalPlan::Filter { input, .. }
         | LogicalPlan::Project { input, .. }
         | LogicalPlan::Sort { input, .. }
-        | LogicalPlan::Limit { input, .. } => is_empty(input),
+        | LogicalPlan::Limit { input, .. }
+        | LogicalPlan::Window { input, .. } => is_empty(input),
         LogicalPlan::Aggregate {
             input,
             group,

@@ -182,5 +182,18 @@ pub(crate) fn map_inputs(
             inputs: inputs.into_iter().map(f).collect(),
             schema,
         },
+        LogicalPlan::Window {
+            input,
+            partition_by,
+            order_by,
+            functions,
+            schema,
+        } => LogicalPlan::Window {
+            input: bx(input),
+            partition_by,
+            order_by,
+            functions,
+            schema,
+        },
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::Schema;
 
-use crate::plan::{AggExpr, Expr, LogicalPlan, SortKey};
+use crate::plan::{AggExpr, Expr, LogicalPlan, SortKey, WindowExpr};
 
 pub fn prune_columns(plan: LogicalPlan) -> LogicalPlan {
     let all: Vec<usize> = (0..plan.schema().fields().len()).collect();
@@ -155,6 +155,59 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
                 schema: Arc::new(Schema::new(fields)),
             };
             select(agg, &have, required)
+        }
+        LogicalPlan::Window {
+            input,
+            partition_by,
+            order_by,
+            functions,
+            schema,
+        } => {
+            // The input's columns the parent or a kept function needs; the
+            // functions whose column the parent needs.
+            let width = input.schema().fields().len();
+            let (kept, functions): (Vec<usize>, Vec<WindowExpr>) = functions
+                .into_iter()
+                .enumerate()
+                .filter(|(f, _)| required.contains(&(width + f)))
+                .unzip();
+            let passed: Vec<usize> = required.iter().copied().filter(|&c| c < width).collect();
+            let needed = columns_of(
+                partition_by
+                    .iter()
+                    .chain(order_by.iter().map(|k| &k.expr))
+                    .chain(functions.iter().flat_map(WindowExpr::expressions)),
+                &passed,
+            );
+            let input = prune(*input, &needed);
+            if functions.is_empty() {
+                return select(input, &needed, required);
+            }
+            let mut fields: Vec<_> = needed.iter().map(|&i| schema.field(i).clone()).collect();
+            fields.extend(kept.iter().map(|f| schema.field(width + f).clone()));
+            let mut have = needed.clone();
+            have.extend(kept.iter().map(|f| width + f));
+            let remap_key = |k: SortKey| SortKey {
+                expr: remap(k.expr, &needed),
+                ..k
+            };
+            let window = LogicalPlan::Window {
+                input: Box::new(input),
+                partition_by: partition_by
+                    .into_iter()
+                    .map(|e| remap(e, &needed))
+                    .collect(),
+                order_by: order_by.into_iter().map(remap_key).collect(),
+                functions: functions
+                    .into_iter()
+                    .map(|w| {
+                        w.try_map_expressions(&mut |e| Ok(remap(e, &needed)))
+                            .expect("an infallible map")
+                    })
+                    .collect(),
+                schema: Arc::new(Schema::new(fields)),
+            };
+            select(window, &have, required)
         }
         LogicalPlan::Sort { input, keys, fetch } => {
             let needed = columns_of(keys.iter().map(|k| &k.expr), required);

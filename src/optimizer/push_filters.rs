@@ -2,6 +2,9 @@
 //! the projected expressions substituted in) and joins, into the table scans,
 //! where zone maps can skip whole segments.
 //!
+//! Below a window, only conjuncts on its partition keys go (they keep or drop
+//! whole partitions).
+//!
 //! At a join, a conjunct that reads only one side moves to that side when the
 //! join kind allows it (never to the side an outer join preserves); one that reads
 //! both sides of an inner join becomes part of the join condition. Equalities
@@ -77,6 +80,36 @@ fn push_into(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
                 exprs,
                 schema,
             }
+        }
+        LogicalPlan::Window {
+            input,
+            partition_by,
+            order_by,
+            functions,
+            schema,
+        } => {
+            // A condition on the partition keys alone keeps or drops whole
+            // partitions, which leaves the others' window values as they are.
+            let keys: Vec<usize> = partition_by
+                .iter()
+                .filter_map(|e| match e {
+                    Expr::Column { index, .. } => Some(*index),
+                    _ => None,
+                })
+                .collect();
+            let (below, above): (Vec<Expr>, Vec<Expr>) = predicates.into_iter().partition(|p| {
+                let mut read = vec![];
+                p.collect_columns(&mut read);
+                !p.has_subquery() && read.iter().all(|c| keys.contains(c))
+            });
+            let window = LogicalPlan::Window {
+                input: Box::new(push_into(*input, below)),
+                partition_by,
+                order_by,
+                functions,
+                schema,
+            };
+            filter_above(window, above)
         }
         other => filter_above(other, predicates),
     }
@@ -337,5 +370,45 @@ mod tests {
         assert!(implied_by_or(&q, 2, true).is_some());
         // Not a disjunction.
         assert!(implied_by_or(&eq(0, 1), 2, true).is_none());
+    }
+
+    #[test]
+    fn only_conditions_on_partition_keys_go_below_a_window() {
+        use crate::plan::{WindowExpr, WindowFrame, WindowFunc};
+        use arrow::datatypes::{Field, Schema};
+        use std::sync::Arc;
+        let fields: Vec<Field> = (0..3)
+            .map(|i| Field::new(format!("c{i}"), DataType::Int64, true))
+            .collect();
+        let values = LogicalPlan::Values {
+            rows: vec![],
+            schema: Arc::new(Schema::new(fields[..2].to_vec())),
+        };
+        let window = LogicalPlan::Window {
+            input: Box::new(values),
+            partition_by: vec![Expr::column(0, "c0", DataType::Int64)],
+            order_by: vec![],
+            functions: vec![WindowExpr {
+                func: WindowFunc::RowNumber,
+                args: vec![],
+                frame: WindowFrame::default_for(false),
+                data_type: DataType::Int64,
+            }],
+            schema: Arc::new(Schema::new(fields)),
+        };
+        let plan = LogicalPlan::Filter {
+            input: Box::new(window),
+            predicate: eq(0, 1).and(eq(1, 2)).and(eq(2, 3)),
+        };
+        // Above: c1 = 2 (not a partition key) and c2 = 3 (the window's value);
+        // below: c0 = 1.
+        let LogicalPlan::Filter { input, predicate } = push_filters(plan) else {
+            panic!("a filter stays above the window");
+        };
+        assert_eq!(predicate, eq(1, 2).and(eq(2, 3)));
+        let LogicalPlan::Window { input, .. } = *input else {
+            panic!("the window is below the filter");
+        };
+        assert!(matches!(*input, LogicalPlan::Filter { predicate, .. } if predicate == eq(0, 1)));
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use super::expr::{AggExpr, Expr};
+use super::window::WindowExpr;
 use crate::catalog::TableMeta;
 use crate::etl::{CsvOptions, FileFormat};
 
@@ -146,6 +147,16 @@ pub enum LogicalPlan {
         inputs: Vec<LogicalPlan>,
         schema: SchemaRef,
     },
+    /// Window functions: every input row with one more column per function,
+    /// computed over the rows of its partition (equal `partition_by` keys) in
+    /// `order_by` order. Rows come out grouped by partition.
+    Window {
+        input: Box<LogicalPlan>,
+        partition_by: Vec<Expr>,
+        order_by: Vec<SortKey>,
+        functions: Vec<WindowExpr>,
+        schema: SchemaRef,
+    },
 }
 
 impl LogicalPlan {
@@ -157,7 +168,8 @@ impl LogicalPlan {
             | LogicalPlan::Project { schema, .. }
             | LogicalPlan::Aggregate { schema, .. }
             | LogicalPlan::Join { schema, .. }
-            | LogicalPlan::Union { schema, .. } => schema.clone(),
+            | LogicalPlan::Union { schema, .. }
+            | LogicalPlan::Window { schema, .. } => schema.clone(),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => input.schema(),
@@ -186,7 +198,8 @@ impl LogicalPlan {
             | LogicalPlan::Project { input, .. }
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Sort { input, .. }
-            | LogicalPlan::Limit { input, .. } => vec![input],
+            | LogicalPlan::Limit { input, .. }
+            | LogicalPlan::Window { input, .. } => vec![input],
             LogicalPlan::Join { left, right, .. } => vec![left, right],
             LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
         }
@@ -223,6 +236,16 @@ impl LogicalPlan {
                 .chain(aggs.iter().flat_map(AggExpr::expressions))
                 .collect(),
             LogicalPlan::Sort { keys, .. } => keys.iter().map(|k| &k.expr).collect(),
+            LogicalPlan::Window {
+                partition_by,
+                order_by,
+                functions,
+                ..
+            } => partition_by
+                .iter()
+                .chain(order_by.iter().map(|k| &k.expr))
+                .chain(functions.iter().flat_map(WindowExpr::expressions))
+                .collect(),
             LogicalPlan::Join { on, filter, .. } => on
                 .iter()
                 .flat_map(|(l, r)| [l, r])
@@ -320,6 +343,30 @@ impl LogicalPlan {
                     .map(|(l, r)| Ok((f(l)?, f(r)?)))
                     .collect::<crate::Result<_>>()?,
                 filter: filter.map(&mut *f).transpose()?,
+                schema,
+            },
+            LogicalPlan::Window {
+                input,
+                partition_by,
+                order_by,
+                functions,
+                schema,
+            } => LogicalPlan::Window {
+                input,
+                partition_by: all(partition_by, f)?,
+                order_by: order_by
+                    .into_iter()
+                    .map(|k| {
+                        Ok(SortKey {
+                            expr: f(k.expr)?,
+                            ..k
+                        })
+                    })
+                    .collect::<crate::Result<_>>()?,
+                functions: functions
+                    .into_iter()
+                    .map(|w| w.try_map_expressions(f))
+                    .collect::<crate::Result<_>>()?,
                 schema,
             },
             other @ (LogicalPlan::External { .. }
@@ -438,19 +485,23 @@ impl LogicalPlan {
                 )
             }
             LogicalPlan::Sort { keys, fetch, .. } => {
-                let keys: Vec<String> = keys
-                    .iter()
-                    .map(|k| {
-                        format!(
-                            "{} {} NULLS {}",
-                            k.expr,
-                            if k.ascending { "ASC" } else { "DESC" },
-                            if k.nulls_first { "FIRST" } else { "LAST" }
-                        )
-                    })
-                    .collect();
                 let top = fetch.map(|n| format!(" top={n}")).unwrap_or_default();
-                writeln!(out, "{pad}Sort τ: {}{top}", keys.join(", "))
+                writeln!(out, "{pad}Sort τ: {}{top}", sort_keys_text(keys))
+            }
+            LogicalPlan::Window {
+                partition_by,
+                order_by,
+                functions,
+                ..
+            } => {
+                let functions: Vec<String> = functions.iter().map(|w| w.to_string()).collect();
+                writeln!(
+                    out,
+                    "{pad}Window: partition=[{}] order=[{}] functions=[{}]",
+                    list(partition_by),
+                    sort_keys_text(order_by),
+                    functions.join(", ")
+                )
             }
             LogicalPlan::Limit { offset, fetch, .. } => {
                 let fetch = fetch.map(|n| n.to_string()).unwrap_or_else(|| "ALL".into());
@@ -478,6 +529,21 @@ impl LogicalPlan {
             input.write_tree(out, depth + 1);
         }
     }
+}
+
+/// ORDER BY keys as EXPLAIN prints them.
+fn sort_keys_text(keys: &[SortKey]) -> String {
+    keys.iter()
+        .map(|k| {
+            format!(
+                "{} {} NULLS {}",
+                k.expr,
+                if k.ascending { "ASC" } else { "DESC" },
+                if k.nulls_first { "FIRST" } else { "LAST" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The schema of a row of `exprs` named `names` (every column nullable).

@@ -9,11 +9,13 @@ use sqlparser::ast::{self, BinaryOperator, UnaryOperator, Value};
 use super::coerce::{common_type, decimal_arithmetic_type, integer_as_decimal, is_numeric};
 use super::query::QueryBinder;
 use super::scope::Scope;
+use super::windows::{self, WindowCall};
 use super::{aggregates, functions};
 use super::{convert_type, object_name};
 use crate::error::{Error, Result};
 use crate::plan::{
     AggExpr, AggFunc, BinaryOp, DatePart, Expr, LogicalPlan, ScalarFunc, SortKey, Subquery,
+    WindowFunc,
 };
 use crate::types::{parse_date, parse_timestamp, type_name, ScalarValue};
 use crate::{bind_err, unsupported};
@@ -25,11 +27,19 @@ pub const AGG_REF_BASE: usize = usize::MAX / 2;
 /// `name`) that is not a column of FROM; the SELECT binder resolves it.
 pub const ALIAS_REF: usize = AGG_REF_BASE - 1;
 
-/// Binds expressions against one scope; collects aggregate calls when allowed.
+/// Binds expressions against one scope; collects aggregate calls and window
+/// calls when allowed.
 pub struct ExprBinder<'a> {
     scope: &'a Scope,
     aggs: Option<&'a mut Vec<AggExpr>>,
     in_aggregate: bool,
+    windows: Option<&'a mut Vec<WindowCall>>,
+    /// The SELECT's `WINDOW name AS (...)` definitions.
+    named_windows: &'a [ast::NamedWindowDefinition],
+    in_window: bool,
+    /// SELECT-list names and items a name may refer to when no column has it
+    /// (QUALIFY's `rank <= 3` for `RANK() OVER (...) AS rank`).
+    aliases: Option<(&'a [String], &'a [Expr])>,
     /// Binds subqueries (and knows the enclosing query's scope, for correlation).
     queries: Option<&'a QueryBinder<'a>>,
 }
@@ -41,8 +51,30 @@ impl<'a> ExprBinder<'a> {
             scope,
             aggs: None,
             in_aggregate: false,
+            windows: None,
+            named_windows: &[],
+            in_window: false,
+            aliases: None,
             queries: None,
         }
+    }
+
+    /// Also resolve names that no column has as the SELECT items they alias.
+    pub fn with_aliases(mut self, names: &'a [String], items: &'a [Expr]) -> Self {
+        self.aliases = Some((names, items));
+        self
+    }
+
+    /// Also accept window function calls, appending them to `windows`;
+    /// `named` are the windows the SELECT defines.
+    pub fn with_windows(
+        mut self,
+        windows: &'a mut Vec<WindowCall>,
+        named: &'a [ast::NamedWindowDefinition],
+    ) -> Self {
+        self.windows = Some(windows);
+        self.named_windows = named;
+        self
     }
 
     /// Also accept aggregate calls, appending them to `aggs`.
@@ -61,6 +93,14 @@ impl<'a> ExprBinder<'a> {
     fn column(&self, qualifier: Option<&ast::Ident>, name: &ast::Ident) -> Result<Expr> {
         if let Some(e) = self.scope.lookup(qualifier, name)? {
             return Ok(e);
+        }
+        if let (None, Some((names, items))) = (qualifier, self.aliases) {
+            if let Some(i) = names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(&name.value))
+            {
+                return Ok(items[i].clone());
+            }
         }
         if let Some(outer) = self.queries.and_then(|q| q.outer()) {
             if let Some(Expr::Column {
@@ -446,8 +486,11 @@ impl<'a> ExprBinder<'a> {
             ),
             ast::FunctionArguments::Subquery(_) => return unsupported!("subqueries"),
         };
-        if f.over.is_some() {
-            return unsupported!("window functions ({name} OVER ...)");
+        if let Some(over) = &f.over {
+            return self.window_call(&name, over, &args, distinct, clauses, f);
+        }
+        if windows::is_window_function(&name) {
+            return bind_err!("{name} is a window function: it needs an OVER clause: {f}");
         }
         if let Some(func) = aggregates::aggregate_function(&name) {
             return self.aggregate(&name, func, &args, distinct, clauses, f);
@@ -567,6 +610,108 @@ impl<'a> ExprBinder<'a> {
         Ok(Expr::Column {
             index: AGG_REF_BASE + index,
             name: call.to_string(),
+            data_type,
+        })
+    }
+
+    /// A window function call: its window resolved, its arguments, keys and
+    /// frame bound (aggregates inside them are the query's), collected, and a
+    /// placeholder for its value returned.
+    fn window_call(
+        &mut self,
+        name: &str,
+        over: &ast::WindowType,
+        args: &[&ast::FunctionArg],
+        distinct: bool,
+        clauses: &[ast::FunctionArgumentClause],
+        call: &ast::Function,
+    ) -> Result<Expr> {
+        if self.windows.is_none() {
+            return bind_err!("window functions are not allowed here: {call}");
+        }
+        if self.in_window || self.in_aggregate {
+            return bind_err!(
+                "window functions cannot be nested in other window functions or aggregates: {call}"
+            );
+        }
+        let spec = windows::resolve_window(over, self.named_windows)?;
+        self.in_window = true;
+        let bound = self.window_parts(name, &spec, args, distinct, clauses, call);
+        self.in_window = false;
+        let window = bound?;
+        let data_type = window.data_type.clone();
+        let calls = self.windows.as_mut().expect("checked above");
+        let index = match calls.iter().position(|c| *c == window) {
+            Some(i) => i,
+            None => {
+                calls.push(window);
+                calls.len() - 1
+            }
+        };
+        Ok(Expr::Column {
+            index: windows::WINDOW_REF_BASE + index,
+            name: call.to_string(),
+            data_type,
+        })
+    }
+
+    fn window_parts(
+        &mut self,
+        name: &str,
+        spec: &ast::WindowSpec,
+        args: &[&ast::FunctionArg],
+        distinct: bool,
+        clauses: &[ast::FunctionArgumentClause],
+        call: &ast::Function,
+    ) -> Result<WindowCall> {
+        let partition_by = spec
+            .partition_by
+            .iter()
+            .map(|e| self.bind(e))
+            .collect::<Result<Vec<_>>>()?;
+        let order_by = self.sort_keys(&spec.order_by)?;
+        let frame = windows::bind_frame(spec.window_frame.as_ref(), &order_by, &mut |e| {
+            ExprBinder::new(&Scope::default()).bind(e)
+        })?;
+        let (func, args, data_type) = match aggregates::aggregate_function(name) {
+            Some(func) => {
+                let (args, order, within_group, filter) =
+                    self.aggregate_parts(args, clauses, call)?;
+                let agg = aggregates::bind_aggregate(
+                    name,
+                    func,
+                    args,
+                    distinct,
+                    order,
+                    within_group,
+                    filter,
+                )?;
+                let t = agg.data_type.clone();
+                (
+                    WindowFunc::Aggregate(Box::new(windows::window_aggregate(agg)?)),
+                    vec![],
+                    t,
+                )
+            }
+            None => {
+                if distinct || call.filter.is_some() || !clauses.is_empty() {
+                    return bind_err!(
+                        "DISTINCT, FILTER and ORDER BY are only allowed in aggregates: {call}"
+                    );
+                }
+                let args = args
+                    .iter()
+                    .map(|a| self.argument(a, call))
+                    .collect::<Result<Vec<_>>>()?;
+                windows::bind_window_function(name, args)?
+            }
+        };
+        Ok(WindowCall {
+            func,
+            args,
+            partition_by,
+            order_by,
+            frame,
             data_type,
         })
     }

@@ -11,6 +11,7 @@ mod query;
 mod scope;
 mod script;
 mod statement;
+mod windows;
 
 use std::path::PathBuf;
 

@@ -17,6 +17,7 @@ use sqlparser::ast::{self, SelectItem, SetExpr, TableFactor, Value};
 use super::coerce::common_type;
 use super::expr::{binary, cast, ExprBinder, AGG_REF_BASE, ALIAS_REF};
 use super::scope::Scope;
+use super::windows::{self, WindowCall};
 use super::{at, object_name};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -330,8 +331,8 @@ impl<'a> QueryBinder<'a> {
         offset: usize,
         fetch: Option<usize>,
     ) -> Result<LogicalPlan> {
-        if select.top.is_some() || select.into.is_some() || select.qualify.is_some() {
-            return unsupported!("TOP / INTO / QUALIFY");
+        if select.top.is_some() || select.into.is_some() {
+            return unsupported!("TOP / INTO");
         }
         let (mut plan, scope) = self.bind_from(&select.from)?;
 
@@ -340,8 +341,11 @@ impl<'a> QueryBinder<'a> {
             plan = filter(plan, predicate, "WHERE")?;
         }
 
-        // The SELECT list, over the FROM scope, with aggregate calls collected.
+        // The SELECT list, over the FROM scope, with aggregate and window calls
+        // collected.
         let mut aggs: Vec<AggExpr> = vec![];
+        let mut window_calls: Vec<WindowCall> = vec![];
+        let named = &select.named_window;
         let mut items: Vec<Expr> = vec![];
         let mut names: Vec<String> = vec![];
         for item in &select.projection {
@@ -350,6 +354,7 @@ impl<'a> QueryBinder<'a> {
                     items.push(
                         self.expr_binder(&scope)
                             .with_aggregates(&mut aggs)
+                            .with_windows(&mut window_calls, named)
                             .bind(e)?,
                     );
                     names.push(column_name(e));
@@ -358,6 +363,7 @@ impl<'a> QueryBinder<'a> {
                     items.push(
                         self.expr_binder(&scope)
                             .with_aggregates(&mut aggs)
+                            .with_windows(&mut window_calls, named)
                             .bind(expr)?,
                     );
                     names.push(alias.value.clone());
@@ -415,11 +421,23 @@ impl<'a> QueryBinder<'a> {
                 None => OrderTarget::Expr(
                     self.expr_binder(&scope)
                         .with_aggregates(&mut aggs)
+                        .with_windows(&mut window_calls, named)
                         .bind(&o.expr)?,
                 ),
             };
             order_keys.push((target, o));
         }
+        let mut qualify = select
+            .qualify
+            .as_ref()
+            .map(|q| {
+                self.expr_binder(&scope)
+                    .with_aggregates(&mut aggs)
+                    .with_windows(&mut window_calls, named)
+                    .with_aliases(&names, &items)
+                    .bind(q)
+            })
+            .transpose()?;
 
         // `GROUPING(y)` may name a SELECT alias `y`.
         let targets = items.clone();
@@ -464,6 +482,11 @@ impl<'a> QueryBinder<'a> {
             if let Some(h) = having {
                 plan = filter(plan, rewrite(h)?, "HAVING")?;
             }
+            qualify = qualify.map(rewrite).transpose()?;
+            window_calls = window_calls
+                .into_iter()
+                .map(|w| w.try_map(&mut |e| rewrite(e)))
+                .collect::<Result<_>>()?;
         } else if items
             .iter()
             .chain(order_keys.iter().filter_map(|(t, _)| match t {
@@ -473,6 +496,22 @@ impl<'a> QueryBinder<'a> {
             .any(contains_grouping)
         {
             return bind_err!("GROUPING cannot be used without GROUP BY");
+        }
+
+        if !window_calls.is_empty() {
+            let (windowed, columns) = windows::plan_windows(plan, window_calls);
+            plan = windowed;
+            let place = |e: Expr| windows::replace_window_refs(e, &columns);
+            items = items.into_iter().map(place).collect();
+            for (target, _) in order_keys.iter_mut() {
+                if let OrderTarget::Expr(e) = target {
+                    *e = place(e.clone());
+                }
+            }
+            qualify = qualify.map(place);
+        }
+        if let Some(q) = qualify {
+            plan = filter(plan, q, "QUALIFY")?;
         }
 
         let width = items.len();
@@ -514,7 +553,10 @@ impl<'a> QueryBinder<'a> {
                 }
                 // Every SELECT item without an aggregate in it.
                 let mut group: Vec<Expr> = vec![];
-                for item in items.iter().filter(|i| !contains_aggregate(i)) {
+                for item in items
+                    .iter()
+                    .filter(|i| !contains_aggregate(i) && !windows::contains_window(i))
+                {
                     if !group.contains(item) {
                         group.push(item.clone());
                     }
@@ -539,6 +581,9 @@ impl<'a> QueryBinder<'a> {
                         let item = items[i].clone();
                         if contains_aggregate(&item) {
                             return bind_err!("GROUP BY cannot refer to an aggregate: {e}");
+                        }
+                        if windows::contains_window(&item) {
+                            return bind_err!("GROUP BY cannot refer to a window function: {e}");
                         }
                         item
                     }
@@ -1115,6 +1160,7 @@ fn rewrite_above(
             name,
             data_type,
         },
+        Expr::Column { index, .. } if windows::is_window_ref(index) => e,
         Expr::Column { ref name, .. } => {
             error.get_or_insert_with(|| {
                 Error::Bind(format!(

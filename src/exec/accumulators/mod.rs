@@ -20,6 +20,15 @@ use super::aggregate::Accumulator;
 use crate::error::Result;
 use crate::plan::{AggExpr, AggFunc};
 
+/// For each group number of a merge's source, the groups it goes into.
+pub(super) fn targets_of(from: &[u32], into: &[u32]) -> Vec<Vec<u32>> {
+    let mut targets = vec![vec![]; from.iter().max().map_or(0, |&f| f as usize + 1)];
+    for (&f, &i) in from.iter().zip(into) {
+        targets[f as usize].push(i);
+    }
+    targets
+}
+
 /// The accumulator of `agg` if it is one of these; None for the others.
 pub(super) fn new(agg: &AggExpr) -> Result<Option<Box<dyn Accumulator>>> {
     Ok(Some(match agg.func {

@@ -149,18 +149,30 @@ impl Accumulator for OrderedAcc {
         _num_groups: usize,
     ) -> Result<()> {
         let other = downcast::<OrderedAcc>(other)?;
-        let mut mapping = vec![None; from.iter().max().map_or(0, |&f| f as usize + 1)];
-        for (&f, &i) in from.iter().zip(into) {
-            mapping[f as usize] = Some(i);
-        }
+        // A group of `other` may go into several groups here (a window's
+        // segment tree merges one node into many frames).
+        let targets = super::targets_of(from, into);
         let mut start = 0;
         for part in &other.parts {
-            let rows = part.first().map_or(0, |c| c.len());
-            let targets = other.groups[start..start + rows]
+            let len = part.first().map_or(0, |c| c.len());
+            let (mut rows, mut groups) = (vec![], vec![]);
+            for (r, &g) in other.groups[start..start + len].iter().enumerate() {
+                for &t in targets.get(g as usize).map_or(&[][..], |t| t.as_slice()) {
+                    rows.push(r as u32);
+                    groups.push(t);
+                }
+            }
+            start += len;
+            if rows.is_empty() {
+                continue;
+            }
+            let rows = UInt32Array::from(rows);
+            let taken = part
                 .iter()
-                .map(|&g| mapping.get(g as usize).copied().flatten());
-            self.keep(part, targets)?;
-            start += rows;
+                .map(|c| Ok(take(c.as_ref(), &rows, None)?))
+                .collect::<Result<Vec<_>>>()?;
+            self.parts.push(taken);
+            self.groups.extend(groups);
         }
         Ok(())
     }

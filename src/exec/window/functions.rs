@@ -1,0 +1,200 @@
+//! The ranking and value window functions over one bucket's partitions, in
+//! the bucket's order; aggregates are handed to `aggregates`.
+//!
+//! Ranks come from positions and peer groups (`RANK` is one more than the
+//! position of the row's first peer in its partition, `CUME_DIST` the share of
+//! rows up to its last peer); the value functions (`LAG`, `LEAD`,
+//! `FIRST_VALUE`, `LAST_VALUE`, `NTH_VALUE`) pick a row of the partition or
+//! frame for each row and gather their argument from it in one `take`.
+
+use std::sync::Arc;
+
+use arrow::array::*;
+use arrow::compute::kernels::zip::zip;
+use arrow::compute::take;
+use arrow::datatypes::*;
+
+use super::frames::Frames;
+use super::{aggregates, Bucket};
+use crate::error::{Error, Result};
+use crate::exec::expr::{cast, evaluate};
+use crate::plan::{WindowExpr, WindowFunc};
+
+pub fn compute(
+    w: &WindowExpr,
+    input: &RecordBatch,
+    bucket: &Bucket,
+    indices: &UInt32Array,
+    frames: &Frames,
+) -> Result<ArrayRef> {
+    let n = bucket.rows.len();
+    // The partition (lo, hi) of each position.
+    let partition_of = || {
+        let mut of = vec![(0usize, 0usize); n];
+        for &(lo, hi) in &bucket.partitions {
+            of[lo..hi].fill((lo, hi));
+        }
+        of
+    };
+    let int64 = |f: &dyn Fn(usize, (usize, usize)) -> i64| -> ArrayRef {
+        let of = partition_of();
+        Arc::new(Int64Array::from_iter_values((0..n).map(|p| f(p, of[p]))))
+    };
+    let float64 = |f: &dyn Fn(usize, (usize, usize)) -> f64| -> ArrayRef {
+        let of = partition_of();
+        Arc::new(Float64Array::from_iter_values((0..n).map(|p| f(p, of[p]))))
+    };
+    let peers = &bucket.peers;
+    Ok(match &w.func {
+        WindowFunc::RowNumber => int64(&|p, (lo, _)| (p - lo + 1) as i64),
+        WindowFunc::Rank => int64(&|p, (lo, _)| (peers[p].0 as usize - lo + 1) as i64),
+        WindowFunc::DenseRank => {
+            let mut ranks = vec![0i64; n];
+            for &(lo, hi) in &bucket.partitions {
+                let mut rank = 0;
+                for p in lo..hi {
+                    if p == peers[p].0 as usize {
+                        rank += 1;
+                    }
+                    ranks[p] = rank;
+                }
+            }
+            Arc::new(Int64Array::from(ranks))
+        }
+        WindowFunc::PercentRank => float64(&|p, (lo, hi)| {
+            if hi - lo <= 1 {
+                0.0
+            } else {
+                (peers[p].0 as usize - lo) as f64 / (hi - lo - 1) as f64
+            }
+        }),
+        WindowFunc::CumeDist => {
+            float64(&|p, (lo, hi)| (peers[p].1 as usize - lo) as f64 / (hi - lo) as f64)
+        }
+        WindowFunc::Ntile => {
+            let buckets = constant_integer(w, input, 0, "NTILE")?;
+            if buckets <= 0 {
+                return Err(Error::Execute(
+                    "Invalid Input Error: NTILE's argument must be greater than zero".into(),
+                ));
+            }
+            int64(&|p, (lo, hi)| ntile(p - lo, hi - lo, buckets as usize) as i64)
+        }
+        WindowFunc::Lag | WindowFunc::Lead => {
+            let offset = match w.args.get(1) {
+                Some(_) => constant_integer(w, input, 1, "LAG / LEAD")?,
+                None => 1,
+            };
+            let offset = if w.func == WindowFunc::Lag {
+                -offset
+            } else {
+                offset
+            };
+            let of = partition_of();
+            let picked: Vec<Option<usize>> = (0..n)
+                .map(|p| {
+                    let (lo, hi) = of[p];
+                    let at = p as i64 + offset;
+                    (at >= lo as i64 && at < hi as i64).then_some(at as usize)
+                })
+                .collect();
+            let values = gather(w, input, indices, &picked)?;
+            match w.args.get(2) {
+                None => values,
+                Some(default) => {
+                    // The default (evaluated at the current row) where no row is picked.
+                    let default = take(evaluate(default, input)?.as_ref(), indices, None)?;
+                    let default = cast(&default, values.data_type())?;
+                    let found = BooleanArray::from_iter(picked.iter().map(|p| Some(p.is_some())));
+                    zip(&found, &values, &default)?
+                }
+            }
+        }
+        WindowFunc::FirstValue | WindowFunc::LastValue | WindowFunc::NthValue => {
+            let nth = match w.func {
+                WindowFunc::NthValue => constant_integer(w, input, 1, "NTH_VALUE")?,
+                _ => 1,
+            };
+            if nth <= 0 {
+                return Err(Error::Execute(
+                    "Invalid Input Error: NTH_VALUE's position must be greater than zero".into(),
+                ));
+            }
+            let picked: Vec<Option<usize>> = frames
+                .ranges
+                .iter()
+                .map(|&(s, e)| {
+                    let (s, e) = (s as usize, e as usize);
+                    match w.func {
+                        WindowFunc::LastValue => (e > s).then(|| e - 1),
+                        _ => (s + (nth as usize - 1) < e).then(|| s + nth as usize - 1),
+                    }
+                })
+                .collect();
+            gather(w, input, indices, &picked)?
+        }
+        WindowFunc::Aggregate(agg) => aggregates::compute(agg, input, bucket, indices, frames)?,
+    })
+}
+
+/// The first argument at the picked positions (NULL where none is).
+fn gather(
+    w: &WindowExpr,
+    input: &RecordBatch,
+    indices: &UInt32Array,
+    picked: &[Option<usize>],
+) -> Result<ArrayRef> {
+    let arg = w
+        .args
+        .first()
+        .ok_or_else(|| Error::Execute(format!("internal error: {w} without an argument")))?;
+    let values = evaluate(arg, input)?;
+    let rows: UInt32Array = picked.iter().map(|p| p.map(|p| indices.value(p))).collect();
+    Ok(take(values.as_ref(), &rows, None)?)
+}
+
+/// Argument `i` of `w`, which the binder made a constant integer.
+fn constant_integer(w: &WindowExpr, input: &RecordBatch, i: usize, what: &str) -> Result<i64> {
+    let arg = w
+        .args
+        .get(i)
+        .ok_or_else(|| Error::Execute(format!("{what} needs an argument")))?;
+    let value = evaluate(arg, &input.slice(0, input.num_rows().min(1)))?;
+    let value = cast(&value, &DataType::Int64)?;
+    let value = value.as_primitive::<Int64Type>();
+    if value.is_empty() || value.is_null(0) {
+        return Err(Error::Execute(format!(
+            "{what}'s argument must not be NULL"
+        )));
+    }
+    Ok(value.value(0))
+}
+
+/// The bucket (1-based) of position `p` of `rows` rows dealt into `buckets`
+/// buckets of sizes differing by at most one, the larger first.
+fn ntile(p: usize, rows: usize, buckets: usize) -> usize {
+    let (size, extra) = (rows / buckets, rows % buckets);
+    let large = extra * (size + 1);
+    if p < large {
+        p / (size + 1) + 1
+    } else {
+        extra + (p - large) / size.max(1) + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ntile;
+
+    #[test]
+    fn ntile_deals_the_larger_buckets_first() {
+        let deal = |rows, buckets| {
+            (0..rows)
+                .map(|p| ntile(p, rows, buckets))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(deal(5, 2), vec![1, 1, 1, 2, 2]);
+        assert_eq!(deal(3, 5), vec![1, 2, 3]);
+        assert_eq!(deal(7, 3), vec![1, 1, 1, 2, 2, 3, 3]);
+    }
+}
