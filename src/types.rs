@@ -317,6 +317,11 @@ pub fn exact_ratio(num: i128, den: i128) -> f64 {
     if den == 0 {
         return f64::NAN;
     }
+    // Both exact as doubles: IEEE division rounds the exact quotient once.
+    const EXACT: i128 = 1 << 53;
+    if num.abs() <= EXACT && den.abs() <= EXACT {
+        return num as f64 / den as f64;
+    }
     let negative = (num < 0) != (den < 0);
     let (mut num, den) = (num.unsigned_abs(), den.unsigned_abs());
     let mut shift = 0i32;
@@ -428,6 +433,10 @@ mod tests {
         assert_eq!(exact_ratio(-10, 4), -2.5);
         assert_eq!(exact_ratio(0, 7), 0.0);
         assert_eq!(exact_ratio(171589, 9420), 171589.0 / 9420.0);
+        // Past 2^53 the operands are not doubles; the quotient is still rounded once.
+        let big = (1i128 << 60) + 1;
+        assert_eq!(exact_ratio(big * 3, 3), big as f64);
+        assert_eq!(exact_ratio(10i128.pow(30) + 7, 10i128.pow(12)), 1e18);
     }
 
     #[test]

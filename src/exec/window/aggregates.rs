@@ -26,7 +26,7 @@ use arrow::datatypes::*;
 use super::frames::Frames;
 use super::Bucket;
 use crate::error::{Error, Result};
-use crate::exec::aggregate::{new_accumulator, AggInput};
+use crate::exec::aggregate::new_accumulator;
 use crate::exec::expr::cast;
 use crate::plan::{AggExpr, AggFunc, Expr, SortKey};
 use crate::types::{exact_ratio, ScalarValue};
@@ -34,24 +34,20 @@ use crate::types::{exact_ratio, ScalarValue};
 /// Rows of output computed together from the segment tree.
 const CHUNK_ROWS: usize = 1 << 14;
 
+/// The aggregate over each position's frame, from its inputs (`AggInput`) in
+/// the bucket's order.
 pub fn compute(
     agg: &AggExpr,
-    input: &RecordBatch,
+    values: &[ArrayRef],
     bucket: &Bucket,
-    indices: &UInt32Array,
     frames: &Frames,
 ) -> Result<ArrayRef> {
-    let values = AggInput::of(agg, input)?
-        .values
-        .iter()
-        .map(|v| Ok(take(v.as_ref(), indices, None)?))
-        .collect::<Result<Vec<ArrayRef>>>()?;
     let result = if frames.whole_partition {
-        whole_partitions(agg, &values, bucket)?
-    } else if let Some(result) = streaming(agg, &values, frames)? {
+        whole_partitions(agg, values, bucket)?
+    } else if let Some(result) = streaming(agg, values, frames)? {
         result
     } else {
-        segment_tree(agg, values, frames)?
+        segment_tree(agg, values.to_vec(), frames)?
     };
     cast(&result, &agg.data_type)
 }

@@ -12,19 +12,41 @@ use std::sync::Arc;
 use arrow::array::*;
 use arrow::compute::kernels::zip::zip;
 use arrow::compute::take;
-use arrow::datatypes::*;
 
 use super::frames::Frames;
 use super::{aggregates, Bucket};
 use crate::error::{Error, Result};
+use crate::exec::aggregate::AggInput;
 use crate::exec::expr::{cast, evaluate};
-use crate::plan::{WindowExpr, WindowFunc};
+use crate::plan::{Expr, WindowExpr, WindowFunc};
+use crate::types::ScalarValue;
 
+/// The columns a call reads, evaluated over all input rows: an aggregate's
+/// inputs; the value (and LAG / LEAD's default) of a value function; nothing
+/// for ranks.
+pub fn inputs(w: &WindowExpr, input: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    match &w.func {
+        WindowFunc::Aggregate(agg) => Ok(AggInput::of(agg, input)?.values),
+        WindowFunc::Lag | WindowFunc::Lead => {
+            let mut values = vec![evaluate(&w.args[0], input)?];
+            if let Some(default) = w.args.get(2) {
+                values.push(evaluate(default, input)?);
+            }
+            Ok(values)
+        }
+        WindowFunc::FirstValue | WindowFunc::LastValue | WindowFunc::NthValue => {
+            Ok(vec![evaluate(&w.args[0], input)?])
+        }
+        _ => Ok(vec![]),
+    }
+}
+
+/// The call's value for each position of `bucket`, from its `values` (see
+/// [`inputs`]) in the bucket's order.
 pub fn compute(
     w: &WindowExpr,
-    input: &RecordBatch,
+    values: &[ArrayRef],
     bucket: &Bucket,
-    indices: &UInt32Array,
     frames: &Frames,
 ) -> Result<ArrayRef> {
     let n = bucket.rows.len();
@@ -72,7 +94,7 @@ pub fn compute(
             float64(&|p, (lo, hi)| (peers[p].1 as usize - lo) as f64 / (hi - lo) as f64)
         }
         WindowFunc::Ntile => {
-            let buckets = constant_integer(w, input, 0, "NTILE")?;
+            let buckets = constant_integer(w, 0, "NTILE")?;
             if buckets <= 0 {
                 return Err(Error::Execute(
                     "Invalid Input Error: NTILE's argument must be greater than zero".into(),
@@ -82,7 +104,7 @@ pub fn compute(
         }
         WindowFunc::Lag | WindowFunc::Lead => {
             let offset = match w.args.get(1) {
-                Some(_) => constant_integer(w, input, 1, "LAG / LEAD")?,
+                Some(_) => constant_integer(w, 1, "LAG / LEAD")?,
                 None => 1,
             };
             let offset = if w.func == WindowFunc::Lag {
@@ -98,21 +120,20 @@ pub fn compute(
                     (at >= lo as i64 && at < hi as i64).then_some(at as usize)
                 })
                 .collect();
-            let values = gather(w, input, indices, &picked)?;
-            match w.args.get(2) {
-                None => values,
+            let picked_values = gather(&values[0], &picked)?;
+            match values.get(1) {
+                None => picked_values,
                 Some(default) => {
-                    // The default (evaluated at the current row) where no row is picked.
-                    let default = take(evaluate(default, input)?.as_ref(), indices, None)?;
-                    let default = cast(&default, values.data_type())?;
+                    // The default (at the current row) where no row is picked.
+                    let default = cast(default, picked_values.data_type())?;
                     let found = BooleanArray::from_iter(picked.iter().map(|p| Some(p.is_some())));
-                    zip(&found, &values, &default)?
+                    zip(&found, &picked_values, &default)?
                 }
             }
         }
         WindowFunc::FirstValue | WindowFunc::LastValue | WindowFunc::NthValue => {
             let nth = match w.func {
-                WindowFunc::NthValue => constant_integer(w, input, 1, "NTH_VALUE")?,
+                WindowFunc::NthValue => constant_integer(w, 1, "NTH_VALUE")?,
                 _ => 1,
             };
             if nth <= 0 {
@@ -131,43 +152,26 @@ pub fn compute(
                     }
                 })
                 .collect();
-            gather(w, input, indices, &picked)?
+            gather(&values[0], &picked)?
         }
-        WindowFunc::Aggregate(agg) => aggregates::compute(agg, input, bucket, indices, frames)?,
+        WindowFunc::Aggregate(agg) => aggregates::compute(agg, values, bucket, frames)?,
     })
 }
 
-/// The first argument at the picked positions (NULL where none is).
-fn gather(
-    w: &WindowExpr,
-    input: &RecordBatch,
-    indices: &UInt32Array,
-    picked: &[Option<usize>],
-) -> Result<ArrayRef> {
-    let arg = w
-        .args
-        .first()
-        .ok_or_else(|| Error::Execute(format!("internal error: {w} without an argument")))?;
-    let values = evaluate(arg, input)?;
-    let rows: UInt32Array = picked.iter().map(|p| p.map(|p| indices.value(p))).collect();
+/// `values` at the picked positions (NULL where none is).
+fn gather(values: &ArrayRef, picked: &[Option<usize>]) -> Result<ArrayRef> {
+    let rows: UInt32Array = picked.iter().map(|p| p.map(|p| p as u32)).collect();
     Ok(take(values.as_ref(), &rows, None)?)
 }
 
 /// Argument `i` of `w`, which the binder made a constant integer.
-fn constant_integer(w: &WindowExpr, input: &RecordBatch, i: usize, what: &str) -> Result<i64> {
-    let arg = w
-        .args
-        .get(i)
-        .ok_or_else(|| Error::Execute(format!("{what} needs an argument")))?;
-    let value = evaluate(arg, &input.slice(0, input.num_rows().min(1)))?;
-    let value = cast(&value, &DataType::Int64)?;
-    let value = value.as_primitive::<Int64Type>();
-    if value.is_empty() || value.is_null(0) {
-        return Err(Error::Execute(format!(
-            "{what}'s argument must not be NULL"
-        )));
+fn constant_integer(w: &WindowExpr, i: usize, what: &str) -> Result<i64> {
+    match w.args.get(i) {
+        Some(Expr::Literal(ScalarValue::Int64(Some(v)))) => Ok(*v),
+        _ => Err(Error::Execute(format!(
+            "internal error: {what}'s argument is not a constant integer"
+        ))),
     }
-    Ok(value.value(0))
 }
 
 /// The bucket (1-based) of position `p` of `rows` rows dealt into `buckets`

@@ -3,25 +3,22 @@
 //!
 //! A sink: the input pipeline's batches are collected on all workers; then
 //!
-//! 1. the rows are dealt into buckets by a hash of their partition keys (one
-//!    bucket without PARTITION BY), so that every partition lies in one bucket
-//!    and the buckets are independent;
-//! 2. each bucket is sorted by (partition keys, ORDER BY keys), in Arrow's row
-//!    format, on the workers side by side: each partition is then a run of the
-//!    bucket's order, and within it the runs of equal ORDER BY keys are the
-//!    peer groups;
-//! 3. each function is computed over each partition of the bucket
-//!    (`functions` for ranks and values, `aggregates` for aggregates over
-//!    frames, with the frames from `frames`), a column per function in the
-//!    bucket's order;
-//! 4. each bucket becomes one output batch: its rows gathered from the input
-//!    in that order, then the functions' columns.
+//! 1. the keys and the functions' arguments are evaluated once over all rows;
+//! 2. the rows are dealt into buckets by partition, each bucket grouped by
+//!    partition and each partition sorted by the ORDER BY keys, on the
+//!    workers side by side (`partitions`);
+//! 3. each function is computed over each partition of a bucket (`functions`
+//!    for ranks and values, `aggregates` for aggregates over frames, with the
+//!    frames from `frames`), a column per function in the bucket's order;
+//! 4. each bucket becomes output batches: its rows gathered from the input in
+//!    that order, then the functions' columns.
 //!
-//! Memory: all input rows, plus for each bucket its order and key rows.
+//! Memory: all input rows, plus their keys in Arrow's row format.
 
 mod aggregates;
 mod frames;
 mod functions;
+mod partitions;
 
 use arrow::array::*;
 use arrow::compute::{concat_batches, take};
@@ -29,6 +26,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use rayon::prelude::*;
 
+use self::partitions::Keys;
 use super::expr::evaluate;
 use super::pipeline::Sink;
 use crate::error::Result;
@@ -41,16 +39,8 @@ pub struct WindowSink {
     pub schema: SchemaRef,
 }
 
-/// The order of input rows `a` and `b` by their keys in `rows` (equal without keys).
-fn compare(rows: &Option<Rows>, a: u32, b: u32) -> std::cmp::Ordering {
-    match rows {
-        Some(r) => r.row(a as usize).cmp(&r.row(b as usize)),
-        None => std::cmp::Ordering::Equal,
-    }
-}
-
-/// Below this many rows, all go into one bucket.
-const ONE_BUCKET_ROWS: usize = 1 << 14;
+/// The output comes in batches of at most this many rows.
+const OUTPUT_ROWS: usize = 1 << 16;
 
 /// One bucket's rows, sorted: row numbers into the input, and the partitions
 /// as ranges of positions in that order.
@@ -60,6 +50,14 @@ pub struct Bucket {
     /// For each position, where its peer group (equal ORDER BY keys within
     /// the partition) starts and ends.
     pub peers: Vec<(u32, u32)>,
+}
+
+/// What the functions read, evaluated over all input rows.
+pub struct Inputs {
+    /// Per function: its argument columns (see `functions::inputs`).
+    pub functions: Vec<Vec<ArrayRef>>,
+    /// The first ORDER BY key (RANGE frames with offsets).
+    pub order_key: Option<ArrayRef>,
 }
 
 impl Sink for WindowSink {
@@ -84,154 +82,158 @@ impl Sink for WindowSink {
             Some(b) => b.schema(),
             None => return Ok(vec![]),
         };
-        let input = concat_batches(&input_schema, &state)?;
+        let input = concat_in_parallel(&input_schema, &state)?;
         drop(state);
         if input.num_rows() == 0 {
             return Ok(vec![]);
         }
-        let buckets = self.buckets(&input)?;
-        buckets
+        let (keys, functions) = rayon::join(
+            || self.keys(&input),
+            || {
+                self.functions
+                    .par_iter()
+                    .map(|w| functions::inputs(w, &input))
+                    .collect::<Result<Vec<_>>>()
+            },
+        );
+        let inputs = Inputs {
+            functions: functions?,
+            order_key: match self.order_by.first() {
+                Some(k) => Some(evaluate(&k.expr, &input)?),
+                None => None,
+            },
+        };
+        let keys = keys?;
+        let buckets = partitions::buckets(input.num_rows(), &keys, rayon::current_num_threads());
+        drop(keys);
+        let batches = buckets
             .into_par_iter()
             .filter(|b| !b.rows.is_empty())
-            .map(|bucket| self.compute(&input, &bucket))
-            .collect()
+            .map(|bucket| self.compute(&input, &inputs, &bucket))
+            .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
+        Ok(batches.into_iter().flatten().collect())
     }
 }
 
 impl WindowSink {
-    /// The input's rows dealt into buckets by partition, each sorted.
-    fn buckets(&self, input: &RecordBatch) -> Result<Vec<Bucket>> {
-        let n = input.num_rows();
-        let partition_rows = self.key_rows(input, &self.partition_by, &[])?;
-        let order_options: Vec<_> = self
+    fn keys(&self, input: &RecordBatch) -> Result<Keys> {
+        let partition: Vec<(Expr, bool, bool)> = self
+            .partition_by
+            .iter()
+            .map(|e| (e.clone(), true, false))
+            .collect();
+        let order: Vec<(Expr, bool, bool)> = self
             .order_by
             .iter()
-            .map(|k| (k.ascending, k.nulls_first))
+            .map(|k| (k.expr.clone(), k.ascending, k.nulls_first))
             .collect();
-        let order_exprs: Vec<Expr> = self.order_by.iter().map(|k| k.expr.clone()).collect();
-        let order_rows = self.key_rows(input, &order_exprs, &order_options)?;
-        let count = if self.partition_by.is_empty() || n < ONE_BUCKET_ROWS {
-            1
-        } else {
-            rayon::current_num_threads() * 8
-        };
-        let mut members: Vec<Vec<u32>> = vec![vec![]; count];
-        match &partition_rows {
-            Some(rows) if count > 1 => {
-                let state = ahash::RandomState::with_seeds(7, 11, 13, 17);
-                for row in 0..n {
-                    let bucket = state.hash_one(rows.row(row).as_ref()) as usize % count;
-                    members[bucket].push(row as u32);
-                }
-            }
-            _ => members[0] = (0..n as u32).collect(),
-        }
-        let same = |rows: &Option<Rows>, a: u32, b: u32| match rows {
-            Some(r) => r.row(a as usize) == r.row(b as usize),
-            None => true,
-        };
-        Ok(members
-            .into_par_iter()
-            .map(|mut rows| {
-                rows.par_sort_unstable_by(|&a, &b| {
-                    compare(&partition_rows, a, b)
-                        .then_with(|| compare(&order_rows, a, b))
-                        .then(a.cmp(&b))
-                });
-                let mut partitions = vec![];
-                let mut peers = vec![(0u32, 0u32); rows.len()];
-                let mut start = 0;
-                while start < rows.len() {
-                    let mut end = start + 1;
-                    while end < rows.len() && same(&partition_rows, rows[start], rows[end]) {
-                        end += 1;
-                    }
-                    let mut peer = start;
-                    while peer < end {
-                        let mut peer_end = peer + 1;
-                        while peer_end < end && same(&order_rows, rows[peer], rows[peer_end]) {
-                            peer_end += 1;
-                        }
-                        for p in &mut peers[peer..peer_end] {
-                            *p = (peer as u32, peer_end as u32);
-                        }
-                        peer = peer_end;
-                    }
-                    partitions.push((start, end));
-                    start = end;
-                }
-                Bucket {
-                    rows,
-                    partitions,
-                    peers,
-                }
-            })
-            .collect())
+        let (partition, order) =
+            rayon::join(|| key_rows(input, &partition), || key_rows(input, &order));
+        Ok(Keys {
+            partition: partition?,
+            order: order?,
+        })
     }
 
-    /// `exprs` over the input in Arrow's row format, ordered as `options`
-    /// (ascending, nulls first) say (ascending when not given); None for none.
-    fn key_rows(
+    /// One bucket's output: its rows in order, then each function's column
+    /// (the functions side by side, then the rows gathered in chunks side by
+    /// side, which matters for a bucket holding all rows).
+    fn compute(
         &self,
         input: &RecordBatch,
-        exprs: &[Expr],
-        options: &[(bool, bool)],
-    ) -> Result<Option<Rows>> {
-        if exprs.is_empty() {
-            return Ok(None);
-        }
-        let columns = exprs
-            .iter()
-            .map(|e| evaluate(e, input))
-            .collect::<Result<Vec<_>>>()?;
-        let fields = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let (ascending, nulls_first) = options.get(i).copied().unwrap_or((true, false));
-                SortField::new_with_options(
-                    c.data_type().clone(),
-                    arrow::compute::SortOptions {
-                        descending: !ascending,
-                        nulls_first,
-                    },
-                )
-            })
-            .collect();
-        let converter = RowConverter::new(fields)?;
-        Ok(Some(converter.convert_columns(&columns)?))
-    }
-
-    /// One bucket's output: its rows in order, then each function's column.
-    fn compute(&self, input: &RecordBatch, bucket: &Bucket) -> Result<RecordBatch> {
+        inputs: &Inputs,
+        bucket: &Bucket,
+    ) -> Result<Vec<RecordBatch>> {
         let indices = UInt32Array::from(bucket.rows.clone());
-        let mut columns = input
-            .columns()
-            .iter()
-            .map(|c| Ok(take(c.as_ref(), &indices, None)?))
-            .collect::<Result<Vec<ArrayRef>>>()?;
         let ordered = !self.order_by.is_empty();
         // The first ORDER BY key in the bucket's order (RANGE frames with offsets).
-        let order_key = match self.order_by.first() {
-            Some(k) => Some(take(evaluate(&k.expr, input)?.as_ref(), &indices, None)?),
+        let order_key = match &inputs.order_key {
+            Some(k) => Some(take(k.as_ref(), &indices, None)?),
             None => None,
         };
-        for w in &self.functions {
-            let frames = frames::frames(
-                &w.frame,
-                bucket,
-                ordered,
-                order_key.as_ref(),
-                self.order_by.first(),
-            )?;
-            let column = functions::compute(w, input, bucket, &indices, &frames)?;
-            columns.push(column);
-        }
-        let columns = columns
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| super::expr::cast(&c, f.data_type()))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        let results = self
+            .functions
+            .par_iter()
+            .zip(&inputs.functions)
+            .enumerate()
+            .map(|(i, (w, values))| {
+                let frames = frames::frames(
+                    &w.frame,
+                    bucket,
+                    ordered,
+                    order_key.as_ref(),
+                    self.order_by.first(),
+                )?;
+                let values = values
+                    .iter()
+                    .map(|v| Ok(take(v.as_ref(), &indices, None)?))
+                    .collect::<Result<Vec<ArrayRef>>>()?;
+                let column = functions::compute(w, &values, bucket, &frames)?;
+                let field = self.schema.field(input.num_columns() + i);
+                super::expr::cast(&column, field.data_type())
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let n = bucket.rows.len();
+        (0..n)
+            .step_by(OUTPUT_ROWS)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|start| {
+                let len = OUTPUT_ROWS.min(n - start);
+                let chunk = indices.slice(start, len);
+                let mut columns = input
+                    .columns()
+                    .iter()
+                    .map(|c| Ok(take(c.as_ref(), &chunk, None)?))
+                    .collect::<Result<Vec<ArrayRef>>>()?;
+                columns.extend(results.iter().map(|r| r.slice(start, len)));
+                Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+            })
+            .collect()
     }
+}
+
+/// `batches` as one batch, its columns concatenated side by side.
+fn concat_in_parallel(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    if batches.len() == 1 {
+        return Ok(batches[0].clone());
+    }
+    let columns = (0..schema.fields().len())
+        .into_par_iter()
+        .map(|c| {
+            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            Ok(arrow::compute::concat(&parts)?)
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    if columns.is_empty() {
+        return Ok(concat_batches(schema, batches)?);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `keys` (expression, ascending, nulls first) over the input in Arrow's row
+/// format; None for no keys.
+fn key_rows(input: &RecordBatch, keys: &[(Expr, bool, bool)]) -> Result<Option<Rows>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let columns = keys
+        .iter()
+        .map(|(e, _, _)| evaluate(e, input))
+        .collect::<Result<Vec<_>>>()?;
+    let fields = columns
+        .iter()
+        .zip(keys)
+        .map(|(c, (_, ascending, nulls_first))| {
+            SortField::new_with_options(
+                c.data_type().clone(),
+                arrow::compute::SortOptions {
+                    descending: !ascending,
+                    nulls_first: *nulls_first,
+                },
+            )
+        })
+        .collect();
+    let converter = RowConverter::new(fields)?;
+    Ok(Some(converter.convert_columns(&columns)?))
 }
