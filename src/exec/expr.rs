@@ -206,7 +206,10 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
             };
             ColumnarValue::Array(Arc::new(result))
         }
-        Expr::OuterColumn { .. } | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+        Expr::OuterColumn { .. }
+        | Expr::Exists { .. }
+        | Expr::InSubquery { .. }
+        | Expr::Quantified { .. } => {
             return Err(Error::Unsupported(format!(
                 "this use of a subquery ({expr}); subqueries are supported in WHERE conditions, \
                  and uncorrelated scalar subqueries anywhere"

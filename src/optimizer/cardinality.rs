@@ -49,7 +49,8 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
         }
         LogicalPlan::Project { input, .. }
         | LogicalPlan::Sort { input, .. }
-        | LogicalPlan::Window { input, .. } => estimate_rows(input),
+        | LogicalPlan::Window { input, .. }
+        | LogicalPlan::LateralJoin { left: input, .. } => estimate_rows(input),
         LogicalPlan::Limit { input, fetch, .. } => {
             let n = estimate_rows(input);
             fetch.map_or(n, |f| n.min(f as f64))

@@ -41,6 +41,7 @@ pub fn empty_joins(plan: LogicalPlan) -> LogicalPlan {
         | LogicalPlan::Sort { input, .. }
         | LogicalPlan::Limit { input, .. }
         | LogicalPlan::Window { input, .. } => is_empty(input),
+        LogicalPlan::LateralJoin { .. } => false,
         LogicalPlan::Aggregate {
             input,
             group,

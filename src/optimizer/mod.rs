@@ -28,6 +28,7 @@ mod prune_columns;
 mod push_filters;
 mod push_semi_joins;
 mod semi_join_sides;
+mod unnest;
 
 use crate::error::Result;
 use crate::plan::{Expr, LogicalPlan, Subquery};
@@ -89,21 +90,17 @@ pub(crate) fn try_map_inputs(
     plan: LogicalPlan,
     f: &mut impl FnMut(LogicalPlan) -> Result<LogicalPlan>,
 ) -> Result<LogicalPlan> {
-    let mut error = None;
-    let plan = map_inputs(plan, &mut |input| match f(input) {
-        Ok(p) => p,
-        Err(e) => {
-            error.get_or_insert(e);
-            LogicalPlan::Values {
-                rows: vec![],
-                schema: std::sync::Arc::new(arrow::datatypes::Schema::empty()),
-            }
-        }
-    });
-    error.map_or(Ok(plan), Err)
+    plan.try_map_inputs(f)
 }
 
 /// Rebuilds `plan` with `f` applied to each of its inputs.
+pub(crate) fn map_inputs(
+    plan: LogicalPlan,
+    f: &mut impl FnMut(LogicalPlan) -> LogicalPlan,
+) -> LogicalPlan {
+    plan.map_inputs(f)
+}
+
 /// Where column `c` of a join's output (the `nl` left columns, then the `nr`
 /// right ones) is once the join's inputs trade places.
 fn column_after_swap(c: usize, nl: usize, nr: usize) -> usize {
@@ -111,89 +108,5 @@ fn column_after_swap(c: usize, nl: usize, nr: usize) -> usize {
         nr + c
     } else {
         c - nl
-    }
-}
-
-pub(crate) fn map_inputs(
-    plan: LogicalPlan,
-    f: &mut impl FnMut(LogicalPlan) -> LogicalPlan,
-) -> LogicalPlan {
-    let mut bx = |p: Box<LogicalPlan>| Box::new(f(*p));
-    match plan {
-        leaf @ (LogicalPlan::Scan { .. }
-        | LogicalPlan::Values { .. }
-        | LogicalPlan::External { .. }) => leaf,
-        LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
-            input: bx(input),
-            predicate,
-        },
-        LogicalPlan::Project {
-            input,
-            exprs,
-            schema,
-        } => LogicalPlan::Project {
-            input: bx(input),
-            exprs,
-            schema,
-        },
-        LogicalPlan::Aggregate {
-            input,
-            group,
-            aggs,
-            grouping_sets,
-            schema,
-        } => LogicalPlan::Aggregate {
-            input: bx(input),
-            group,
-            aggs,
-            grouping_sets,
-            schema,
-        },
-        LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort {
-            input: bx(input),
-            keys,
-            fetch,
-        },
-        LogicalPlan::Limit {
-            input,
-            offset,
-            fetch,
-        } => LogicalPlan::Limit {
-            input: bx(input),
-            offset,
-            fetch,
-        },
-        LogicalPlan::Join {
-            left,
-            right,
-            kind,
-            on,
-            filter,
-            schema,
-        } => LogicalPlan::Join {
-            left: bx(left),
-            right: bx(right),
-            kind,
-            on,
-            filter,
-            schema,
-        },
-        LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
-            inputs: inputs.into_iter().map(f).collect(),
-            schema,
-        },
-        LogicalPlan::Window {
-            input,
-            partition_by,
-            order_by,
-            functions,
-            schema,
-        } => LogicalPlan::Window {
-            input: bx(input),
-            partition_by,
-            order_by,
-            functions,
-            schema,
-        },
     }
 }

@@ -209,6 +209,11 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
             };
             select(window, &have, required)
         }
+        // Unnested before pruning (the first rule); kept whole if not.
+        lateral @ LogicalPlan::LateralJoin { .. } => {
+            let all: Vec<usize> = (0..lateral.schema().fields().len()).collect();
+            select(lateral, &all, required)
+        }
         LogicalPlan::Sort { input, keys, fetch } => {
             let needed = columns_of(keys.iter().map(|k| &k.expr), required);
             let sort = LogicalPlan::Sort {

@@ -158,11 +158,13 @@ pub enum Expr {
         args: Vec<Expr>,
         data_type: DataType,
     },
-    /// Inside a subquery: the column at `index` of the enclosing query's row.
+    /// Inside a subquery: the column at `index` of the row of the query
+    /// `depth` levels out (1: the enclosing query, 2: the one around it...).
     OuterColumn {
         index: usize,
         name: String,
         data_type: DataType,
+        depth: usize,
     },
     /// A subquery that returns one column and at most one row.
     ScalarSubquery(Subquery),
@@ -176,6 +178,14 @@ pub enum Expr {
         expr: Box<Expr>,
         subquery: Subquery,
         negated: bool,
+    },
+    /// `expr op ANY (subquery)` (or with `all`, `op ALL`), for an `op` other
+    /// than the `=` ANY and `<>` ALL of IN and NOT IN.
+    Quantified {
+        expr: Box<Expr>,
+        op: BinaryOp,
+        subquery: Subquery,
+        all: bool,
     },
 }
 
@@ -204,7 +214,9 @@ impl Expr {
             Expr::Function { data_type, .. } => data_type.clone(),
             Expr::OuterColumn { data_type, .. } => data_type.clone(),
             Expr::ScalarSubquery(q) => q.0.schema().field(0).data_type().clone(),
-            Expr::Exists { .. } | Expr::InSubquery { .. } => DataType::Boolean,
+            Expr::Exists { .. } | Expr::InSubquery { .. } | Expr::Quantified { .. } => {
+                DataType::Boolean
+            }
         }
     }
 
@@ -212,23 +224,99 @@ impl Expr {
     pub fn has_subquery(&self) -> bool {
         matches!(
             self,
-            Expr::ScalarSubquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+            Expr::ScalarSubquery(_)
+                | Expr::Exists { .. }
+                | Expr::InSubquery { .. }
+                | Expr::Quantified { .. }
         ) || self.children().into_iter().any(Expr::has_subquery)
     }
 
-    /// Whether this expression refers to the enclosing query's columns (also
-    /// inside its own subqueries).
+    /// Whether this expression refers to the columns of a query enclosing
+    /// its own (also from inside its subqueries).
     pub fn has_outer_references(&self) -> bool {
+        self.references_beyond(0)
+    }
+
+    /// Whether this expression, `level` subqueries deep inside some plan,
+    /// refers to a query outside that plan (an outer column more levels out
+    /// than `level`).
+    pub fn references_beyond(&self, level: usize) -> bool {
         match self {
-            Expr::OuterColumn { .. } => true,
+            Expr::OuterColumn { depth, .. } => *depth > level,
             Expr::ScalarSubquery(q) | Expr::Exists { subquery: q, .. } => {
-                q.0.has_outer_references()
+                q.0.references_beyond(level + 1)
             }
-            Expr::InSubquery { expr, subquery, .. } => {
-                expr.has_outer_references() || subquery.0.has_outer_references()
+            Expr::InSubquery { expr, subquery, .. } | Expr::Quantified { expr, subquery, .. } => {
+                expr.references_beyond(level) || subquery.0.references_beyond(level + 1)
             }
-            other => other.children().into_iter().any(Expr::has_outer_references),
+            other => other
+                .children()
+                .into_iter()
+                .any(|c| c.references_beyond(level)),
         }
+    }
+
+    /// This expression with the outer columns of `depth` renumbered by `f`
+    /// (see [`LogicalPlan::map_outer_columns`]).
+    pub fn map_outer_columns(
+        self,
+        depth: usize,
+        f: &mut dyn FnMut(usize) -> crate::Result<usize>,
+    ) -> crate::Result<Expr> {
+        let inner = |q: Subquery, f: &mut dyn FnMut(usize) -> crate::Result<usize>| {
+            Ok::<_, crate::Error>(Subquery::new(
+                q.0.as_ref().clone().map_outer_columns(depth + 1, f)?,
+            ))
+        };
+        Ok(match self {
+            Expr::OuterColumn {
+                index,
+                name,
+                data_type,
+                depth: d,
+            } if d == depth => Expr::OuterColumn {
+                index: f(index)?,
+                name,
+                data_type,
+                depth: d,
+            },
+            Expr::ScalarSubquery(q) => Expr::ScalarSubquery(inner(q, f)?),
+            Expr::Exists { subquery, negated } => Expr::Exists {
+                subquery: inner(subquery, f)?,
+                negated,
+            },
+            Expr::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } => Expr::InSubquery {
+                expr: Box::new(expr.map_outer_columns(depth, f)?),
+                subquery: inner(subquery, f)?,
+                negated,
+            },
+            Expr::Quantified {
+                expr,
+                op,
+                subquery,
+                all,
+            } => Expr::Quantified {
+                expr: Box::new(expr.map_outer_columns(depth, f)?),
+                op,
+                subquery: inner(subquery, f)?,
+                all,
+            },
+            other => {
+                let mut error = None;
+                let e = other.map_children(&mut |c| match c.map_outer_columns(depth, f) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        error.get_or_insert(e);
+                        Expr::Literal(ScalarValue::Null)
+                    }
+                });
+                return error.map_or(Ok(e), Err);
+            }
+        })
     }
 
     /// `AND` of two boolean expressions.
@@ -249,7 +337,7 @@ impl Expr {
             | Expr::OuterColumn { .. }
             | Expr::ScalarSubquery(_)
             | Expr::Exists { .. } => vec![],
-            Expr::InSubquery { expr, .. } => vec![expr],
+            Expr::InSubquery { expr, .. } | Expr::Quantified { expr, .. } => vec![expr],
             Expr::Binary { left, right, .. } => vec![left, right],
             Expr::Not(e) | Expr::Negate(e) | Expr::IsNull(e) | Expr::IsNotNull(e) => vec![e],
             Expr::Cast { expr, .. } => vec![expr],
@@ -286,6 +374,17 @@ impl Expr {
                 expr: bx(expr),
                 subquery,
                 negated,
+            },
+            Expr::Quantified {
+                expr,
+                op,
+                subquery,
+                all,
+            } => Expr::Quantified {
+                expr: bx(expr),
+                op,
+                subquery,
+                all,
             },
             Expr::Binary {
                 op,
@@ -469,6 +568,10 @@ impl fmt::Display for Expr {
                     "({expr} {}IN (subquery))",
                     if *negated { "NOT " } else { "" }
                 )
+            }
+            Expr::Quantified { expr, op, all, .. } => {
+                let q = if *all { "ALL" } else { "ANY" };
+                write!(f, "({expr} {} {q} (subquery))", op.symbol())
             }
         }
     }

@@ -214,6 +214,9 @@ pub enum ScalarFunc {
     /// SELECT binder replaces it by bits of the Aggregate's `#grouping_id` (or 0)
     /// when it rewrites expressions above the Aggregate, so it is never evaluated.
     Grouping,
+    /// `single_row(count, value)`: the value of an unnested scalar subquery,
+    /// an error where its row count is more than one.
+    SingleRow,
     /// `AVG` from a stored SUM and COUNT (materialized views): the same arithmetic
     /// as the AVG aggregate, so that both give identical doubles.
     AvgOfState,

@@ -147,6 +147,16 @@ pub enum LogicalPlan {
         inputs: Vec<LogicalPlan>,
         schema: SchemaRef,
     },
+    /// `left, LATERAL (right)` / `left JOIN LATERAL (right) ON filter`: `right`
+    /// reads columns of `left`'s row as outer columns of depth 1. Unnested into
+    /// a join by the optimizer's first rule; never executed.
+    LateralJoin {
+        left: Box<LogicalPlan>,
+        right: Box<LogicalPlan>,
+        kind: JoinKind,
+        filter: Option<Expr>,
+        schema: SchemaRef,
+    },
     /// Window functions: every input row with one more column per function,
     /// computed over the rows of its partition (equal `partition_by` keys) in
     /// `order_by` order. Rows come out grouped by partition.
@@ -169,7 +179,8 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { schema, .. }
             | LogicalPlan::Join { schema, .. }
             | LogicalPlan::Union { schema, .. }
-            | LogicalPlan::Window { schema, .. } => schema.clone(),
+            | LogicalPlan::Window { schema, .. }
+            | LogicalPlan::LateralJoin { schema, .. } => schema.clone(),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => input.schema(),
@@ -200,7 +211,10 @@ impl LogicalPlan {
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. }
             | LogicalPlan::Window { input, .. } => vec![input],
-            LogicalPlan::Join { left, right, .. } => vec![left, right],
+            LogicalPlan::Join { left, right, .. }
+            | LogicalPlan::LateralJoin { left, right, .. } => {
+                vec![left, right]
+            }
             LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
         }
     }
@@ -251,6 +265,7 @@ impl LogicalPlan {
                 .flat_map(|(l, r)| [l, r])
                 .chain(filter.iter())
                 .collect(),
+            LogicalPlan::LateralJoin { filter, .. } => filter.iter().collect(),
             LogicalPlan::External { .. }
             | LogicalPlan::Limit { .. }
             | LogicalPlan::Union { .. } => vec![],
@@ -369,6 +384,19 @@ impl LogicalPlan {
                     .collect::<crate::Result<_>>()?,
                 schema,
             },
+            LogicalPlan::LateralJoin {
+                left,
+                right,
+                kind,
+                filter,
+                schema,
+            } => LogicalPlan::LateralJoin {
+                left,
+                right,
+                kind,
+                filter: filter.map(&mut *f).transpose()?,
+                schema,
+            },
             other @ (LogicalPlan::External { .. }
             | LogicalPlan::Limit { .. }
             | LogicalPlan::Union { .. }) => other,
@@ -377,13 +405,146 @@ impl LogicalPlan {
 
     /// Whether any expression in this plan refers to an enclosing query's columns.
     pub fn has_outer_references(&self) -> bool {
+        self.references_beyond(0)
+    }
+
+    /// Whether this plan, `level` subqueries deep inside another, refers to a
+    /// query outside that other plan (see [`Expr::references_beyond`]).
+    pub fn references_beyond(&self, level: usize) -> bool {
         self.expressions()
             .into_iter()
-            .any(Expr::has_outer_references)
+            .any(|e| e.references_beyond(level))
             || self
                 .inputs()
                 .into_iter()
-                .any(LogicalPlan::has_outer_references)
+                .any(|i| i.references_beyond(level))
+    }
+
+    /// This node with `f` applied to each of its inputs.
+    pub fn map_inputs(self, f: &mut impl FnMut(LogicalPlan) -> LogicalPlan) -> LogicalPlan {
+        let mut bx = |p: Box<LogicalPlan>| Box::new(f(*p));
+        match self {
+            leaf @ (LogicalPlan::Scan { .. }
+            | LogicalPlan::Values { .. }
+            | LogicalPlan::External { .. }) => leaf,
+            LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
+                input: bx(input),
+                predicate,
+            },
+            LogicalPlan::Project {
+                input,
+                exprs,
+                schema,
+            } => LogicalPlan::Project {
+                input: bx(input),
+                exprs,
+                schema,
+            },
+            LogicalPlan::Aggregate {
+                input,
+                group,
+                aggs,
+                grouping_sets,
+                schema,
+            } => LogicalPlan::Aggregate {
+                input: bx(input),
+                group,
+                aggs,
+                grouping_sets,
+                schema,
+            },
+            LogicalPlan::Sort { input, keys, fetch } => LogicalPlan::Sort {
+                input: bx(input),
+                keys,
+                fetch,
+            },
+            LogicalPlan::Limit {
+                input,
+                offset,
+                fetch,
+            } => LogicalPlan::Limit {
+                input: bx(input),
+                offset,
+                fetch,
+            },
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                on,
+                filter,
+                schema,
+            } => LogicalPlan::Join {
+                left: bx(left),
+                right: bx(right),
+                kind,
+                on,
+                filter,
+                schema,
+            },
+            LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
+                inputs: inputs.into_iter().map(f).collect(),
+                schema,
+            },
+            LogicalPlan::LateralJoin {
+                left,
+                right,
+                kind,
+                filter,
+                schema,
+            } => LogicalPlan::LateralJoin {
+                left: bx(left),
+                right: bx(right),
+                kind,
+                filter,
+                schema,
+            },
+            LogicalPlan::Window {
+                input,
+                partition_by,
+                order_by,
+                functions,
+                schema,
+            } => LogicalPlan::Window {
+                input: bx(input),
+                partition_by,
+                order_by,
+                functions,
+                schema,
+            },
+        }
+    }
+
+    /// This node with the fallible `f` applied to each of its inputs; the
+    /// first error is returned.
+    pub fn try_map_inputs(
+        self,
+        f: &mut impl FnMut(LogicalPlan) -> crate::Result<LogicalPlan>,
+    ) -> crate::Result<LogicalPlan> {
+        let mut error = None;
+        let plan = self.map_inputs(&mut |input| match f(input) {
+            Ok(p) => p,
+            Err(e) => {
+                error.get_or_insert(e);
+                LogicalPlan::Values {
+                    rows: vec![],
+                    schema: Arc::new(Schema::empty()),
+                }
+            }
+        });
+        error.map_or(Ok(plan), Err)
+    }
+
+    /// This plan with the outer columns it reads `depth` levels out (1: those
+    /// of the query it is a subquery of) renumbered by `f`, in its own
+    /// expressions and its subqueries' (where they are one level further).
+    pub fn map_outer_columns(
+        self,
+        depth: usize,
+        f: &mut dyn FnMut(usize) -> crate::Result<usize>,
+    ) -> crate::Result<LogicalPlan> {
+        let plan = self.try_map_expressions(&mut |e| e.map_outer_columns(depth, f))?;
+        plan.try_map_inputs(&mut |input| input.map_outer_columns(depth, f))
     }
 
     /// A projection of `exprs` over `input`, named `names`.
@@ -524,6 +685,13 @@ impl LogicalPlan {
                 writeln!(out, "{line}")
             }
             LogicalPlan::Union { .. } => writeln!(out, "{pad}Union ∪ ALL"),
+            LogicalPlan::LateralJoin { kind, filter, .. } => {
+                let filter = filter
+                    .as_ref()
+                    .map(|f| format!(" filter={f}"))
+                    .unwrap_or_default();
+                writeln!(out, "{pad}LateralJoin {kind:?}{filter}")
+            }
         };
         for input in self.inputs() {
             input.write_tree(out, depth + 1);

@@ -102,19 +102,27 @@ impl<'a> ExprBinder<'a> {
                 return Ok(items[i].clone());
             }
         }
-        if let Some(outer) = self.queries.and_then(|q| q.outer()) {
-            if let Some(Expr::Column {
-                index,
-                name,
-                data_type,
-            }) = outer.lookup(qualifier, name)?
-            {
-                return Ok(Expr::OuterColumn {
+        // The enclosing queries' columns, nearest first (depth 1, 2, ...).
+        let mut binder = self.queries;
+        let mut depth = 1;
+        while let Some(queries) = binder {
+            if let Some(outer) = queries.outer() {
+                if let Some(Expr::Column {
                     index,
                     name,
                     data_type,
-                });
+                }) = outer.lookup(qualifier, name)?
+                {
+                    return Ok(Expr::OuterColumn {
+                        index,
+                        name,
+                        data_type,
+                        depth,
+                    });
+                }
             }
+            binder = queries.parent();
+            depth += 1;
         }
         Err(self.scope.not_found(qualifier, name))
     }
@@ -209,28 +217,50 @@ impl<'a> ExprBinder<'a> {
                     in_list(e, list, *negated)
                 }
                 ast::InTarget::Subquery(q) => {
-                    let e = self.bind(e)?;
-                    let plan = self.subquery(q, true)?;
-                    let field = plan.schema().field(0).clone();
-                    let item = Expr::column(0, field.name().clone(), field.data_type().clone());
-                    let t = comparison_type(&e.data_type(), &item, &e)?;
-                    let plan = if field.data_type() == &t {
-                        plan
-                    } else {
-                        LogicalPlan::project(
-                            plan,
-                            vec![cast(item, &t)?],
-                            vec![field.name().clone()],
-                        )
-                    };
+                    let (e, subquery) = self.compared_subquery(e, q)?;
                     Ok(Expr::InSubquery {
-                        expr: Box::new(cast(e, &t)?),
-                        subquery: Subquery::new(plan),
+                        expr: Box::new(e),
+                        subquery,
                         negated: *negated,
                     })
                 }
                 _ => unsupported!("IN with {target}"),
             },
+            ast::Expr::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            }
+            | ast::Expr::AllOp {
+                left,
+                compare_op,
+                right,
+            } => {
+                let all = matches!(expr, ast::Expr::AllOp { .. });
+                let op = binary_op(compare_op)?;
+                let ast::Expr::Subquery(q) = right.as_ref() else {
+                    return unsupported!("ANY / ALL with something else than a subquery: {expr}");
+                };
+                if !op.is_comparison() {
+                    return bind_err!("ANY / ALL need a comparison, not {}", op.symbol());
+                }
+                let (e, subquery) = self.compared_subquery(left, q)?;
+                Ok(match (op, all) {
+                    // `= ANY` is IN, `<> ALL` is NOT IN.
+                    (BinaryOp::Eq, false) | (BinaryOp::NotEq, true) => Expr::InSubquery {
+                        expr: Box::new(e),
+                        subquery,
+                        negated: all,
+                    },
+                    _ => Expr::Quantified {
+                        expr: Box::new(e),
+                        op,
+                        subquery,
+                        all,
+                    },
+                })
+            }
             ast::Expr::Like {
                 negated,
                 expr: e,
@@ -386,6 +416,22 @@ impl<'a> ExprBinder<'a> {
             }
         }
         Ok(bound.pop().expect("a chain has one operand left"))
+    }
+
+    /// `e` and a one-column subquery compared with it (IN, ANY, ALL), both
+    /// cast to the type they are compared in.
+    fn compared_subquery(&mut self, e: &ast::Expr, q: &ast::Query) -> Result<(Expr, Subquery)> {
+        let e = self.bind(e)?;
+        let plan = self.subquery(q, true)?;
+        let field = plan.schema().field(0).clone();
+        let item = Expr::column(0, field.name().clone(), field.data_type().clone());
+        let t = comparison_type(&e.data_type(), &item, &e)?;
+        let plan = if field.data_type() == &t {
+            plan
+        } else {
+            LogicalPlan::project(plan, vec![cast(item, &t)?], vec![field.name().clone()])
+        };
+        Ok((cast(e, &t)?, Subquery::new(plan)))
     }
 
     fn is_bool(&mut self, e: &ast::Expr, value: bool, negated: bool) -> Result<Expr> {

@@ -34,6 +34,9 @@ pub struct QueryBinder<'a> {
     catalog: &'a Catalog,
     /// The scope of the query enclosing this one (for a subquery).
     outer: Option<&'a Scope>,
+    /// The binder of the query enclosing this one, whose own `outer` is the
+    /// scope two levels up (and so on).
+    parent: Option<&'a QueryBinder<'a>>,
     /// Common table expressions visible here, by name.
     ctes: Vec<(String, LogicalPlan)>,
     /// How many views deep this binder is (views over views), to stop cycles.
@@ -58,6 +61,7 @@ impl<'a> QueryBinder<'a> {
         QueryBinder {
             catalog,
             outer: None,
+            parent: None,
             ctes: vec![],
             view_depth: 0,
             expanded: Default::default(),
@@ -69,6 +73,7 @@ impl<'a> QueryBinder<'a> {
         QueryBinder {
             catalog: self.catalog,
             outer: Some(scope),
+            parent: Some(self),
             ctes: self.ctes.clone(),
             view_depth: self.view_depth,
             expanded: self.expanded.clone(),
@@ -85,6 +90,11 @@ impl<'a> QueryBinder<'a> {
         self.outer
     }
 
+    /// The binder of the enclosing query, for names two or more levels up.
+    pub fn parent(&self) -> Option<&QueryBinder<'a>> {
+        self.parent
+    }
+
     /// An expression binder over `scope` that can bind subqueries.
     fn expr_binder<'s>(&'s self, scope: &'s Scope) -> ExprBinder<'s> {
         ExprBinder::new(scope).with_queries(self)
@@ -99,6 +109,7 @@ impl<'a> QueryBinder<'a> {
             let mut binder = QueryBinder {
                 catalog: self.catalog,
                 outer: self.outer,
+                parent: self.parent,
                 ctes: self.ctes.clone(),
                 view_depth: self.view_depth,
                 expanded: self.expanded.clone(),
@@ -630,28 +641,40 @@ impl<'a> QueryBinder<'a> {
             items => {
                 // Comma-separated items are cross products; WHERE predicates that
                 // link them become join keys in the optimizer.
+                // A LATERAL item reads the columns of the items before it.
                 let mut result: Option<(LogicalPlan, Scope)> = None;
                 for item in items {
-                    let next = self.bind_table_with_joins(item)?;
-                    result = Some(match result {
-                        None => next,
-                        Some((plan, scope)) => {
-                            let joined =
-                                LogicalPlan::join(plan, next.0, JoinKind::Inner, vec![], None);
-                            (joined, scope.concat(next.1))
+                    let next = match result {
+                        Some((plan, scope)) if is_lateral(&item.relation) => {
+                            let (right, right_scope) =
+                                self.nested(&scope).bind_table_factor(&item.relation)?;
+                            let joined = lateral_join(plan, right, JoinKind::Inner, None);
+                            (joined, scope.concat(right_scope))
                         }
-                    });
+                        Some((plan, scope)) => {
+                            let (right, right_scope) = self.bind_table_factor(&item.relation)?;
+                            let joined =
+                                LogicalPlan::join(plan, right, JoinKind::Inner, vec![], None);
+                            (joined, scope.concat(right_scope))
+                        }
+                        None => self.bind_table_factor(&item.relation)?,
+                    };
+                    result = Some(self.bind_joins(next, &item.joins)?);
                 }
                 Ok(result.expect("FROM has at least one item"))
             }
         }
     }
 
-    /// One FROM item with its JOIN clauses, joined left to right.
-    fn bind_table_with_joins(&self, item: &ast::TableWithJoins) -> Result<(LogicalPlan, Scope)> {
-        let (mut plan, mut scope) = self.bind_table_factor(&item.relation)?;
+    /// A FROM item's JOIN clauses, joined left to right onto `start`.
+    fn bind_joins(
+        &self,
+        start: (LogicalPlan, Scope),
+        joins: &[ast::Join],
+    ) -> Result<(LogicalPlan, Scope)> {
+        let (mut plan, mut scope) = start;
         let mut using_pairs: Vec<(Expr, Expr)> = vec![];
-        for join in &item.joins {
+        for join in joins {
             use ast::JoinOperator as J;
             let (kind, constraint) = match &join.join_operator {
                 J::Join(c) | J::Inner(c) => (JoinKind::Inner, Some(c)),
@@ -663,7 +686,12 @@ impl<'a> QueryBinder<'a> {
                 J::Anti(c) | J::LeftAnti(c) => (JoinKind::Anti, Some(c)),
                 other => return unsupported!("join type {other:?}"),
             };
-            let (right, right_scope) = self.bind_table_factor(&join.relation)?;
+            let lateral = is_lateral(&join.relation);
+            let (right, right_scope) = if lateral {
+                self.nested(&scope).bind_table_factor(&join.relation)?
+            } else {
+                self.bind_table_factor(&join.relation)?
+            };
             let mut combined = scope.clone().concat(right_scope.clone());
             let filter = match constraint {
                 None | Some(ast::JoinConstraint::None) => None,
@@ -671,12 +699,36 @@ impl<'a> QueryBinder<'a> {
                     let bound = self.expr_binder(&combined).bind(e)?;
                     Some(boolean_condition(bound, "JOIN ... ON")?)
                 }
-                Some(ast::JoinConstraint::Using(names)) => {
+                Some(
+                    constraint @ (ast::JoinConstraint::Using(_) | ast::JoinConstraint::Natural),
+                ) => {
+                    let names: Vec<String> = match constraint {
+                        ast::JoinConstraint::Using(names) => {
+                            names.iter().map(object_name).collect()
+                        }
+                        // NATURAL: the columns both sides have, in the left's order.
+                        _ => {
+                            let names: Vec<String> = scope
+                                .columns
+                                .iter()
+                                .filter(|c| !c.using_duplicate)
+                                .filter(|c| {
+                                    right_scope.columns.iter().any(|r| {
+                                        !r.using_duplicate && r.name.eq_ignore_ascii_case(&c.name)
+                                    })
+                                })
+                                .map(|c| c.name.clone())
+                                .collect();
+                            if names.is_empty() {
+                                return bind_err!("No columns found to join on in NATURAL JOIN");
+                            }
+                            names
+                        }
+                    };
                     let left_width = scope.columns.len();
                     let mut conds = vec![];
                     using_pairs.clear();
                     for name in names {
-                        let name = object_name(name);
                         let ident = ast::Ident::new(name.clone());
                         let l = scope.resolve(None, &ident)?;
                         let r = right_scope.resolve(None, &ident)?;
@@ -691,13 +743,19 @@ impl<'a> QueryBinder<'a> {
                     }
                     Expr::conjunction(conds)
                 }
-                Some(ast::JoinConstraint::Natural) => return unsupported!("NATURAL JOIN"),
                 Some(other) => return unsupported!("join constraint {other:?}"),
             };
             if kind.left_only() {
                 combined = scope.clone();
             }
-            plan = LogicalPlan::join(plan, right, kind, vec![], filter);
+            plan = if lateral {
+                if !matches!(kind, JoinKind::Inner | JoinKind::Left) {
+                    return unsupported!("{kind:?} JOIN LATERAL (only INNER, CROSS and LEFT)");
+                }
+                lateral_join(plan, right, kind, filter)
+            } else {
+                LogicalPlan::join(plan, right, kind, vec![], filter)
+            };
             if matches!(kind, JoinKind::Right | JoinKind::Full) && !using_pairs.is_empty() {
                 // The visible USING column is whichever side has the value.
                 let mut exprs = plan.output_columns();
@@ -795,6 +853,7 @@ impl<'a> QueryBinder<'a> {
         let binder = QueryBinder {
             catalog: self.catalog,
             outer: None,
+            parent: None,
             ctes: vec![],
             view_depth: self.view_depth + 1,
             expanded: self.expanded.clone(),
@@ -855,6 +914,27 @@ fn order_keys_of(order_by: Option<&ast::OrderByKind>, width: usize) -> Vec<ast::
                 with_fill: None,
             })
             .collect(),
+    }
+}
+
+/// Whether a FROM item is `LATERAL (subquery)`.
+fn is_lateral(factor: &TableFactor) -> bool {
+    matches!(factor, TableFactor::Derived { lateral: true, .. })
+}
+
+fn lateral_join(
+    left: LogicalPlan,
+    right: LogicalPlan,
+    kind: JoinKind,
+    filter: Option<Expr>,
+) -> LogicalPlan {
+    let schema = crate::plan::join_schema(&left.schema(), &right.schema(), kind);
+    LogicalPlan::LateralJoin {
+        left: Box::new(left),
+        right: Box::new(right),
+        kind,
+        filter,
+        schema,
     }
 }
 
@@ -1161,6 +1241,32 @@ fn rewrite_above(
             data_type,
         },
         Expr::Column { index, .. } if windows::is_window_ref(index) => e,
+        // A subquery's outer columns were the FROM clause's; now they are the
+        // group keys' (and must be group keys).
+        Expr::ScalarSubquery(_)
+        | Expr::Exists { .. }
+        | Expr::InSubquery { .. }
+        | Expr::Quantified { .. } => {
+            let e = e.map_children(&mut |c| rewrite_above(c, group, n_groups, grouping_id, error));
+            let mut to_group = |index: usize| {
+                group
+                    .iter()
+                    .position(|g| matches!(g, Expr::Column { index: i, .. } if *i == index))
+                    .ok_or_else(|| {
+                        Error::Bind(
+                            "a subquery of a grouped query may only read the outer query's GROUP BY columns"
+                                .into(),
+                        )
+                    })
+            };
+            match e.clone().map_outer_columns(0, &mut to_group) {
+                Ok(mapped) => mapped,
+                Err(err) => {
+                    error.get_or_insert(err);
+                    e
+                }
+            }
+        }
         Expr::Column { ref name, .. } => {
             error.get_or_insert_with(|| {
                 Error::Bind(format!(

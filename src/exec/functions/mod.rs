@@ -78,6 +78,16 @@ pub fn call(
             arrow::compute::nullif(&arrays[0], &equal)?
         }
         ScalarFunc::TryCast => try_cast(&arrays()[0], data_type)?,
+        ScalarFunc::SingleRow => {
+            let arrays = arrays();
+            let counts = typed::<Int64Type>(&arrays[0], "single_row")?;
+            if counts.iter().any(|c| c.is_some_and(|c| c > 1)) {
+                return Err(Error::Execute(
+                    "More than one row returned by a subquery used as an expression".into(),
+                ));
+            }
+            arrays[1].clone()
+        }
         ScalarFunc::AvgOfState => {
             let arrays = arrays();
             avg_of_state(&arrays[0], &arrays[1])?
