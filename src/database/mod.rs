@@ -248,6 +248,7 @@ impl Database {
         ExecContext {
             store: self.store.clone(),
             pool: state.pool.clone(),
+            work_tables: Default::default(),
         }
     }
 

@@ -17,6 +17,7 @@ mod key_table;
 mod like;
 mod operators;
 mod pipeline;
+mod recursion;
 mod reduce;
 mod sort;
 pub mod sources;
@@ -47,7 +48,13 @@ use crate::types::ScalarValue;
 pub struct ExecContext {
     pub store: Arc<FileStore>,
     pub pool: Arc<rayon::ThreadPool>,
+    /// The rows the last run of each running recursive CTE added, by id.
+    pub work_tables: Arc<std::collections::HashMap<usize, Arc<Vec<RecordBatch>>>>,
 }
+
+/// A recursive CTE that runs this many times without reaching its end is an
+/// error (it may never end).
+const MAX_RECURSION: usize = 100_000;
 
 /// Runs `plan` and returns its rows.
 pub fn execute(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>> {
@@ -270,6 +277,19 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
             }
             Ok(batches)
         }
+        LogicalPlan::RecursiveCte {
+            anchor,
+            recursive,
+            id,
+            distinct,
+            schema,
+        } => recursive_cte(anchor, recursive, *id, *distinct, schema, ctx),
+        LogicalPlan::WorkTable { id, .. } => match ctx.work_tables.get(id) {
+            Some(rows) => Ok(rows.as_ref().clone()),
+            None => Err(Error::Execute(format!(
+                "internal error: the work table of recursive CTE #{id} is missing"
+            ))),
+        },
         _ => {
             let (source, operators) = pipeline(plan, ctx)?;
             run(source.as_ref(), &operators, &CollectSink)
@@ -278,6 +298,57 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
 }
 
 type Pipeline = (Box<dyn Source>, Vec<Box<dyn Operator>>);
+
+/// `WITH RECURSIVE`: the anchor's rows, then the recursive part's over the
+/// rows its last run added, until a run adds none. With `distinct` (UNION),
+/// only rows not seen before are added (and seen): a hash table of all rows so
+/// far, in Arrow's row format, decides.
+fn recursive_cte(
+    anchor: &LogicalPlan,
+    recursive: &LogicalPlan,
+    id: usize,
+    distinct: bool,
+    schema: &arrow::datatypes::SchemaRef,
+    ctx: &ExecContext,
+) -> Result<Vec<RecordBatch>> {
+    let conform = |batches: Vec<RecordBatch>| -> Result<Vec<RecordBatch>> {
+        batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| Ok(b.with_schema(schema.clone())?))
+            .collect()
+    };
+    let mut seen = match distinct {
+        true => Some(recursion::Seen::new(schema)?),
+        false => None,
+    };
+    let mut added = conform(materialize(anchor, ctx)?)?;
+    if let Some(seen) = &mut seen {
+        added = seen.keep_new(added)?;
+    }
+    let mut all = added.clone();
+    let mut runs = 0;
+    while !added.is_empty() {
+        runs += 1;
+        if runs > MAX_RECURSION {
+            return Err(Error::Execute(format!(
+                "a recursive CTE did not end after {MAX_RECURSION} iterations"
+            )));
+        }
+        let mut tables = ctx.work_tables.as_ref().clone();
+        tables.insert(id, Arc::new(added));
+        let inner = ExecContext {
+            work_tables: Arc::new(tables),
+            ..ctx.clone()
+        };
+        added = conform(materialize(recursive, &inner)?)?;
+        if let Some(seen) = &mut seen {
+            added = seen.keep_new(added)?;
+        }
+        all.extend(added.iter().cloned());
+    }
+    Ok(all)
+}
 
 /// The source and streaming operators that produce `plan`'s rows.
 fn pipeline(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Pipeline> {

@@ -37,6 +37,9 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
             table.row_count() as f64 * kept * selectivity
         }
         LogicalPlan::Values { rows, .. } => rows.len() as f64,
+        // A guess: some ten runs of about the anchor's size.
+        LogicalPlan::RecursiveCte { anchor, .. } => estimate_rows(anchor) * 10.0,
+        LogicalPlan::WorkTable { .. } => 1000.0,
         LogicalPlan::External { .. } => 100_000.0,
         LogicalPlan::Filter { input, predicate } => {
             let selectivity: f64 = predicate

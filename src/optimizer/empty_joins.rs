@@ -41,7 +41,9 @@ pub fn empty_joins(plan: LogicalPlan) -> LogicalPlan {
         | LogicalPlan::Sort { input, .. }
         | LogicalPlan::Limit { input, .. }
         | LogicalPlan::Window { input, .. } => is_empty(input),
-        LogicalPlan::LateralJoin { .. } => false,
+        LogicalPlan::LateralJoin { .. }
+        | LogicalPlan::RecursiveCte { .. }
+        | LogicalPlan::WorkTable { .. } => false,
         LogicalPlan::Aggregate {
             input,
             group,

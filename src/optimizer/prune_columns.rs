@@ -214,6 +214,29 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
             let all: Vec<usize> = (0..lateral.schema().fields().len()).collect();
             select(lateral, &all, required)
         }
+        // The recursive part reads every column of the work table: both
+        // parts keep all theirs.
+        LogicalPlan::RecursiveCte {
+            anchor,
+            recursive,
+            id,
+            distinct,
+            schema,
+        } => {
+            let all: Vec<usize> = (0..schema.fields().len()).collect();
+            let cte = LogicalPlan::RecursiveCte {
+                anchor: Box::new(prune(*anchor, &all)),
+                recursive: Box::new(prune(*recursive, &all)),
+                id,
+                distinct,
+                schema,
+            };
+            select(cte, &all, required)
+        }
+        table @ LogicalPlan::WorkTable { .. } => {
+            let all: Vec<usize> = (0..table.schema().fields().len()).collect();
+            select(table, &all, required)
+        }
         LogicalPlan::Sort { input, keys, fetch } => {
             let needed = columns_of(keys.iter().map(|k| &k.expr), required);
             let sort = LogicalPlan::Sort {

@@ -56,7 +56,7 @@ impl Unnested {
             .iter()
             .enumerate()
             .flat_map(|(j, (index, name, t))| {
-                null_safe_keys(
+                Expr::null_safe_keys(
                     Expr::column(*index, name.clone(), t.clone()),
                     Expr::column(width + j, format!("#domain{j}"), t.clone()),
                 )
@@ -183,39 +183,6 @@ fn collect_outer_expr(e: &Expr, out: &mut Vec<(usize, String, DataType)>) {
     }
 }
 
-/// Join keys for `l IS NOT DISTINCT FROM r`: both NULL, or equal.
-pub fn null_safe_keys(l: Expr, r: Expr) -> Vec<(Expr, Expr)> {
-    let t = l.data_type();
-    let zero = zero_of(&t);
-    let coalesce = |e: Expr| Expr::Function {
-        func: ScalarFunc::Coalesce,
-        args: vec![e, Expr::Literal(zero.clone())],
-        data_type: t.clone(),
-    };
-    vec![
-        (
-            Expr::IsNull(Box::new(l.clone())),
-            Expr::IsNull(Box::new(r.clone())),
-        ),
-        (coalesce(l), coalesce(r)),
-    ]
-}
-
-/// A value of type `t` that stands in for NULL in a NULL-safe key.
-fn zero_of(t: &DataType) -> ScalarValue {
-    match t {
-        DataType::Boolean => ScalarValue::Boolean(Some(false)),
-        DataType::Int32 => ScalarValue::Int32(Some(0)),
-        DataType::Int64 => ScalarValue::Int64(Some(0)),
-        DataType::Float64 => ScalarValue::Float64(Some(0.0)),
-        DataType::Decimal128(p, s) => ScalarValue::Decimal128(Some(0), *p, *s),
-        DataType::Utf8 => ScalarValue::Utf8(Some(String::new())),
-        DataType::Date32 => ScalarValue::Date32(Some(0)),
-        DataType::Timestamp(..) => ScalarValue::Timestamp(Some(0)),
-        _ => ScalarValue::Int32(Some(0)),
-    }
-}
-
 fn names_of(plan: &LogicalPlan) -> Vec<String> {
     plan.schema()
         .fields()
@@ -319,7 +286,7 @@ fn push(plan: LogicalPlan, domain: &Domain) -> Result<LogicalPlan> {
                 .flat_map(|j| {
                     let d = domain.columns_at(0)[j].clone();
                     let g = grouped.output_columns()[j].clone();
-                    null_safe_keys(d, g)
+                    Expr::null_safe_keys(d, g)
                 })
                 .collect();
             let joined = LogicalPlan::join(domain.plan.clone(), grouped, JoinKind::Left, on, None);
@@ -559,7 +526,7 @@ fn push_join(
     let left_domain = domain.columns_at(nl);
     let right_domain = domain.columns_at(nr);
     for (l, r) in left_domain.into_iter().zip(right_domain) {
-        on.extend(null_safe_keys(l, r));
+        on.extend(Expr::null_safe_keys(l, r));
     }
     let filter = filter.map(|f| domain.resolve(shift(f), nl));
     let joined = LogicalPlan::join(left, right, kind, on, filter);

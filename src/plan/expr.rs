@@ -319,6 +319,35 @@ impl Expr {
         })
     }
 
+    /// Join keys for `l IS NOT DISTINCT FROM r`: both NULL, or equal (NULL
+    /// stands in as a value of the type in the second key).
+    pub fn null_safe_keys(l: Expr, r: Expr) -> Vec<(Expr, Expr)> {
+        let t = l.data_type();
+        let zero = match &t {
+            DataType::Boolean => ScalarValue::Boolean(Some(false)),
+            DataType::Int32 => ScalarValue::Int32(Some(0)),
+            DataType::Int64 => ScalarValue::Int64(Some(0)),
+            DataType::Float64 => ScalarValue::Float64(Some(0.0)),
+            DataType::Decimal128(p, s) => ScalarValue::Decimal128(Some(0), *p, *s),
+            DataType::Utf8 => ScalarValue::Utf8(Some(String::new())),
+            DataType::Date32 => ScalarValue::Date32(Some(0)),
+            DataType::Timestamp(..) => ScalarValue::Timestamp(Some(0)),
+            _ => ScalarValue::Int32(Some(0)),
+        };
+        let coalesce = |e: Expr| Expr::Function {
+            func: ScalarFunc::Coalesce,
+            args: vec![e, Expr::Literal(zero.clone())],
+            data_type: t.clone(),
+        };
+        vec![
+            (
+                Expr::IsNull(Box::new(l.clone())),
+                Expr::IsNull(Box::new(r.clone())),
+            ),
+            (coalesce(l), coalesce(r)),
+        ]
+    }
+
     /// `AND` of two boolean expressions.
     pub fn and(self, other: Expr) -> Expr {
         Expr::Binary {

@@ -147,6 +147,19 @@ pub enum LogicalPlan {
         inputs: Vec<LogicalPlan>,
         schema: SchemaRef,
     },
+    /// `WITH RECURSIVE`: the rows of `anchor`, then of `recursive` run again
+    /// and again over the rows the run before added (read by its
+    /// [`LogicalPlan::WorkTable`] of the same `id`) until it adds none; with
+    /// `distinct` (UNION), rows already there are not added again.
+    RecursiveCte {
+        anchor: Box<LogicalPlan>,
+        recursive: Box<LogicalPlan>,
+        id: usize,
+        distinct: bool,
+        schema: SchemaRef,
+    },
+    /// Inside a recursive CTE's recursive part: the rows its last run added.
+    WorkTable { id: usize, schema: SchemaRef },
     /// `left, LATERAL (right)` / `left JOIN LATERAL (right) ON filter`: `right`
     /// reads columns of `left`'s row as outer columns of depth 1. Unnested into
     /// a join by the optimizer's first rule; never executed.
@@ -180,7 +193,9 @@ impl LogicalPlan {
             | LogicalPlan::Join { schema, .. }
             | LogicalPlan::Union { schema, .. }
             | LogicalPlan::Window { schema, .. }
-            | LogicalPlan::LateralJoin { schema, .. } => schema.clone(),
+            | LogicalPlan::LateralJoin { schema, .. }
+            | LogicalPlan::RecursiveCte { schema, .. }
+            | LogicalPlan::WorkTable { schema, .. } => schema.clone(),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => input.schema(),
@@ -202,9 +217,13 @@ impl LogicalPlan {
         match self {
             LogicalPlan::Scan { .. }
             | LogicalPlan::Values { .. }
-            | LogicalPlan::External { .. } => {
+            | LogicalPlan::External { .. }
+            | LogicalPlan::WorkTable { .. } => {
                 vec![]
             }
+            LogicalPlan::RecursiveCte {
+                anchor, recursive, ..
+            } => vec![anchor, recursive],
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Project { input, .. }
             | LogicalPlan::Aggregate { input, .. }
@@ -266,6 +285,7 @@ impl LogicalPlan {
                 .chain(filter.iter())
                 .collect(),
             LogicalPlan::LateralJoin { filter, .. } => filter.iter().collect(),
+            LogicalPlan::RecursiveCte { .. } | LogicalPlan::WorkTable { .. } => vec![],
             LogicalPlan::External { .. }
             | LogicalPlan::Limit { .. }
             | LogicalPlan::Union { .. } => vec![],
@@ -399,7 +419,9 @@ impl LogicalPlan {
             },
             other @ (LogicalPlan::External { .. }
             | LogicalPlan::Limit { .. }
-            | LogicalPlan::Union { .. }) => other,
+            | LogicalPlan::Union { .. }
+            | LogicalPlan::RecursiveCte { .. }
+            | LogicalPlan::WorkTable { .. }) => other,
         })
     }
 
@@ -426,7 +448,21 @@ impl LogicalPlan {
         match self {
             leaf @ (LogicalPlan::Scan { .. }
             | LogicalPlan::Values { .. }
-            | LogicalPlan::External { .. }) => leaf,
+            | LogicalPlan::External { .. }
+            | LogicalPlan::WorkTable { .. }) => leaf,
+            LogicalPlan::RecursiveCte {
+                anchor,
+                recursive,
+                id,
+                distinct,
+                schema,
+            } => LogicalPlan::RecursiveCte {
+                anchor: bx(anchor),
+                recursive: bx(recursive),
+                id,
+                distinct,
+                schema,
+            },
             LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
                 input: bx(input),
                 predicate,
@@ -685,6 +721,11 @@ impl LogicalPlan {
                 writeln!(out, "{line}")
             }
             LogicalPlan::Union { .. } => writeln!(out, "{pad}Union ∪ ALL"),
+            LogicalPlan::RecursiveCte { id, distinct, .. } => {
+                let union = if *distinct { "UNION" } else { "UNION ALL" };
+                writeln!(out, "{pad}RecursiveCte #{id} ({union})")
+            }
+            LogicalPlan::WorkTable { id, .. } => writeln!(out, "{pad}WorkTable #{id}"),
             LogicalPlan::LateralJoin { kind, filter, .. } => {
                 let filter = filter
                     .as_ref()

@@ -103,9 +103,6 @@ impl<'a> QueryBinder<'a> {
     /// Binds a whole query (with ORDER BY and LIMIT).
     pub fn bind_query(&self, query: &ast::Query) -> Result<LogicalPlan> {
         if let Some(with) = &query.with {
-            if with.recursive {
-                return unsupported!("WITH RECURSIVE");
-            }
             let mut binder = QueryBinder {
                 catalog: self.catalog,
                 outer: self.outer,
@@ -115,15 +112,18 @@ impl<'a> QueryBinder<'a> {
                 expanded: self.expanded.clone(),
             };
             for cte in &with.cte_tables {
-                let plan = binder.bind_query(&cte.query)?;
                 let names: Vec<String> = cte
                     .alias
                     .columns
                     .iter()
                     .map(|c| c.name.value.clone())
                     .collect();
-                let plan = rename_columns(plan, &names)?;
-                binder.ctes.push((cte.alias.name.value.clone(), plan));
+                let name = cte.alias.name.value.clone();
+                let plan = match with.recursive {
+                    true => binder.bind_recursive_cte(&name, &names, &cte.query)?,
+                    false => rename_columns(binder.bind_query(&cte.query)?, &names)?,
+                };
+                binder.ctes.push((name, plan));
             }
             let mut body = query.clone();
             body.with = None;
@@ -164,6 +164,72 @@ impl<'a> QueryBinder<'a> {
         }
     }
 
+    /// A CTE of `WITH RECURSIVE`: `anchor UNION [ALL] recursive`, where the
+    /// recursive part reads the CTE's own name as the rows the run before added
+    /// (a [`LogicalPlan::WorkTable`]); a CTE that does not read itself is an
+    /// ordinary one. The recursive part's columns are cast to the anchor's
+    /// types; the names are the CTE's column list, or the anchor's.
+    fn bind_recursive_cte(
+        &mut self,
+        name: &str,
+        names: &[String],
+        query: &ast::Query,
+    ) -> Result<LogicalPlan> {
+        let SetExpr::SetOperation {
+            op: ast::SetOperator::Union,
+            set_quantifier,
+            left,
+            right,
+        } = query.body.as_ref()
+        else {
+            return rename_columns(self.bind_query(query)?, names);
+        };
+        if query.order_by.is_some() || query.limit_clause.is_some() {
+            return unsupported!("ORDER BY or LIMIT on a recursive CTE's UNION");
+        }
+        let anchor = rename_columns(self.bind_set_expr(left)?, names)?;
+        let schema = anchor.schema();
+        let id = next_recursion_id();
+        self.ctes.push((
+            name.to_string(),
+            LogicalPlan::WorkTable {
+                id,
+                schema: schema.clone(),
+            },
+        ));
+        let recursive = self.bind_set_expr(right);
+        self.ctes.pop();
+        let recursive = recursive?;
+        if !reads_work_table(&recursive, id) {
+            return rename_columns(self.bind_query(query)?, names);
+        }
+        let (rs, width) = (recursive.schema(), schema.fields().len());
+        if rs.fields().len() != width {
+            return bind_err!(
+                "the two sides of recursive CTE {name} have {width} and {} columns",
+                rs.fields().len()
+            );
+        }
+        let exprs = recursive
+            .output_columns()
+            .into_iter()
+            .zip(schema.fields())
+            .map(|(e, f)| cast(e, f.data_type()))
+            .collect::<Result<Vec<_>>>()?;
+        let recursive = LogicalPlan::project(recursive, exprs, field_names_of_schema(&schema));
+        let distinct = !matches!(
+            set_quantifier,
+            ast::SetQuantifier::All | ast::SetQuantifier::AllByName
+        );
+        Ok(LogicalPlan::RecursiveCte {
+            anchor: Box::new(anchor),
+            recursive: Box::new(recursive),
+            id,
+            distinct,
+            schema,
+        })
+    }
+
     fn bind_set_expr(&self, body: &SetExpr) -> Result<LogicalPlan> {
         match body {
             SetExpr::Select(select) => self.bind_select(select, None, 0, None),
@@ -179,9 +245,6 @@ impl<'a> QueryBinder<'a> {
                     set_quantifier,
                     ast::SetQuantifier::All | ast::SetQuantifier::AllByName
                 );
-                if *op != ast::SetOperator::Union && all {
-                    return unsupported!("{op} ALL");
-                }
                 if matches!(op, ast::SetOperator::Minus) {
                     return unsupported!("MINUS (use EXCEPT)");
                 }
@@ -222,6 +285,11 @@ impl<'a> QueryBinder<'a> {
                         let union = LogicalPlan::Union { inputs, schema };
                         Ok(if all { union } else { distinct_rows(union) })
                     }
+                    _ if all => intersect_or_except_all(
+                        cast_side(l)?,
+                        cast_side(r)?,
+                        *op == ast::SetOperator::Intersect,
+                    ),
                     _ => intersect_or_except(
                         cast_side(l)?,
                         cast_side(r)?,
@@ -763,12 +831,20 @@ impl<'a> QueryBinder<'a> {
                     let Expr::Column { index, .. } = l else {
                         continue;
                     };
-                    let t = exprs[index].data_type();
+                    let t = common_type(&l.data_type(), &r.data_type()).unwrap_or(l.data_type());
                     exprs[index] = Expr::Function {
                         func: crate::plan::ScalarFunc::Coalesce,
-                        args: vec![l, r],
-                        data_type: t,
+                        args: vec![cast(l.clone(), &t)?, cast(r, &t)?],
+                        data_type: t.clone(),
                     };
+                    // The unqualified name is the merged value; the left's own
+                    // copy stays reachable qualified, at the end.
+                    let mut left_copy = combined.columns[index].clone();
+                    left_copy.using_duplicate = true;
+                    combined.columns[index].data_type = t;
+                    combined.columns[index].qualifier = None;
+                    combined.columns.push(left_copy);
+                    exprs.push(l);
                 }
                 plan = LogicalPlan::project(plan, exprs, field_names_of(&combined));
             }
@@ -917,6 +993,22 @@ fn order_keys_of(order_by: Option<&ast::OrderByKind>, width: usize) -> Vec<ast::
     }
 }
 
+/// A number no other recursive CTE has.
+fn next_recursion_id() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether `plan` reads the work table `id`.
+fn reads_work_table(plan: &LogicalPlan, id: usize) -> bool {
+    matches!(plan, LogicalPlan::WorkTable { id: i, .. } if *i == id)
+        || plan.inputs().into_iter().any(|p| reads_work_table(p, id))
+}
+
+fn field_names_of_schema(schema: &arrow::datatypes::SchemaRef) -> Vec<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}
+
 /// Whether a FROM item is `LATERAL (subquery)`.
 fn is_lateral(factor: &TableFactor) -> bool {
     matches!(factor, TableFactor::Derived { lateral: true, .. })
@@ -1048,6 +1140,46 @@ fn boolean_condition(predicate: Expr, clause: &str) -> Result<Expr> {
             )
         }
     })
+}
+
+/// `l INTERSECT ALL r` / `l EXCEPT ALL r` (multisets, NULLs equal): each side's
+/// copies of a row numbered (ROW_NUMBER over all columns); the k-th left copy
+/// is kept when the right has (INTERSECT) or has not (EXCEPT) a k-th copy, so
+/// that min(m, n) and max(m - n, 0) copies remain.
+fn intersect_or_except_all(l: LogicalPlan, r: LogicalPlan, intersect: bool) -> Result<LogicalPlan> {
+    let names = field_names(&l);
+    let width = names.len();
+    let numbered = |p: LogicalPlan| -> LogicalPlan {
+        let mut fields: Vec<Arc<Field>> = p.schema().fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new("#copy", DataType::Int64, true)));
+        LogicalPlan::Window {
+            partition_by: p.output_columns(),
+            order_by: vec![],
+            functions: vec![crate::plan::WindowExpr {
+                func: crate::plan::WindowFunc::RowNumber,
+                args: vec![],
+                frame: crate::plan::WindowFrame::default_for(false),
+                data_type: DataType::Int64,
+            }],
+            schema: Arc::new(Schema::new(fields)),
+            input: Box::new(p),
+        }
+    };
+    let (l, r) = (numbered(l), numbered(r));
+    let on: Vec<(Expr, Expr)> = l
+        .output_columns()
+        .into_iter()
+        .zip(r.output_columns())
+        .flat_map(|(a, b)| Expr::null_safe_keys(a, b))
+        .collect();
+    let kind = if intersect {
+        JoinKind::Semi
+    } else {
+        JoinKind::Anti
+    };
+    let joined = LogicalPlan::join(l, r, kind, on, None);
+    let exprs = joined.output_columns().into_iter().take(width).collect();
+    Ok(LogicalPlan::project(joined, exprs, names))
 }
 
 /// `l INTERSECT r` / `l EXCEPT r` (set semantics, NULLs equal): the rows of both,
