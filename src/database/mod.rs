@@ -852,10 +852,12 @@ impl Database {
             .table(table)
             .ok_or_else(|| Error::Catalog(format!("Table with name {table} does not exist")))?;
         let target = meta.schema();
-        let (file_schema, stream) = match source.format {
-            FileFormat::Csv => etl::scan_csv(&source.path, &source.csv, Some(target.clone()))?,
-            FileFormat::Parquet => etl::scan_parquet(&source.path)?,
-        };
+        let (file_schema, stream) = etl::scan_files(
+            &source.path,
+            source.format,
+            &source.csv,
+            Some(target.clone()),
+        )?;
         if file_schema.fields().len() != target.fields().len() {
             return Err(Error::Load(format!(
                 "{} has {} columns but table {} has {}",

@@ -1,8 +1,9 @@
 //! Loading and exporting data: CSV and Parquet files in, CSV and Parquet files out.
 //!
 //! The SQL layer calls [`scan_csv`] / [`scan_parquet`] for `COPY t FROM 'f'`,
-//! `read_csv('f')` and `read_parquet('f')`, and [`write_csv`] / [`write_parquet`] for
-//! `COPY (SELECT ...) TO 'f'`. Scans are lazy: they return a schema and a
+//! `read_csv('f')`, `read_parquet('f')` and `FROM 'f.csv'` (through [`scan_files`], which
+//! also expands globs such as `'parts/*.parquet'` into several files read as one), and
+//! [`write_csv`] / [`write_parquet`] for `COPY (SELECT ...) TO 'f'`. Scans are lazy: they return a schema and a
 //! [`BatchStream`] that reads the file as it is pulled, a batch at a time, so a file
 //! larger than memory can be loaded. Every batch uses only the engine's stored types
 //! (BOOLEAN, INTEGER, BIGINT, DOUBLE, DECIMAL(p,s), VARCHAR, DATE).
@@ -115,9 +116,11 @@ use arrow::array::RecordBatch;
 use crate::error::{Error, Result};
 
 mod csv;
+mod files;
 mod parquet;
 
 pub use self::csv::{scan_csv, write_csv};
+pub use self::files::{expand, scan_files};
 pub use self::parquet::{scan_parquet, write_parquet};
 
 /// A lazily read sequence of record batches.

@@ -38,7 +38,7 @@ use self::pipeline::{run, Operator, Sink, Source};
 use self::sort::SortSink;
 use self::sources::{BatchSource, KeyRange, ScanSource};
 use crate::error::{Error, Result};
-use crate::etl::{self, FileFormat};
+use crate::etl;
 use crate::plan::{AggExpr, Expr, JoinKind, LogicalPlan};
 use crate::storage::FileStore;
 use crate::types::ScalarValue;
@@ -151,10 +151,7 @@ pub fn file_stream(plan: &LogicalPlan) -> Option<Result<etl::BatchStream>> {
 
 /// The batches of a CSV or Parquet file read by a query.
 fn read_file(source: &crate::plan::ExternalSource) -> Result<etl::BatchStream> {
-    Ok(match source.format {
-        FileFormat::Csv => etl::scan_csv(&source.path, &source.csv, None)?.1,
-        FileFormat::Parquet => etl::scan_parquet(&source.path)?.1,
-    })
+    Ok(etl::scan_files(&source.path, source.format, &source.csv, None)?.1)
 }
 
 /// Replaces every (uncorrelated) scalar subquery in the plan by its value,

@@ -863,6 +863,10 @@ impl<'a> QueryBinder<'a> {
                     let plan = self.bind_table_function(&table_name, &args.args)?;
                     return apply_alias(plan, alias.as_ref(), &table_name);
                 }
+                if let Some(file) = file_named_in_from(name) {
+                    let (plan, stem) = read_file_in_from(file)?;
+                    return apply_alias(plan, alias.as_ref(), &stem);
+                }
                 if let Some((_, plan)) = self
                     .ctes
                     .iter()
@@ -965,16 +969,45 @@ impl<'a> QueryBinder<'a> {
         let Some(path) = path else {
             return bind_err!("{name} needs a file name");
         };
-        let path = PathBuf::from(path);
-        let schema = match format {
-            FileFormat::Csv => etl::scan_csv(&path, &csv, None)?.0,
-            FileFormat::Parquet => etl::scan_parquet(&path)?.0,
-        };
-        Ok(LogicalPlan::External {
-            source: ExternalSource { path, format, csv },
-            schema,
-        })
+        read_file(PathBuf::from(path), format, csv)
     }
+}
+
+/// A plan reading the file (or the files of a glob) at `path`.
+fn read_file(path: PathBuf, format: FileFormat, csv: CsvOptions) -> Result<LogicalPlan> {
+    let schema = etl::scan_files(&path, format, &csv, None)?.0;
+    Ok(LogicalPlan::External {
+        source: ExternalSource { path, format, csv },
+        schema,
+    })
+}
+
+/// The file name of `FROM 'sales.parquet'`: a single-quoted name in FROM.
+fn file_named_in_from(name: &ast::ObjectName) -> Option<&str> {
+    match name.0.as_slice() {
+        [part] => part
+            .as_ident()
+            .filter(|i| i.quote_style == Some('\''))
+            .map(|i| i.value.as_str()),
+        _ => None,
+    }
+}
+
+/// `FROM 'file'`: a file read like `read_csv` / `read_parquet` by its extension, and
+/// the name it goes by (the file name without its extension, as in DuckDB).
+fn read_file_in_from(file: &str) -> Result<(LogicalPlan, String)> {
+    let path = PathBuf::from(file);
+    let Some(format) = etl::format_from_path(&path) else {
+        return bind_err!(
+            "cannot tell the format of '{file}' from its name: name a .csv, .tsv, .parquet \
+             file, or read it with read_csv('{file}') or read_parquet('{file}')"
+        );
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((read_file(path, format, CsvOptions::default())?, stem))
 }
 
 /// The keys of an ORDER BY over `width` output columns: `ORDER BY ALL` is every
