@@ -24,7 +24,7 @@ mod cube;
 use crate::mv::rewrite::{Candidate, ViewShape};
 use crate::optimizer::optimize_with;
 use crate::plan::{ExternalSource, LogicalPlan};
-use crate::sql::{self, Command, Parsed};
+use crate::sql::{self, ChangedRows, Command, Parsed};
 use crate::storage::{FileStore, TableData, TableWriter, SEGMENT_ROWS};
 use crate::types::SqlType;
 
@@ -318,6 +318,11 @@ impl Database {
                 let rows = self.append_and_commit(state, &table, batches.into_iter().map(Ok))?;
                 QueryResult::count(rows)
             }
+            Command::ReplaceRows {
+                table,
+                rows,
+                changed,
+            } => QueryResult::count(self.replace_rows(state, &table, rows, changed)?),
             Command::CopyFrom { table, source } => {
                 QueryResult::count(self.copy_from(state, &table, &source)?)
             }
@@ -844,6 +849,60 @@ impl Database {
         let rows = self.append(state, &mut meta, batches)?;
         self.commit_table(state, meta)?;
         Ok(rows)
+    }
+
+    /// UPDATE / DELETE / TRUNCATE: writes the rows of `rows` as the table's new
+    /// data (new files, a new table id, so views over it see a replaced table)
+    /// and commits them; returns how many rows the statement changed. Nothing is
+    /// written when none changed.
+    fn replace_rows(
+        &self,
+        state: &mut State,
+        table: &str,
+        rows: LogicalPlan,
+        changed: ChangedRows,
+    ) -> Result<u64> {
+        let old = state
+            .catalog
+            .table(table)
+            .cloned()
+            .ok_or_else(|| Error::Catalog(format!("Table with name {table} does not exist")))?;
+        let mut batches = self.run_query(state, rows)?.batches;
+        let count = match changed {
+            ChangedRows::Removed => {
+                let kept: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+                old.row_count().saturating_sub(kept)
+            }
+            ChangedRows::Flagged => {
+                let mut count = 0;
+                for batch in &mut batches {
+                    let flag = batch.num_columns() - 1;
+                    use arrow::array::AsArray;
+                    let Some(hits) = batch.column(flag).as_boolean_opt() else {
+                        return Err(Error::Execute(
+                            "the changed-rows flag is not BOOLEAN".into(),
+                        ));
+                    };
+                    count += hits.true_count() as u64;
+                    batch.remove_column(flag);
+                }
+                count
+            }
+        };
+        if count == 0 {
+            return Ok(0);
+        }
+        let mut new = TableMeta {
+            name: old.name.clone(),
+            columns: old.columns.clone(),
+            data: TableData::default(),
+            id: state.catalog.allocate_table_id(),
+        };
+        self.append(state, &mut new, batches.into_iter().map(Ok))?;
+        self.commit_table(state, new)?;
+        let replaced: Vec<String> = old.data.files.iter().map(|f| f.name.clone()).collect();
+        self.store.forget(&replaced);
+        Ok(count)
     }
 
     fn copy_from(&self, state: &mut State, table: &str, source: &ExternalSource) -> Result<u64> {

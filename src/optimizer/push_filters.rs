@@ -393,6 +393,7 @@ mod tests {
                 args: vec![],
                 frame: WindowFrame::default_for(false),
                 data_type: DataType::Int64,
+                ignore_nulls: false,
             }],
             schema: Arc::new(Schema::new(fields)),
         };

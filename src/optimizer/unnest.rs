@@ -441,6 +441,7 @@ fn limit_per_domain(
                 end: FrameBound::CurrentRow,
             },
             data_type: DataType::Int64,
+            ignore_nulls: false,
         }],
         schema: Arc::new(Schema::new(fields)),
     };

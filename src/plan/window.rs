@@ -96,6 +96,9 @@ pub struct WindowExpr {
     pub args: Vec<Expr>,
     pub frame: WindowFrame,
     pub data_type: DataType,
+    /// `IGNORE NULLS` (LAG, LEAD, FIRST_VALUE, LAST_VALUE, NTH_VALUE): rows whose
+    /// value is NULL are skipped when counting offsets and positions.
+    pub ignore_nulls: bool,
 }
 
 impl WindowExpr {
@@ -154,6 +157,9 @@ impl fmt::Display for WindowExpr {
                     args.join(", ")
                 )?
             }
+        }
+        if self.ignore_nulls {
+            write!(f, " IGNORE NULLS")?;
         }
         let units = match self.frame.units {
             FrameUnits::Rows => "ROWS",

@@ -532,6 +532,9 @@ impl<'a> ExprBinder<'a> {
             ),
             ast::FunctionArguments::Subquery(_) => return unsupported!("subqueries"),
         };
+        if ignores_nulls(f, clauses) && (f.over.is_none() || !windows::skips_nulls(&name)) {
+            return unsupported!("IGNORE NULLS in {name} (only LAG, LEAD, FIRST_VALUE, LAST_VALUE and NTH_VALUE take it)");
+        }
         if let Some(over) = &f.over {
             return self.window_call(&name, over, &args, distinct, clauses, f);
         }
@@ -759,6 +762,7 @@ impl<'a> ExprBinder<'a> {
             order_by,
             frame,
             data_type,
+            ignore_nulls: ignores_nulls(call, clauses),
         })
     }
 
@@ -1287,4 +1291,13 @@ fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
         },
         _ => mismatch(),
     }
+}
+
+/// Whether a call says `IGNORE NULLS` (after its arguments, or inside them).
+fn ignores_nulls(call: &ast::Function, clauses: &[ast::FunctionArgumentClause]) -> bool {
+    let ignore = ast::NullTreatment::IgnoreNulls;
+    call.null_treatment == Some(ignore)
+        || clauses.iter().any(
+            |c| matches!(c, ast::FunctionArgumentClause::IgnoreOrRespectNulls(t) if *t == ignore),
+        )
 }

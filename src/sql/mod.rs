@@ -5,6 +5,7 @@
 
 mod aggregates;
 mod coerce;
+mod dml;
 pub mod expr;
 mod functions;
 mod query;
@@ -104,6 +105,22 @@ pub enum Command {
         name: String,
         value: String,
     },
+    /// UPDATE, DELETE, TRUNCATE: the table's rows become those of `rows`, in the
+    /// table's columns (see `dml`).
+    ReplaceRows {
+        table: String,
+        rows: LogicalPlan,
+        changed: ChangedRows,
+    },
+}
+
+/// How a [`Command::ReplaceRows`] tells the number of rows its statement changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangedRows {
+    /// The rows it removed: as many as the table has fewer.
+    Removed,
+    /// One more, last BOOLEAN column, true in each row it changed (not stored).
+    Flagged,
 }
 
 /// Splits SQL text into parsed statements.
@@ -126,7 +143,8 @@ pub fn parse_error(e: ParserError) -> Error {
 }
 
 /// The tokens of SQL text in DuckDB's dialect, with `**` (two adjacent `*`,
-/// DuckDB's power operator, which sqlparser does not know) as `^`, its synonym.
+/// DuckDB's power operator, which sqlparser does not know) as `^`, its synonym,
+/// and `IGNORE NULLS` / `RESPECT NULLS` moved out of a call's parentheses.
 pub fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
     let dialect = DuckDbDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
@@ -143,7 +161,39 @@ pub fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
         }
         merged.push(t);
     }
-    Ok(merged)
+    Ok(null_treatment_after_parentheses(merged))
+}
+
+/// DuckDB writes `IGNORE NULLS` inside a window function's parentheses
+/// (`lag(x IGNORE NULLS)`); sqlparser's DuckDB dialect reads it only after them
+/// (`lag(x) IGNORE NULLS`): `IGNORE | RESPECT NULLS )` becomes `) IGNORE NULLS`.
+fn null_treatment_after_parentheses(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |t: &TokenWithSpan, text: &str| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(text));
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if word(&tokens[i], "IGNORE") || word(&tokens[i], "RESPECT") {
+            let next: Vec<usize> = (i + 1..tokens.len())
+                .filter(|&j| !matches!(tokens[j].token, Token::Whitespace(_)))
+                .take(2)
+                .collect();
+            if let [nulls, paren] = next[..] {
+                if word(&tokens[nulls], "NULLS") && tokens[paren].token == Token::RParen {
+                    out.push(tokens[paren].clone());
+                    out.push(TokenWithSpan::new(
+                        Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+                        tokens[paren].span,
+                    ));
+                    out.extend(tokens[i..=nulls].iter().cloned());
+                    i = paren + 1;
+                    continue;
+                }
+            }
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    out
 }
 
 /// Binds the text of one query (a stored view's, say) against `catalog`.

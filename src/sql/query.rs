@@ -913,6 +913,18 @@ impl<'a> QueryBinder<'a> {
                 let plan = self.bind_query(subquery)?;
                 apply_alias(plan, alias.as_ref(), "")
             }
+            // `(a JOIN b ON ...)`: the inner names stay visible unless it has an alias.
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                let start = self.bind_table_factor(&table_with_joins.relation)?;
+                let (plan, scope) = self.bind_joins(start, &table_with_joins.joins)?;
+                match alias {
+                    Some(_) => apply_alias(plan, alias.as_ref(), ""),
+                    None => Ok((plan, scope)),
+                }
+            }
             other => unsupported!("FROM item {other}"),
         }
     }
@@ -1193,6 +1205,7 @@ fn intersect_or_except_all(l: LogicalPlan, r: LogicalPlan, intersect: bool) -> R
                 args: vec![],
                 frame: crate::plan::WindowFrame::default_for(false),
                 data_type: DataType::Int64,
+                ignore_nulls: false,
             }],
             schema: Arc::new(Schema::new(fields)),
             input: Box::new(p),

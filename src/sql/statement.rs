@@ -1,5 +1,5 @@
 //! Binding statements other than plain queries: DDL, INSERT, COPY, SHOW,
-//! DESCRIBE, EXPLAIN and SET, each into a [`Command`].
+//! DESCRIBE, EXPLAIN and SET, each into a [`Command`] (UPDATE and DELETE: `dml`).
 
 use std::path::PathBuf;
 
@@ -26,6 +26,9 @@ pub fn bind_statement(catalog: &Catalog, statement: &Statement) -> Result<Comman
         },
         Statement::CreateTable(ct) => create_table(&binder, ct),
         Statement::Insert(insert) => bind_insert(catalog, &binder, insert),
+        Statement::Update(update) => super::dml::bind_update(catalog, update),
+        Statement::Delete(delete) => super::dml::bind_delete(catalog, delete),
+        Statement::Truncate(truncate) => super::dml::bind_truncate(catalog, truncate),
         Statement::Drop {
             object_type,
             if_exists,

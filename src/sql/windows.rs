@@ -40,6 +40,7 @@ pub struct WindowCall {
     pub order_by: Vec<SortKey>,
     pub frame: WindowFrame,
     pub data_type: DataType,
+    pub ignore_nulls: bool,
 }
 
 impl WindowCall {
@@ -50,6 +51,7 @@ impl WindowCall {
             args: self.args,
             frame: self.frame,
             data_type: self.data_type,
+            ignore_nulls: self.ignore_nulls,
         }
         .try_map_expressions(f)?;
         Ok(WindowCall {
@@ -72,6 +74,7 @@ impl WindowCall {
                 .collect::<Result<_>>()?,
             frame: expr.frame,
             data_type: expr.data_type,
+            ignore_nulls: expr.ignore_nulls,
         })
     }
 }
@@ -153,6 +156,14 @@ fn resolve_depth(
 }
 
 /// The names of the window functions that are not aggregates.
+/// Whether window function `name` takes `IGNORE NULLS`.
+pub fn skips_nulls(name: &str) -> bool {
+    matches!(
+        name,
+        "lag" | "lead" | "first_value" | "first" | "last_value" | "last" | "nth_value"
+    )
+}
+
 pub fn is_window_function(name: &str) -> bool {
     matches!(
         name,
@@ -433,6 +444,7 @@ pub fn plan_windows(mut plan: LogicalPlan, calls: Vec<WindowCall>) -> (LogicalPl
                 args: c.args.clone(),
                 frame: c.frame.clone(),
                 data_type: c.data_type.clone(),
+                ignore_nulls: c.ignore_nulls,
             });
         }
         plan = LogicalPlan::Window {

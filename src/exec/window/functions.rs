@@ -113,11 +113,17 @@ pub fn compute(
                 offset
             };
             let of = partition_of();
+            let skip = w.ignore_nulls.then(|| NonNulls::of(&values[0]));
             let picked: Vec<Option<usize>> = (0..n)
                 .map(|p| {
                     let (lo, hi) = of[p];
-                    let at = p as i64 + offset;
-                    (at >= lo as i64 && at < hi as i64).then_some(at as usize)
+                    match &skip {
+                        Some(skip) => skip.offset_from(p, offset, (lo, hi)),
+                        None => {
+                            let at = p as i64 + offset;
+                            (at >= lo as i64 && at < hi as i64).then_some(at as usize)
+                        }
+                    }
                 })
                 .collect();
             let picked_values = gather(&values[0], &picked)?;
@@ -141,14 +147,17 @@ pub fn compute(
                     "Invalid Input Error: NTH_VALUE's position must be greater than zero".into(),
                 ));
             }
+            let skip = w.ignore_nulls.then(|| NonNulls::of(&values[0]));
             let picked: Vec<Option<usize>> = frames
                 .ranges
                 .iter()
                 .map(|&(s, e)| {
                     let (s, e) = (s as usize, e as usize);
-                    match w.func {
-                        WindowFunc::LastValue => (e > s).then(|| e - 1),
-                        _ => (s + (nth as usize - 1) < e).then(|| s + nth as usize - 1),
+                    match (&skip, &w.func) {
+                        (Some(skip), WindowFunc::LastValue) => skip.last_in(s, e),
+                        (Some(skip), _) => skip.nth_in(s, e, nth as usize),
+                        (None, WindowFunc::LastValue) => (e > s).then(|| e - 1),
+                        (None, _) => (s + (nth as usize - 1) < e).then(|| s + nth as usize - 1),
                     }
                 })
                 .collect();
@@ -156,6 +165,53 @@ pub fn compute(
         }
         WindowFunc::Aggregate(agg) => aggregates::compute(agg, values, bucket, frames)?,
     })
+}
+
+/// The positions of the non-NULL values of a column (`IGNORE NULLS`), to find
+/// the n-th non-NULL value before or after a position, or in a frame.
+struct NonNulls {
+    /// The positions that hold a value, in order.
+    positions: Vec<usize>,
+    /// `before[p]`: how many of them are before position `p` (n + 1 entries).
+    before: Vec<usize>,
+}
+
+impl NonNulls {
+    fn of(values: &ArrayRef) -> NonNulls {
+        let mut positions = vec![];
+        let mut before = Vec::with_capacity(values.len() + 1);
+        for p in 0..values.len() {
+            before.push(positions.len());
+            if values.is_valid(p) {
+                positions.push(p);
+            }
+        }
+        before.push(positions.len());
+        NonNulls { positions, before }
+    }
+
+    /// LAG / LEAD: the `offset`-th value-holding position before (negative) or
+    /// after (positive) `p` within its partition `[lo, hi)`; `p` itself for 0.
+    fn offset_from(&self, p: usize, offset: i64, (lo, hi): (usize, usize)) -> Option<usize> {
+        let index = match offset {
+            0 => return Some(p),
+            o if o < 0 => self.before[p] as i64 + o,
+            o => self.before[p + 1] as i64 + o - 1,
+        };
+        (index >= self.before[lo] as i64 && index < self.before[hi] as i64)
+            .then(|| self.positions[index as usize])
+    }
+
+    /// The n-th (1-based) value-holding position of the frame `[s, e)`.
+    fn nth_in(&self, s: usize, e: usize, n: usize) -> Option<usize> {
+        let index = self.before[s] + n - 1;
+        (index < self.before[e]).then(|| self.positions[index])
+    }
+
+    /// The last value-holding position of the frame `[s, e)`.
+    fn last_in(&self, s: usize, e: usize) -> Option<usize> {
+        (self.before[e] > self.before[s]).then(|| self.positions[self.before[e] - 1])
+    }
 }
 
 /// `values` at the picked positions (NULL where none is).

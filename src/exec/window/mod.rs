@@ -1,7 +1,8 @@
 //! The window operator: one Window node's functions (which share a PARTITION
 //! BY and an ORDER BY) for every row of its input.
 //!
-//! A sink: the input pipeline's batches are collected on all workers; then
+//! A sink: the input pipeline's batches are collected on all workers (and put
+//! back in input order); then
 //!
 //! 1. the keys and the functions' arguments are evaluated once over all rows;
 //! 2. the rows are dealt into buckets by partition, each bucket grouped by
@@ -61,14 +62,15 @@ pub struct Inputs {
 }
 
 impl Sink for WindowSink {
-    type State = Vec<RecordBatch>;
+    /// The input batches with their morsel numbers.
+    type State = Vec<(usize, RecordBatch)>;
 
     fn init(&self) -> Self::State {
         vec![]
     }
 
-    fn consume(&self, state: &mut Self::State, _morsel: usize, batch: RecordBatch) -> Result<()> {
-        state.push(batch);
+    fn consume(&self, state: &mut Self::State, morsel: usize, batch: RecordBatch) -> Result<()> {
+        state.push((morsel, batch));
         Ok(())
     }
 
@@ -77,7 +79,11 @@ impl Sink for WindowSink {
         Ok(a)
     }
 
-    fn finish(&self, state: Self::State) -> Result<Vec<RecordBatch>> {
+    fn finish(&self, mut state: Self::State) -> Result<Vec<RecordBatch>> {
+        // In input order, so that rows without ORDER BY keys (`row_number() OVER
+        // ()`) are numbered as the input has them, whatever worker read them.
+        state.sort_by_key(|(morsel, _)| *morsel);
+        let state: Vec<RecordBatch> = state.into_iter().map(|(_, b)| b).collect();
         let input_schema = match state.first() {
             Some(b) => b.schema(),
             None => return Ok(vec![]),
