@@ -1,7 +1,8 @@
 //! Column pruning: walks the plan from the root, telling each node which of its
 //! output columns are needed; each node asks its input only for what it needs in
 //! turn. Scans end up reading only the columns the query uses, and unused
-//! projections and aggregates disappear.
+//! projections and aggregates disappear, and so do LEFT JOINs whose right side
+//! adds no column and at most one match per row.
 //!
 //! `prune(plan, required)` returns a plan whose output is exactly the `required`
 //! columns (sorted positions of the old output), in that order.
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::Schema;
 
-use crate::plan::{AggExpr, Expr, LogicalPlan, SortKey, WindowExpr};
+use crate::plan::{AggExpr, Expr, JoinKind, LogicalPlan, SortKey, WindowExpr};
 
 pub fn prune_columns(plan: LogicalPlan) -> LogicalPlan {
     let all: Vec<usize> = (0..plan.schema().fields().len()).collect();
@@ -262,6 +263,13 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
         } => {
             // Positions in the join's combined row: left columns, then right ones.
             let nl = left.schema().fields().len();
+            if kind == JoinKind::Left
+                && required.iter().all(|&i| i < nl)
+                && unique_on(&right, on.iter().map(|(_, r)| r))
+            {
+                // Each left row once, and nothing read from the right: the left.
+                return prune(*left, required);
+            }
             let mut needed = columns_of(filter.iter().chain(on.iter().map(|(l, _)| l)), required);
             let mut right_keys = vec![];
             for (_, r) in &on {
@@ -318,6 +326,36 @@ fn prune(plan: LogicalPlan, required: &[usize]) -> LogicalPlan {
             let all: Vec<usize> = (0..leaf.schema().fields().len()).collect();
             select(leaf, &all, required)
         }
+    }
+}
+
+/// Whether `plan` has at most one row for each value of `keys` (columns of its
+/// output): an aggregate grouped by columns all among them (or by nothing).
+fn unique_on<'a>(plan: &LogicalPlan, keys: impl IntoIterator<Item = &'a Expr>) -> bool {
+    let columns: Vec<usize> = keys
+        .into_iter()
+        .filter_map(|k| match k {
+            Expr::Column { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    match plan {
+        LogicalPlan::Aggregate {
+            group,
+            grouping_sets: None,
+            ..
+        } => (0..group.len()).all(|g| columns.contains(&g)),
+        LogicalPlan::Project { input, exprs, .. } => {
+            let inner: Vec<Expr> = columns
+                .iter()
+                .filter_map(|&c| match exprs.get(c) {
+                    Some(e @ Expr::Column { .. }) => Some(e.clone()),
+                    _ => None,
+                })
+                .collect();
+            unique_on(input, &inner)
+        }
+        _ => false,
     }
 }
 
