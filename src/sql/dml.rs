@@ -32,10 +32,13 @@ use crate::error::{Error, Result};
 use crate::plan::{Expr, LogicalPlan};
 use crate::{bind_err, unsupported};
 
-/// Name of the column that says whether UPDATE changes a row.
-const HIT: &str = "__olap_hit";
+/// Name of the column that says whether UPDATE changes a row (quoted: `#`
+/// names are the engine's own, which no user column has).
+const HIT: &str = "\"#hit\"";
 /// Name of the marker column on the FROM side of UPDATE ... FROM.
-const MATCH: &str = "__olap_match";
+const MATCH: &str = "\"#match\"";
+/// Name of the row numbers of UPDATE ... FROM.
+const ROW: &str = "\"#row\"";
 
 /// The table a DML statement changes, and how its columns are referred to.
 struct Target<'a> {
@@ -120,7 +123,16 @@ pub fn bind_update(catalog: &Catalog, update: &ast::Update) -> Result<Command> {
         if assignments.iter().any(|(i, _)| *i == index) {
             return bind_err!("Multiple assignments to same column \"{name}\"");
         }
-        assignments.push((index, a.value.clone()));
+        // No column has a default but NULL.
+        let value = match &a.value {
+            Ast::Identifier(i)
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
+            {
+                Ast::Value(ast::Value::Null.into())
+            }
+            other => other.clone(),
+        };
+        assignments.push((index, value));
     }
     let from = match &update.from {
         None => None,
@@ -129,7 +141,7 @@ pub fn bind_update(catalog: &Catalog, update: &ast::Update) -> Result<Command> {
         }
     };
     // SELECT <the table's columns>, <hit>, CASE WHEN <hit> THEN <value> END, ...
-    let hit = Ast::Identifier(ast::Ident::new(HIT));
+    let hit = Ast::Identifier(ast::Ident::with_quote('"', unquoted(HIT)));
     let mut projection: Vec<SelectItem> = table
         .columns
         .iter()
@@ -155,12 +167,12 @@ pub fn bind_update(catalog: &Catalog, update: &ast::Update) -> Result<Command> {
         }
         Some(from) => {
             let mut query = template(&format!(
-                "SELECT 1 FROM (SELECT *, row_number() OVER () AS __olap_rid FROM t) AS t \
-                 LEFT JOIN (s CROSS JOIN (SELECT true AS {MATCH}) AS __olap_mark) ON true \
-                 QUALIFY row_number() OVER (PARTITION BY __olap_rid) = 1 \
-                 ORDER BY __olap_rid"
+                "SELECT 1 FROM (SELECT *, row_number() OVER () AS {ROW} FROM t) AS t \
+                 LEFT JOIN (s CROSS JOIN (SELECT true AS {MATCH}) AS \"#marker\") ON true \
+                 QUALIFY row_number() OVER (PARTITION BY {ROW}) = 1 \
+                 ORDER BY {ROW}"
             ))?;
-            let matched = Ast::Identifier(ast::Ident::new(MATCH));
+            let matched = Ast::Identifier(ast::Ident::with_quote('"', unquoted(MATCH)));
             projection.push(SelectItem::UnnamedExpr(Ast::IsTrue(Box::new(
                 matched.clone(),
             ))));
@@ -212,7 +224,15 @@ pub fn bind_update(catalog: &Catalog, update: &ast::Update) -> Result<Command> {
         projection.push(SelectItem::UnnamedExpr(case));
     }
     select_of(&mut query)?.projection = projection;
-    let plan = QueryBinder::new(catalog).bind_query(&query)?;
+    let plan = QueryBinder::new(catalog)
+        .bind_query(&query)
+        .map_err(|e| match e {
+            // SET and WHERE are per row: an aggregate there made the query a grouped one.
+            Error::Bind(msg) if msg.contains("must appear in the GROUP BY clause") => {
+                Error::Bind("aggregate functions are not allowed in UPDATE (SET or WHERE)".into())
+            }
+            other => other,
+        })?;
     Ok(Command::ReplaceRows {
         table: table.name.clone(),
         rows: updated_rows(plan, table, &assignments)?,
@@ -255,7 +275,7 @@ fn updated_rows(
     }
     exprs.push(hit);
     let mut names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-    names.push(HIT.to_string());
+    names.push(unquoted(HIT).to_string());
     Ok(LogicalPlan::project(plan, exprs, names))
 }
 
@@ -357,6 +377,11 @@ fn select_of(query: &mut ast::Query) -> Result<&mut ast::Select> {
         SetExpr::Select(s) => Ok(s),
         _ => Err(internal_error()),
     }
+}
+
+/// A quoted name of ours without its quotes.
+fn unquoted(name: &str) -> &str {
+    name.trim_matches('"')
 }
 
 fn internal_error() -> Error {

@@ -91,7 +91,13 @@ impl Scope {
             full_name(qualifier, name)
         );
         if !self.columns.is_empty() {
-            let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
+            // Not the engine's own columns (`#...`).
+            let names: Vec<&str> = self
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|n| !n.starts_with('#'))
+                .collect();
             msg.push_str(&format!(" (candidates: {})", names.join(", ")));
         }
         Error::Bind(format!("{msg}{}", at(&name.span)))

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use sqlparser::ast::{self, Statement};
+use sqlparser::ast::{self, ObjectName, Statement};
 
 use super::expr::cast;
 use super::query::QueryBinder;
@@ -232,15 +232,38 @@ fn bind_insert(catalog: &Catalog, binder: &QueryBinder, insert: &ast::Insert) ->
     let table = catalog
         .table(&table_name)
         .ok_or_else(|| Error::Catalog(format!("Table with name {table_name} does not exist")))?;
+    if insert.returning.is_some() {
+        return unsupported!("INSERT ... RETURNING");
+    }
+    if insert.on.is_some() || insert.or.is_some() || insert.ignore || insert.replace_into {
+        return unsupported!("INSERT OR REPLACE / OR IGNORE / ON CONFLICT (tables have no keys)");
+    }
+    if insert.overwrite || insert.partitioned.is_some() || !insert.assignments.is_empty() {
+        return unsupported!("INSERT OVERWRITE, PARTITION or SET");
+    }
     let Some(source) = &insert.source else {
         return bind_err!("INSERT needs VALUES or a SELECT");
     };
     let query = binder.bind_query(source)?;
-    let targets: Vec<usize> = if insert.columns.is_empty() {
+    let by_name: Vec<ObjectName> = if insert.by_name {
+        // INSERT ... BY NAME: the query's column names say which columns they fill.
+        if !insert.columns.is_empty() {
+            return bind_err!("INSERT BY NAME cannot take a column list");
+        }
+        query
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| ObjectName::from(vec![ast::Ident::new(f.name())]))
+            .collect()
+    } else {
+        insert.columns.clone()
+    };
+    let targets: Vec<usize> = if by_name.is_empty() {
         (0..table.columns.len()).collect()
     } else {
         let mut targets = vec![];
-        for c in &insert.columns {
+        for c in &by_name {
             let name = object_name(c);
             let Some(i) = table.column_index(&name) else {
                 return bind_err!(
