@@ -471,6 +471,7 @@ fn single_row(un: Unnested) -> Unnested {
     Unnested {
         plan: LogicalPlan::project(grouped, exprs, names),
         outer: un.outer,
+        nullable: un.nullable,
     }
 }
 
@@ -522,6 +523,7 @@ fn in_value(plan: LogicalPlan, x: Expr, subquery: &Subquery) -> Result<(LogicalP
     let found = Unnested {
         plan: distinct,
         outer: un.outer.clone(),
+        nullable: un.nullable.clone(),
     };
     let nl = plan.schema().fields().len();
     let mut on = found.keys();
@@ -625,6 +627,7 @@ fn unnested_or_alone(sub: LogicalPlan, plan: &LogicalPlan) -> Result<Unnested> {
         Ok(Unnested {
             plan: sub,
             outer: vec![],
+            nullable: vec![],
         })
     }
 }
@@ -652,6 +655,7 @@ fn join_counts(
     let counted = Unnested {
         plan: LogicalPlan::project(grouped, exprs, names),
         outer: un.outer,
+        nullable: un.nullable,
     };
     let nl = plan.schema().fields().len();
     let on = counted.keys();

@@ -19,7 +19,9 @@
 //!
 //! `q'`'s output is `q`'s columns followed by D's; the outer query then joins
 //! its rows with `q'` on C = D (NULL-safely: a NULL outer value is a value of
-//! the domain like any other).
+//! the domain like any other; plain equality for columns that cannot be NULL,
+//! such as a NOT NULL column of a table read through projections, filters and
+//! inner joins).
 
 use std::sync::Arc;
 
@@ -40,6 +42,8 @@ pub struct Unnested {
     /// The outer columns read (indexes into the outer row), in the order of
     /// the plan's last columns.
     pub outer: Vec<(usize, String, DataType)>,
+    /// Whether each outer column may be NULL.
+    pub nullable: Vec<bool>,
 }
 
 impl Unnested {
@@ -56,12 +60,58 @@ impl Unnested {
             .iter()
             .enumerate()
             .flat_map(|(j, (index, name, t))| {
-                Expr::null_safe_keys(
+                equal_keys(
                     Expr::column(*index, name.clone(), t.clone()),
                     Expr::column(width + j, format!("#domain{j}"), t.clone()),
+                    self.nullable[j],
                 )
             })
             .collect()
+    }
+}
+
+/// Join keys for `l IS NOT DISTINCT FROM r`: `l = r` when neither can be NULL.
+fn equal_keys(l: Expr, r: Expr, nullable: bool) -> Vec<(Expr, Expr)> {
+    if nullable {
+        Expr::null_safe_keys(l, r)
+    } else {
+        vec![(l, r)]
+    }
+}
+
+/// Whether output column `index` of `plan` may hold a NULL (false only where
+/// that is certain: a NOT NULL table column, passed on unchanged).
+fn may_be_null(plan: &LogicalPlan, index: usize) -> bool {
+    match plan {
+        LogicalPlan::Scan { schema, .. } => schema.field(index).is_nullable(),
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Sort { input, .. }
+        | LogicalPlan::Limit { input, .. } => may_be_null(input, index),
+        LogicalPlan::Project { input, exprs, .. } => match exprs.get(index) {
+            Some(Expr::Column { index: i, .. }) => may_be_null(input, *i),
+            _ => true,
+        },
+        LogicalPlan::Window { input, .. } => {
+            index >= input.schema().fields().len() || may_be_null(input, index)
+        }
+        LogicalPlan::Join {
+            left, right, kind, ..
+        } => {
+            let nl = left.schema().fields().len();
+            match kind {
+                JoinKind::Inner => {
+                    if index < nl {
+                        may_be_null(left, index)
+                    } else {
+                        may_be_null(right, index - nl)
+                    }
+                }
+                JoinKind::Left if index < nl => may_be_null(left, index),
+                k if k.left_only() => may_be_null(left, index),
+                _ => true,
+            }
+        }
+        _ => true,
     }
 }
 
@@ -84,13 +134,19 @@ pub fn unnest(q: LogicalPlan, outer: &LogicalPlan) -> Result<Unnested> {
         aggs: vec![],
         grouping_sets: None,
     };
+    let nullable: Vec<bool> = columns
+        .iter()
+        .map(|(i, _, _)| may_be_null(outer, *i))
+        .collect();
     let context = Domain {
         plan: domain,
         columns: columns.iter().map(|(i, _, _)| *i).collect(),
+        nullable: nullable.clone(),
     };
     Ok(Unnested {
         plan: push(q, &context)?,
         outer: columns,
+        nullable,
     })
 }
 
@@ -99,6 +155,8 @@ struct Domain {
     plan: LogicalPlan,
     /// The outer column behind each of the domain's columns.
     columns: Vec<usize>,
+    /// Whether each of them may be NULL.
+    nullable: Vec<bool>,
 }
 
 impl Domain {
@@ -286,7 +344,7 @@ fn push(plan: LogicalPlan, domain: &Domain) -> Result<LogicalPlan> {
                 .flat_map(|j| {
                     let d = domain.columns_at(0)[j].clone();
                     let g = grouped.output_columns()[j].clone();
-                    Expr::null_safe_keys(d, g)
+                    equal_keys(d, g, domain.nullable[j])
                 })
                 .collect();
             let joined = LogicalPlan::join(domain.plan.clone(), grouped, JoinKind::Left, on, None);
@@ -526,8 +584,8 @@ fn push_join(
         .collect();
     let left_domain = domain.columns_at(nl);
     let right_domain = domain.columns_at(nr);
-    for (l, r) in left_domain.into_iter().zip(right_domain) {
-        on.extend(Expr::null_safe_keys(l, r));
+    for (j, (l, r)) in left_domain.into_iter().zip(right_domain).enumerate() {
+        on.extend(equal_keys(l, r, domain.nullable[j]));
     }
     let filter = filter.map(|f| domain.resolve(shift(f), nl));
     let joined = LogicalPlan::join(left, right, kind, on, filter);
