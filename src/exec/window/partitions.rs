@@ -7,14 +7,16 @@
 //!
 //! 1. rows are grouped by partition: a hash table (keyed by the hash already
 //!    computed) numbers the bucket's partitions in order of first appearance,
-//!    and a counting sort by that number makes each partition a run;
+//!    and a counting sort by that number makes each partition a run; partition
+//!    keys of at most 16 bytes, all as long, are compared as two words;
 //! 2. each partition is sorted by its ORDER BY key bytes, packed into
 //!    big-endian words that compare as integers (the bytes themselves only
 //!    break ties between rows longer than the words), copied out of the row
 //!    format in partition order first, so that the sorts read memory in
-//!    order; no comparison ever looks at a partition key;
+//!    order; no comparison ever looks at a partition key. A large partition
+//!    of short keys (at most 16 bytes, all as long) is radix sorted instead;
 //! 3. the peer groups (runs of equal ORDER BY keys) are found by comparing
-//!    neighbours.
+//!    neighbours' words.
 
 use std::cmp::Ordering;
 
@@ -44,12 +46,28 @@ pub fn buckets(n: usize, keys: &Keys, workers: usize) -> Vec<Bucket> {
         _ => 1,
     };
     let state = ahash::RandomState::with_seeds(7, 11, 13, 17);
-    let hashes: Vec<u64> = match &keys.partition {
-        Some(rows) => (0..n)
+    // Partition keys of at most 16 bytes (one or two numbers, a date, ...) as
+    // two words: compared as integers, not as row-format bytes.
+    let packed: Option<Vec<[u64; 2]>> = keys
+        .partition
+        .as_ref()
+        .filter(|rows| {
+            let len = rows.iter().next().map_or(0, |r| r.data().len());
+            len <= 16 && rows.iter().all(|r| r.data().len() == len)
+        })
+        .map(|rows| {
+            (0..n)
+                .into_par_iter()
+                .map(|r| pack(rows.row(r).data()))
+                .collect()
+        });
+    let hashes: Vec<u64> = match (&keys.partition, &packed) {
+        (_, Some(words)) => words.par_iter().map(|w| state.hash_one(w)).collect(),
+        (Some(rows), None) => (0..n)
             .into_par_iter()
             .map(|r| state.hash_one(rows.row(r).data()))
             .collect(),
-        None => vec![],
+        (None, _) => vec![],
     };
     let mut members: Vec<Vec<u32>> = vec![vec![]; count];
     if count > 1 {
@@ -69,16 +87,36 @@ pub fn buckets(n: usize, keys: &Keys, workers: usize) -> Vec<Bucket> {
     members
         .into_par_iter()
         .filter(|m| !m.is_empty())
-        .map(|rows| bucket(rows, &hashes, keys, lengths))
+        .map(|rows| bucket(rows, &hashes, packed.as_deref(), keys, lengths))
         .collect()
 }
 
+/// Up to 16 bytes as two big-endian words, zero-padded (used only when every
+/// row is as long, so that equal words mean equal bytes).
+fn pack(bytes: &[u8]) -> [u64; 2] {
+    let mut buf = [0u8; 16];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    [
+        u64::from_be_bytes(buf[..8].try_into().expect("8 bytes")),
+        u64::from_be_bytes(buf[8..].try_into().expect("8 bytes")),
+    ]
+}
+
 /// One bucket's rows (in input order) grouped by partition, each sorted.
-fn bucket(rows: Vec<u32>, hashes: &[u64], keys: &Keys, lengths: Option<(usize, usize)>) -> Bucket {
+fn bucket(
+    rows: Vec<u32>,
+    hashes: &[u64],
+    packed: Option<&[[u64; 2]]>,
+    keys: &Keys,
+    lengths: Option<(usize, usize)>,
+) -> Bucket {
     let n = rows.len();
-    let (slots, partitions) = match &keys.partition {
-        Some(partition) => group(&rows, hashes, partition),
-        None => ((0..n as u32).collect(), vec![(0, n)]),
+    let (slots, partitions) = match (&keys.partition, packed) {
+        (_, Some(words)) => group(&rows, hashes, |a, b| words[a] == words[b]),
+        (Some(partition), None) => {
+            group(&rows, hashes, |a, b| partition.row(a) == partition.row(b))
+        }
+        (None, _) => ((0..n as u32).collect(), vec![(0, n)]),
     };
     let (rows, sorted) = match (&keys.order, lengths) {
         (Some(order), Some((min, max))) => {
@@ -92,10 +130,10 @@ fn bucket(rows: Vec<u32>, hashes: &[u64], keys: &Keys, lengths: Option<(usize, u
             (placed, None)
         }
     };
-    // Whether positions a and b (of one partition) have equal ORDER BY keys.
-    let same = |a: usize, b: usize| match (&sorted, &keys.order) {
-        (Some((bytes, width)), _) => bytes[a * width..][..*width] == bytes[b * width..][..*width],
-        (None, Some(order)) => order.row(rows[a] as usize) == order.row(rows[b] as usize),
+    // Whether position p (not a partition's first) has the ORDER BY key of p - 1.
+    let same_as_previous = |p: usize| match (&sorted, &keys.order) {
+        (Some(equal), _) => equal[p],
+        (None, Some(order)) => order.row(rows[p - 1] as usize) == order.row(rows[p] as usize),
         (None, None) => true,
     };
     let mut peers = vec![(0u32, 0u32); rows.len()];
@@ -103,7 +141,7 @@ fn bucket(rows: Vec<u32>, hashes: &[u64], keys: &Keys, lengths: Option<(usize, u
         let mut peer = lo;
         while peer < hi {
             let mut end = peer + 1;
-            while end < hi && same(peer, end) {
+            while end < hi && same_as_previous(end) {
                 end += 1;
             }
             peers[peer..end].fill((peer as u32, end as u32));
@@ -121,15 +159,18 @@ fn bucket(rows: Vec<u32>, hashes: &[u64], keys: &Keys, lengths: Option<(usize, u
 /// and the partitions' ranges: the partitions are numbered in order of first
 /// appearance by a hash table, then placed by a counting sort on that number
 /// (each partition's rows stay in input order).
-fn group(rows: &[u32], hashes: &[u64], partition: &Rows) -> (Vec<u32>, Vec<(usize, usize)>) {
+fn group(
+    rows: &[u32],
+    hashes: &[u64],
+    same_key: impl Fn(usize, usize) -> bool,
+) -> (Vec<u32>, Vec<(usize, usize)>) {
     // (first row of the partition, its number)
     let mut table: HashTable<(u32, u32)> = HashTable::new();
     let mut numbers = Vec::with_capacity(rows.len());
     let mut sizes: Vec<usize> = vec![];
     for &r in rows {
         let h = hashes[r as usize];
-        let key = partition.row(r as usize);
-        let number = match table.find(h, |&(first, _)| partition.row(first as usize) == key) {
+        let number = match table.find(h, |&(first, _)| same_key(first as usize, r as usize)) {
             Some(&(_, number)) => number,
             None => {
                 let number = sizes.len() as u32;
@@ -164,7 +205,8 @@ fn group(rows: &[u32], hashes: &[u64], partition: &Rows) -> (Vec<u32>, Vec<(usiz
 /// (ties by row number). Each row's first bytes are packed into words in
 /// input order (the order the keys lie in memory), then placed, so that the
 /// sorts read memory in order. When every row is as long (`whole`) and at most
-/// 32 bytes, also returns the keys' bytes in sorted order and their length.
+/// 32 bytes, also returns for each sorted position whether its key equals the
+/// one before (its words do).
 fn sort_partitions(
     rows: &[u32],
     slots: &[u32],
@@ -172,14 +214,14 @@ fn sort_partitions(
     keys: &Rows,
     whole: bool,
     max: usize,
-) -> (Vec<u32>, Option<(Vec<u8>, usize)>) {
+) -> (Vec<u32>, Option<Vec<bool>>) {
     match max.div_ceil(8) {
-        0 | 1 => sort_packed::<1>(rows, slots, partitions, keys, whole, max),
-        2 => sort_packed::<2>(rows, slots, partitions, keys, whole, max),
-        3 => sort_packed::<3>(rows, slots, partitions, keys, whole, max),
-        4 => sort_packed::<4>(rows, slots, partitions, keys, whole, max),
+        0 | 1 => sort_packed::<1>(rows, slots, partitions, keys, whole),
+        2 => sort_packed::<2>(rows, slots, partitions, keys, whole),
+        3 => sort_packed::<3>(rows, slots, partitions, keys, whole),
+        4 => sort_packed::<4>(rows, slots, partitions, keys, whole),
         _ => {
-            let (sorted, _) = sort_packed::<4>(rows, slots, partitions, keys, false, max);
+            let (sorted, _) = sort_packed::<4>(rows, slots, partitions, keys, false);
             (sorted, None)
         }
     }
@@ -187,15 +229,14 @@ fn sort_partitions(
 
 /// [`sort_partitions`] with each row's first `8 * W` bytes as `W` big-endian
 /// words; the bytes themselves are compared only when the words are equal and
-/// `whole` (every row is `len` bytes, at most `8 * W`) does not say they are.
+/// `whole` (every row is as long, at most `8 * W` bytes) does not say they are.
 fn sort_packed<const W: usize>(
     rows: &[u32],
     slots: &[u32],
     partitions: &[(usize, usize)],
     keys: &Rows,
     whole: bool,
-    len: usize,
-) -> (Vec<u32>, Option<(Vec<u8>, usize)>) {
+) -> (Vec<u32>, Option<Vec<bool>>) {
     let pack = |r: u32| -> [u64; W] {
         let bytes = keys.row(r as usize).data();
         let mut buf = [0u8; 32];
@@ -224,25 +265,67 @@ fn sort_packed<const W: usize>(
     };
     for &(lo, hi) in partitions {
         let part = &mut records[lo..hi];
-        if part.len() > PARALLEL_SORT_ROWS {
+        if whole && W <= 2 && part.len() > PARALLEL_SORT_ROWS {
+            // The rows of a partition are in input order: a stable sort by the
+            // words alone breaks ties by row number too.
+            radix_sort(part);
+        } else if part.len() > PARALLEL_SORT_ROWS {
             part.par_sort_unstable_by(order);
         } else {
             part.sort_unstable_by(order);
         }
     }
     let sorted = records.iter().map(|(_, r)| *r).collect();
-    let bytes = whole.then(|| {
-        let mut bytes = Vec::with_capacity(records.len() * len);
-        let mut buf = [0u8; 32];
-        for (words, _) in &records {
-            for (w, word) in words.iter().enumerate() {
-                buf[w * 8..w * 8 + 8].copy_from_slice(&word.to_be_bytes());
-            }
-            bytes.extend_from_slice(&buf[..len]);
-        }
-        (bytes, len)
+    let equal = whole.then(|| {
+        let mut equal = Vec::with_capacity(records.len());
+        equal.push(false);
+        equal.extend(records.windows(2).map(|pair| pair[0].0 == pair[1].0));
+        equal
     });
-    (sorted, bytes)
+    (sorted, equal)
+}
+
+/// A row's ORDER BY key packed into words, and the row's number.
+type Record<const W: usize> = ([u64; W], u32);
+
+/// Sorts `records` stably by their words: a least-significant-digit radix
+/// sort, a byte at a time, skipping the bytes in which all words agree.
+fn radix_sort<const W: usize>(records: &mut [Record<W>]) {
+    let n = records.len();
+    let byte = |r: &Record<W>, d: usize| ((r.0[W - 1 - d / 8] >> ((d % 8) * 8)) & 0xff) as usize;
+    let mut counts = vec![[0usize; 256]; 8 * W];
+    for r in records.iter() {
+        for (d, c) in counts.iter_mut().enumerate() {
+            c[byte(r, d)] += 1;
+        }
+    }
+    let mut buffer = records.to_vec();
+    let mut in_buffer = false;
+    for (d, c) in counts.iter().enumerate() {
+        if c.contains(&n) {
+            continue;
+        }
+        let mut next = [0usize; 256];
+        let mut at = 0;
+        for (b, &k) in c.iter().enumerate() {
+            next[b] = at;
+            at += k;
+        }
+        let (from, to): (&[Record<W>], &mut [Record<W>]) = if in_buffer {
+            (&buffer, records)
+        } else {
+            (records, &mut buffer)
+        };
+        for r in from {
+            let b = byte(r, d);
+            to[next[b]] = *r;
+            next[b] += 1;
+        }
+        in_buffer = !in_buffer;
+    }
+    if in_buffer {
+        records.copy_from_slice(&buffer);
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +339,29 @@ mod tests {
         let converter =
             RowConverter::new(vec![SortField::new(column.data_type().clone())]).unwrap();
         converter.convert_columns(&[column]).unwrap()
+    }
+
+    #[test]
+    fn radix_sort_is_a_stable_sort_by_the_words() {
+        let mut x: u64 = 12345;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut one: Vec<([u64; 1], u32)> = (0..5000)
+            .map(|i| ([((next() % 300) << 20) | 7], i))
+            .collect();
+        let mut two: Vec<([u64; 2], u32)> = (0..5000).map(|i| ([next() % 3, next()], i)).collect();
+        let mut expected_one = one.clone();
+        expected_one.sort_by_key(|r| r.0);
+        let mut expected_two = two.clone();
+        expected_two.sort_by_key(|r| r.0);
+        radix_sort(&mut one);
+        radix_sort(&mut two);
+        assert_eq!(one, expected_one);
+        assert_eq!(two, expected_two);
     }
 
     /// Every bucket holds whole partitions, each sorted by its ORDER BY key,
