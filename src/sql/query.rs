@@ -200,6 +200,11 @@ impl<'a> QueryBinder<'a> {
         let recursive = self.bind_set_expr(right);
         self.ctes.pop();
         let recursive = recursive?;
+        if reads_work_table_in_subquery(&recursive, id) {
+            return unsupported!(
+                "recursive CTE {name} read inside a subquery of its own recursive part (join it instead)"
+            );
+        }
         if !reads_work_table(&recursive, id) {
             return rename_columns(self.bind_query(query)?, names);
         }
@@ -1048,6 +1053,26 @@ fn next_recursion_id() -> usize {
 fn reads_work_table(plan: &LogicalPlan, id: usize) -> bool {
     matches!(plan, LogicalPlan::WorkTable { id: i, .. } if *i == id)
         || plan.inputs().into_iter().any(|p| reads_work_table(p, id))
+}
+
+/// Whether a subquery in `plan`'s expressions (at any depth) reads the work table `id`.
+fn reads_work_table_in_subquery(plan: &LogicalPlan, id: usize) -> bool {
+    fn in_expr(e: &Expr, id: usize) -> bool {
+        let sub = match e {
+            Expr::ScalarSubquery(s)
+            | Expr::Exists { subquery: s, .. }
+            | Expr::InSubquery { subquery: s, .. }
+            | Expr::Quantified { subquery: s, .. } => Some(s),
+            _ => None,
+        };
+        sub.is_some_and(|s| reads_work_table(&s.0, id) || reads_work_table_in_subquery(&s.0, id))
+            || e.children().into_iter().any(|c| in_expr(c, id))
+    }
+    plan.expressions().into_iter().any(|e| in_expr(e, id))
+        || plan
+            .inputs()
+            .into_iter()
+            .any(|p| reads_work_table_in_subquery(p, id))
 }
 
 fn field_names_of_schema(schema: &arrow::datatypes::SchemaRef) -> Vec<String> {
