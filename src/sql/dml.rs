@@ -141,7 +141,6 @@ pub fn bind_update(catalog: &Catalog, update: &ast::Update) -> Result<Command> {
         }
     };
     // SELECT <the table's columns>, <hit>, CASE WHEN <hit> THEN <value> END, ...
-    let hit = Ast::Identifier(ast::Ident::with_quote('"', unquoted(HIT)));
     let mut projection: Vec<SelectItem> = table
         .columns
         .iter()
@@ -153,75 +152,14 @@ pub fn bind_update(catalog: &Catalog, update: &ast::Update) -> Result<Command> {
         })
         .collect();
     let (mut query, guard) = match from {
-        None => {
-            let mut marked = template(&format!("SELECT *, true AS {HIT} FROM t"))?;
-            let select = select_of(&mut marked)?;
-            select.from = vec![table_with(target.factor.clone())];
-            if let (Some(SelectItem::ExprWithAlias { expr, .. }), Some(p)) =
-                (select.projection.get_mut(1), &update.selection)
-            {
-                *expr = Ast::IsTrue(Box::new(p.clone()));
-            }
-            projection.push(SelectItem::UnnamedExpr(hit.clone()));
-            (derived(marked, &target.alias)?, hit)
-        }
-        Some(from) => {
-            let mut query = template(&format!(
-                "SELECT 1 FROM (SELECT *, row_number() OVER () AS {ROW} FROM t) AS t \
-                 LEFT JOIN (s CROSS JOIN (SELECT true AS {MATCH}) AS \"#marker\") ON true \
-                 QUALIFY row_number() OVER (PARTITION BY {ROW}) = 1 \
-                 ORDER BY {ROW}"
-            ))?;
-            let matched = Ast::Identifier(ast::Ident::with_quote('"', unquoted(MATCH)));
-            projection.push(SelectItem::UnnamedExpr(Ast::IsTrue(Box::new(
-                matched.clone(),
-            ))));
-            let select = select_of(&mut query)?;
-            let [numbered] = select.from.as_mut_slice() else {
-                return internal();
-            };
-            set_derived_target(&mut numbered.relation, &target)?;
-            let [join] = numbered.joins.as_mut_slice() else {
-                return internal();
-            };
-            if let Some(p) = &update.selection {
-                match &mut join.join_operator {
-                    ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => {
-                        *c = ast::JoinConstraint::On(p.clone())
-                    }
-                    _ => return internal(),
-                }
-            }
-            let TableFactor::NestedJoin {
-                table_with_joins, ..
-            } = &mut join.relation
-            else {
-                return internal();
-            };
-            let marker = table_with_joins.joins.pop().ok_or_else(internal_error)?;
-            let (first, rest) = from.split_first().ok_or_else(internal_error)?;
-            table_with_joins.relation = first.relation.clone();
-            table_with_joins.joins = first.joins.clone();
-            for item in rest {
-                let mut cross = marker.clone();
-                cross.relation = as_factor(item);
-                table_with_joins.joins.push(cross);
-            }
-            table_with_joins.joins.push(marker);
-            (query, matched)
-        }
+        None => marked_rows(&target, update.selection.as_ref())?,
+        Some(from) => matched_rows(&target, from, update.selection.as_ref())?,
     };
+    projection.push(SelectItem::UnnamedExpr(Ast::IsTrue(Box::new(
+        guard.clone(),
+    ))));
     for (_, value) in &assignments {
-        let mut case = template(&format!("SELECT CASE WHEN {HIT} THEN 1 END"))?;
-        let Some(SelectItem::UnnamedExpr(mut case)) = select_of(&mut case)?.projection.pop() else {
-            return internal();
-        };
-        let Ast::Case { conditions, .. } = &mut case else {
-            return internal();
-        };
-        conditions[0].condition = guard.clone();
-        conditions[0].result = value.clone();
-        projection.push(SelectItem::UnnamedExpr(case));
+        projection.push(SelectItem::UnnamedExpr(when(&guard, value)?));
     }
     select_of(&mut query)?.projection = projection;
     let plan = QueryBinder::new(catalog)
@@ -238,6 +176,87 @@ pub fn bind_update(catalog: &Catalog, update: &ast::Update) -> Result<Command> {
         rows: updated_rows(plan, table, &assignments)?,
         changed: ChangedRows::Flagged,
     })
+}
+
+/// `SELECT ... FROM (SELECT *, p IS TRUE AS hit FROM t) AS t` (the select list
+/// to be filled in), and the column that says whether UPDATE changes a row.
+fn marked_rows(target: &Target, selection: Option<&Ast>) -> Result<(ast::Query, Ast)> {
+    let mut marked = template(&format!("SELECT *, true AS {HIT} FROM t"))?;
+    let select = select_of(&mut marked)?;
+    select.from = vec![table_with(target.factor.clone())];
+    if let (Some(SelectItem::ExprWithAlias { expr, .. }), Some(p)) =
+        (select.projection.get_mut(1), selection)
+    {
+        *expr = Ast::IsTrue(Box::new(p.clone()));
+    }
+    let hit = Ast::Identifier(ast::Ident::with_quote('"', unquoted(HIT)));
+    Ok((derived(marked, &target.alias)?, hit))
+}
+
+/// UPDATE ... FROM: `SELECT ... FROM (SELECT *, row_number() OVER () AS row
+/// FROM t) AS t LEFT JOIN (<from> CROSS JOIN (SELECT true AS match)) ON p`, one
+/// match kept per row, in row order (the select list to be filled in), and the
+/// column that says whether a row has a match (true or NULL).
+fn matched_rows(
+    target: &Target,
+    from: &[ast::TableWithJoins],
+    selection: Option<&Ast>,
+) -> Result<(ast::Query, Ast)> {
+    let mut query = template(&format!(
+        "SELECT 1 FROM (SELECT *, row_number() OVER () AS {ROW} FROM t) AS t \
+         LEFT JOIN (s CROSS JOIN (SELECT true AS {MATCH}) AS \"#marker\") ON true \
+         QUALIFY row_number() OVER (PARTITION BY {ROW}) = 1 \
+         ORDER BY {ROW}"
+    ))?;
+    let select = select_of(&mut query)?;
+    let [numbered] = select.from.as_mut_slice() else {
+        return internal();
+    };
+    set_derived_target(&mut numbered.relation, target)?;
+    let [join] = numbered.joins.as_mut_slice() else {
+        return internal();
+    };
+    if let Some(p) = selection {
+        match &mut join.join_operator {
+            ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => {
+                *c = ast::JoinConstraint::On(p.clone())
+            }
+            _ => return internal(),
+        }
+    }
+    let TableFactor::NestedJoin {
+        table_with_joins, ..
+    } = &mut join.relation
+    else {
+        return internal();
+    };
+    // (<first FROM item> CROSS JOIN <the others> ... CROSS JOIN <marker>)
+    let marker = table_with_joins.joins.pop().ok_or_else(internal_error)?;
+    let (first, rest) = from.split_first().ok_or_else(internal_error)?;
+    table_with_joins.relation = first.relation.clone();
+    table_with_joins.joins = first.joins.clone();
+    for item in rest {
+        let mut cross = marker.clone();
+        cross.relation = as_factor(item);
+        table_with_joins.joins.push(cross);
+    }
+    table_with_joins.joins.push(marker);
+    let matched = Ast::Identifier(ast::Ident::with_quote('"', unquoted(MATCH)));
+    Ok((query, matched))
+}
+
+/// `CASE WHEN guard THEN value END`.
+fn when(guard: &Ast, value: &Ast) -> Result<Ast> {
+    let mut query = template("SELECT CASE WHEN true THEN 1 END")?;
+    let Some(SelectItem::UnnamedExpr(mut case)) = select_of(&mut query)?.projection.pop() else {
+        return internal();
+    };
+    let Ast::Case { conditions, .. } = &mut case else {
+        return internal();
+    };
+    conditions[0].condition = guard.clone();
+    conditions[0].result = value.clone();
+    Ok(case)
 }
 
 /// The table's columns after UPDATE, from `plan`'s columns: the old values, the
