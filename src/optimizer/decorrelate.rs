@@ -813,17 +813,7 @@ fn to_join_row(predicate: Expr, left_width: usize) -> Expr {
             depth: 1,
         } => Expr::column(index, name, data_type),
         // A reference further out is one level less far from the outer query.
-        Expr::OuterColumn {
-            index,
-            name,
-            data_type,
-            depth,
-        } => Expr::OuterColumn {
-            index,
-            name,
-            data_type,
-            depth: depth - 1,
-        },
+        outer @ Expr::OuterColumn { .. } => outer.one_level_nearer(),
         other => other,
     })
 }

@@ -193,17 +193,7 @@ impl Domain {
                     .expect("every outer column is in the domain");
                 Expr::column(base + j, name, data_type)
             }
-            Expr::OuterColumn {
-                index,
-                name,
-                data_type,
-                depth,
-            } => Expr::OuterColumn {
-                index,
-                name,
-                data_type,
-                depth: depth - 1,
-            },
+            outer @ Expr::OuterColumn { .. } => outer.one_level_nearer(),
             other => other,
         })
     }

@@ -256,6 +256,25 @@ impl Expr {
         }
     }
 
+    /// An outer column reference seen from one query level further out (its
+    /// depth one less); anything else as it is.
+    pub fn one_level_nearer(self) -> Expr {
+        match self {
+            Expr::OuterColumn {
+                index,
+                name,
+                data_type,
+                depth,
+            } => Expr::OuterColumn {
+                index,
+                name,
+                data_type,
+                depth: depth - 1,
+            },
+            other => other,
+        }
+    }
+
     /// This expression with the outer columns of `depth` renumbered by `f`
     /// (see [`LogicalPlan::map_outer_columns`]).
     pub fn map_outer_columns(
