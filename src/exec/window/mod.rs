@@ -7,18 +7,21 @@
 //! 1. the keys and the functions' arguments are evaluated once over all rows;
 //! 2. the rows are dealt into buckets by partition, each bucket grouped by
 //!    partition and each partition sorted by the ORDER BY keys, on the
-//!    workers side by side (`partitions`);
+//!    workers side by side (`partitions`), comparing keys packed into
+//!    integers (`packed_keys`) where they fit;
 //! 3. each function is computed over each partition of a bucket (`functions`
 //!    for ranks and values, `aggregates` for aggregates over frames, with the
 //!    frames from `frames`), a column per function in the bucket's order;
 //! 4. each bucket becomes output batches: its rows gathered from the input in
 //!    that order, then the functions' columns.
 //!
-//! Memory: all input rows, plus their keys in Arrow's row format.
+//! Memory: all input rows, plus their keys (packed into integers where they
+//! fit, else in Arrow's row format).
 
 mod aggregates;
 mod frames;
 mod functions;
+mod packed_keys;
 mod partitions;
 
 use arrow::array::*;
@@ -27,6 +30,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use rayon::prelude::*;
 
+use self::packed_keys::KeyColumn;
 use self::partitions::Keys;
 use super::expr::evaluate;
 use super::pipeline::Sink;
@@ -93,8 +97,8 @@ impl Sink for WindowSink {
         if input.num_rows() == 0 {
             return Ok(vec![]);
         }
-        let (keys, functions) = rayon::join(
-            || self.keys(&input),
+        let (buckets, functions) = rayon::join(
+            || self.buckets(&input),
             || {
                 self.functions
                     .par_iter()
@@ -109,10 +113,7 @@ impl Sink for WindowSink {
                 None => None,
             },
         };
-        let keys = keys?;
-        let buckets = partitions::buckets(input.num_rows(), &keys, rayon::current_num_threads());
-        drop(keys);
-        let batches = buckets
+        let batches = buckets?
             .into_par_iter()
             .filter(|b| !b.rows.is_empty())
             .map(|bucket| self.compute(&input, &inputs, &bucket))
@@ -122,23 +123,51 @@ impl Sink for WindowSink {
 }
 
 impl WindowSink {
-    fn keys(&self, input: &RecordBatch) -> Result<Keys> {
-        let partition: Vec<(Expr, bool, bool)> = self
+    /// The input's rows in buckets of whole partitions, each sorted: by keys
+    /// packed into integers where they fit, else by their row format.
+    fn buckets(&self, input: &RecordBatch) -> Result<Vec<Bucket>> {
+        let partition = self
             .partition_by
             .iter()
-            .map(|e| (e.clone(), true, false))
-            .collect();
-        let order: Vec<(Expr, bool, bool)> = self
+            .map(|e| evaluate(e, input))
+            .collect::<Result<Vec<_>>>()?;
+        let order = self
             .order_by
             .iter()
-            .map(|k| (k.expr.clone(), k.ascending, k.nulls_first))
+            .map(|k| evaluate(&k.expr, input))
+            .collect::<Result<Vec<_>>>()?;
+        let partition: Vec<KeyColumn> = partition
+            .iter()
+            .map(|values| KeyColumn {
+                values,
+                ascending: true,
+                nulls_first: false,
+            })
             .collect();
-        let (partition, order) =
-            rayon::join(|| key_rows(input, &partition), || key_rows(input, &order));
-        Ok(Keys {
+        let order: Vec<KeyColumn> = order
+            .iter()
+            .zip(&self.order_by)
+            .map(|(values, k)| KeyColumn {
+                values,
+                ascending: k.ascending,
+                nulls_first: k.nulls_first,
+            })
+            .collect();
+        let (n, workers) = (input.num_rows(), rayon::current_num_threads());
+        if let Some(packed) = packed_keys::pack(&partition, &order) {
+            return Ok(partitions::packed_buckets(
+                n,
+                &packed,
+                !partition.is_empty(),
+                workers,
+            ));
+        }
+        let (partition, order) = rayon::join(|| key_rows(&partition), || key_rows(&order));
+        let keys = Keys {
             partition: partition?,
             order: order?,
-        })
+        };
+        Ok(partitions::buckets(n, &keys, workers))
     }
 
     /// One bucket's output: its rows in order, then each function's column
@@ -217,29 +246,24 @@ fn concat_in_parallel(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Rec
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
-/// `keys` (expression, ascending, nulls first) over the input in Arrow's row
-/// format; None for no keys.
-fn key_rows(input: &RecordBatch, keys: &[(Expr, bool, bool)]) -> Result<Option<Rows>> {
+/// `keys` in Arrow's row format; None for no keys.
+fn key_rows(keys: &[KeyColumn]) -> Result<Option<Rows>> {
     if keys.is_empty() {
         return Ok(None);
     }
-    let columns = keys
+    let fields = keys
         .iter()
-        .map(|(e, _, _)| evaluate(e, input))
-        .collect::<Result<Vec<_>>>()?;
-    let fields = columns
-        .iter()
-        .zip(keys)
-        .map(|(c, (_, ascending, nulls_first))| {
+        .map(|k| {
             SortField::new_with_options(
-                c.data_type().clone(),
+                k.values.data_type().clone(),
                 arrow::compute::SortOptions {
-                    descending: !ascending,
-                    nulls_first: *nulls_first,
+                    descending: !k.ascending,
+                    nulls_first: k.nulls_first,
                 },
             )
         })
         .collect();
     let converter = RowConverter::new(fields)?;
+    let columns: Vec<ArrayRef> = keys.iter().map(|k| k.values.clone()).collect();
     Ok(Some(converter.convert_columns(&columns)?))
 }
