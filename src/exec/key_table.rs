@@ -1,11 +1,12 @@
 //! Dense numbering of key tuples: the hash table under hash aggregation (key →
 //! group number) and hash joins (key → the chain of build rows with that key).
 //!
-//! A key of one integer or date column is kept as an `i64` in the table entry
+//! A key of one integer, date or decimal (of at most 18 digits) column is kept
+//! as an `i64` in the table entry
 //! itself: hashing is one multiplication and a probe compares the entry, with no
 //! indirection. A key of one string column is its UTF-8 bytes. A key of two
 //! such columns is the pair of their numbers in a table of their own each, kept
-//! in the entry like an integer. Any other key (more columns, decimals ...) is
+//! in the entry like an integer. Any other key (more columns, wide decimals ...) is
 //! encoded with Arrow's row format into bytes
 //! that hash and compare as a whole. The bytes of all string and row keys live in
 //! one arena and each entry holds its key's hash, so growing the table never
@@ -13,7 +14,7 @@
 //! NULL of a one-column key has a number of its own, handed out on first sight.
 
 use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringArray, UInt32Array};
-use arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type, UInt8Type};
+use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Int32Type, Int64Type, UInt8Type};
 use arrow::row::{RowConverter, SortField};
 use hashbrown::HashTable;
 use rayon::prelude::*;
@@ -165,8 +166,9 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     ahash::RandomState::with_seeds(SEEDS.0, SEEDS.1, SEEDS.2, SEEDS.3).hash_one(bytes)
 }
 
-/// Calls `f(value)` for each value of an Int32, Int64 or Date32 column, in
-/// order (None for NULL); an error for other types.
+/// Calls `f(value)` for each value of an Int32, Int64, Date32 or (at most 18
+/// digits) Decimal128 column, in order (None for NULL); an error for other
+/// types, and for a decimal beyond its precision.
 pub(super) fn for_each_integer(column: &ArrayRef, mut f: impl FnMut(Option<i64>)) -> Result<()> {
     fn each<T>(a: &PrimitiveArray<T>, f: &mut impl FnMut(Option<i64>))
     where
@@ -186,6 +188,30 @@ pub(super) fn for_each_integer(column: &ArrayRef, mut f: impl FnMut(Option<i64>)
         DataType::Int32 => each(column.as_primitive::<Int32Type>(), &mut f),
         DataType::Date32 => each(column.as_primitive::<Date32Type>(), &mut f),
         DataType::Int64 => each(column.as_primitive::<Int64Type>(), &mut f),
+        DataType::Decimal128(p, _) if *p <= MAX_DECIMAL64_DIGITS => {
+            let a = column.as_primitive::<Decimal128Type>();
+            let mut wide = false;
+            let mut narrow = |v: i128| {
+                i64::try_from(v).unwrap_or_else(|_| {
+                    wide = true;
+                    0
+                })
+            };
+            match a.nulls().filter(|n| n.null_count() > 0) {
+                None => a.values().iter().for_each(|&v| f(Some(narrow(v)))),
+                Some(nulls) => a
+                    .values()
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, &v)| f(nulls.is_valid(i).then(|| narrow(v)))),
+            }
+            if wide {
+                return Err(crate::error::Error::Execute(format!(
+                    "internal error: a {} key value beyond its precision",
+                    column.data_type()
+                )));
+            }
+        }
         other => {
             return Err(crate::error::Error::Execute(format!(
                 "internal error: an integer key of type {other}"
@@ -199,7 +225,7 @@ impl KeyTable {
     /// An empty table for keys of these column types.
     pub fn new(types: &[DataType]) -> Result<KeyTable> {
         let encoding = match types {
-            [t @ (DataType::Int32 | DataType::Int64 | DataType::Date32)] => Encoding::Integer {
+            [t] if integer_key(t) => Encoding::Integer {
                 data_type: t.clone(),
                 values: vec![],
                 null: None,
@@ -770,6 +796,14 @@ impl KeyTable {
                             .map(|(i, &v)| valid(i).then_some(v as i32))
                             .collect::<PrimitiveArray<Date32Type>>(),
                     ),
+                    DataType::Decimal128(..) => std::sync::Arc::new(
+                        values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &v)| valid(i).then_some(v as i128))
+                            .collect::<PrimitiveArray<Decimal128Type>>()
+                            .with_data_type(data_type.clone()),
+                    ),
                     _ => std::sync::Arc::new(
                         values
                             .iter()
@@ -824,8 +858,22 @@ impl KeyTable {
     }
 }
 
-/// Whether a key of this one column has an encoding of its own (integer or
-/// string).
+/// Decimals of at most this many digits are integer keys (their values fit
+/// in 64 bits).
+const MAX_DECIMAL64_DIGITS: u8 = 18;
+
+/// Whether a key of this one column is kept as an `i64`.
+fn integer_key(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Int32 | DataType::Int64 | DataType::Date32 => true,
+        DataType::Decimal128(p, _) => *p <= MAX_DECIMAL64_DIGITS,
+        _ => false,
+    }
+}
+
+/// Whether a key of this column is numbered by a table of its own in a pair
+/// of columns (an integer, a date or a string: a pair with a decimal is
+/// faster as one row-format key).
 fn one_column_key(data_type: &DataType) -> bool {
     matches!(
         data_type,
@@ -903,13 +951,44 @@ pub fn all_valid(columns: &[ArrayRef], rows: usize) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int32Array, Int64Array, StringArray};
+    use arrow::array::{Decimal128Array, Int32Array, Int64Array, StringArray};
     use std::sync::Arc;
 
     fn numbers(table: &mut KeyTable, keys: &[ArrayRef]) -> Vec<u32> {
         let mut ids = vec![];
         table.intern(keys, &mut ids).unwrap();
         ids
+    }
+
+    /// A DECIMAL of at most 18 digits is an integer key that comes back as
+    /// the same decimal type; a wider one is a row-format key.
+    #[test]
+    fn narrow_decimal_keys_are_integer_keys() {
+        let t = DataType::Decimal128(15, 2);
+        let mut table = KeyTable::new(std::slice::from_ref(&t)).unwrap();
+        assert!(matches!(table.encoding, Encoding::Integer { .. }));
+        let a: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![Some(-12345), None, Some(99), Some(-12345)])
+                .with_data_type(t.clone()),
+        );
+        assert_eq!(
+            numbers(&mut table, std::slice::from_ref(&a)),
+            vec![0, 1, 2, 0]
+        );
+        let mut found = vec![];
+        table.lookup(std::slice::from_ref(&a), &mut found).unwrap();
+        assert_eq!(found, vec![0, MISSING, 2, 0]);
+        let expected: ArrayRef =
+            Arc::new(Decimal128Array::from(vec![Some(-12345), None, Some(99)]).with_data_type(t));
+        assert_eq!(&table.columns().unwrap()[0], &expected);
+        let wide = KeyTable::new(&[DataType::Decimal128(38, 0)]).unwrap();
+        assert!(matches!(wide.encoding, Encoding::Rows { .. }));
+        // A value beyond the declared precision is an error, not a wrong key.
+        let beyond: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![i128::from(i64::MAX) + 1])
+                .with_data_type(DataType::Decimal128(18, 0)),
+        );
+        assert!(for_each_integer(&beyond, |_| {}).is_err());
     }
 
     #[test]
