@@ -30,7 +30,7 @@
 
 use arrow::datatypes::DataType;
 
-use super::unnest::{unnest, Unnested};
+use super::unnest::{counts_rows, unnest, unnest_scalar_aggregate, Unnested};
 use crate::error::{Error, Result};
 use crate::plan::{
     schema_of, AggExpr, AggFunc, BinaryOp, Expr, JoinKind, LogicalPlan, ScalarFunc, Subquery,
@@ -401,10 +401,15 @@ fn scalar(plan: LogicalPlan, subquery: &Subquery) -> Result<(LogicalPlan, Expr)>
     }
 }
 
-/// A correlated scalar subquery unnested and left-joined to `plan`. Unless
-/// its plan gives one row per domain value (an aggregate without GROUP BY),
-/// the rows of each value are counted, and more than one is an error.
+/// A correlated scalar subquery unnested and left-joined to `plan`. An
+/// aggregate without GROUP BY (under a projection) is joined as its groups,
+/// its value computed over the joined row; unless the plan gives one row per
+/// domain value otherwise (an aggregate under more projections), the rows of
+/// each value are counted, and more than one is an error.
 fn unnested_scalar(plan: LogicalPlan, sub: LogicalPlan) -> Result<(LogicalPlan, Expr)> {
+    if let Some((value, aggregate)) = scalar_aggregate(&sub) {
+        return unnested_scalar_aggregate(plan, value, aggregate);
+    }
     let single = one_row(&sub);
     let un = unnest(sub, &plan)?;
     let un = if single { un } else { single_row(un) };
@@ -416,6 +421,65 @@ fn unnested_scalar(plan: LogicalPlan, sub: LogicalPlan) -> Result<(LogicalPlan, 
         joined,
         Expr::column(nl, f.name().clone(), f.data_type().clone()),
     ))
+}
+
+/// `plan` left-joined with the groups of `aggregate` (unnested, one per
+/// domain value with rows), and the subquery's value over the joined row.
+fn unnested_scalar_aggregate(
+    plan: LogicalPlan,
+    value: Option<Expr>,
+    aggregate: LogicalPlan,
+) -> Result<(LogicalPlan, Expr)> {
+    let LogicalPlan::Aggregate { aggs, .. } = &aggregate else {
+        unreachable!("scalar_aggregate gives an aggregate")
+    };
+    let counts: Vec<bool> = aggs.iter().map(counts_rows).collect();
+    let types: Vec<DataType> = aggs.iter().map(|a| a.data_type.clone()).collect();
+    let un = unnest_scalar_aggregate(aggregate, &plan)?;
+    let nl = plan.schema().fields().len();
+    let on = un.keys();
+    let joined = LogicalPlan::join(plan, un.plan, JoinKind::Left, on, None);
+    let aggregate_column = |a: usize| {
+        let column = Expr::column(nl + a, format!("#agg{a}"), types[a].clone());
+        if counts[a] {
+            coalesce_zero(column)
+        } else {
+            column
+        }
+    };
+    Ok((joined, value_over_join_row(value, aggregate_column)))
+}
+
+/// A scalar subquery that is an aggregate without GROUP BY, alone or under a
+/// projection: the projection's value (None: the aggregate's first column)
+/// and the aggregate.
+fn scalar_aggregate(sub: &LogicalPlan) -> Option<(Option<Expr>, LogicalPlan)> {
+    let (value, aggregate) = match sub {
+        LogicalPlan::Project { input, exprs, .. } => (Some(exprs[0].clone()), input.as_ref()),
+        aggregate => (None, aggregate),
+    };
+    match aggregate {
+        LogicalPlan::Aggregate {
+            group,
+            grouping_sets: None,
+            ..
+        } if group.is_empty() => Some((value, aggregate.clone())),
+        _ => None,
+    }
+}
+
+/// A scalar subquery's value (None: its aggregate's first column) over the
+/// row that joins the outer row with its aggregates: each aggregate by
+/// `aggregate_column`, the outer references as the outer row's columns.
+fn value_over_join_row(value: Option<Expr>, aggregate_column: impl Fn(usize) -> Expr) -> Expr {
+    match value {
+        None => aggregate_column(0),
+        Some(e) => e.transform_up(&mut |x| match x {
+            Expr::Column { index, .. } => aggregate_column(index),
+            outer @ Expr::OuterColumn { .. } => to_join_row(outer, 0),
+            other => other,
+        }),
+    }
 }
 
 /// Whether a subquery's plan gives exactly one row: an aggregate without
@@ -746,10 +810,7 @@ fn join_grouped_aggregate(plan: LogicalPlan, sub: LogicalPlan) -> Result<(Logica
         outer_keys.push(outer);
     }
     let n_groups = inner_keys.len();
-    let counts: Vec<bool> = aggs
-        .iter()
-        .map(|a| matches!(a.func, AggFunc::Count | AggFunc::CountStar))
-        .collect();
+    let counts: Vec<bool> = aggs.iter().map(counts_rows).collect();
     let agg_types: Vec<DataType> = aggs.iter().map(|a| a.data_type.clone()).collect();
     let grouped = aggregate(input, inner_keys, aggs);
     let nl = plan.schema().fields().len();
@@ -768,15 +829,7 @@ fn join_grouped_aggregate(plan: LogicalPlan, sub: LogicalPlan) -> Result<(Logica
             column
         }
     };
-    let value = match value {
-        None => aggregate_column(0),
-        // Over the joined row: the aggregates' columns, the outer columns.
-        Some(e) => e.transform_up(&mut |x| match x {
-            Expr::Column { index, .. } => aggregate_column(index),
-            other => to_join_row(other, 0),
-        }),
-    };
-    Ok((joined, value))
+    Ok((joined, value_over_join_row(value, aggregate_column)))
 }
 
 /// A projection to the first `width` columns (dropping columns joins added).

@@ -118,8 +118,37 @@ fn may_be_null(plan: &LogicalPlan, index: usize) -> bool {
 /// `q` (a subquery of a query whose rows are `outer`; its nested subqueries
 /// already unnested) for every value of the outer columns it reads.
 pub fn unnest(q: LogicalPlan, outer: &LogicalPlan) -> Result<Unnested> {
+    let (domain, columns) = domain_of(&q, outer);
+    Ok(Unnested {
+        plan: push(q, &domain)?,
+        outer: columns,
+        nullable: domain.nullable,
+    })
+}
+
+/// `q`, an aggregate without GROUP BY (a scalar subquery's), unnested for the
+/// domain values its input has rows for: the caller left-joins the outer rows
+/// with it and reads the aggregates of a value it lacks as over no rows
+/// ([`counts_rows`]: 0, the others NULL). This saves the domain's left join.
+pub fn unnest_scalar_aggregate(q: LogicalPlan, outer: &LogicalPlan) -> Result<Unnested> {
+    let (domain, columns) = domain_of(&q, outer);
+    let plan = match q {
+        aggregate @ LogicalPlan::Aggregate { .. } if aggregate.references_beyond(0) => {
+            push_aggregate(aggregate, &domain, false)?
+        }
+        other => push(other, &domain)?,
+    };
+    Ok(Unnested {
+        plan,
+        outer: columns,
+        nullable: domain.nullable,
+    })
+}
+
+/// The domain of `q` over the rows of `outer`, and the outer columns it has.
+fn domain_of(q: &LogicalPlan, outer: &LogicalPlan) -> (Domain, Vec<(usize, String, DataType)>) {
     let mut columns = vec![];
-    collect_outer(&q, &mut columns);
+    collect_outer(q, &mut columns);
     columns.sort_by_key(|(i, _, _)| *i);
     columns.dedup_by_key(|(i, _, _)| *i);
     let group: Vec<Expr> = columns
@@ -127,27 +156,22 @@ pub fn unnest(q: LogicalPlan, outer: &LogicalPlan) -> Result<Unnested> {
         .map(|(i, n, t)| Expr::column(*i, n.clone(), t.clone()))
         .collect();
     let names: Vec<String> = (0..group.len()).map(|j| format!("#domain{j}")).collect();
-    let domain = LogicalPlan::Aggregate {
+    let plan = LogicalPlan::Aggregate {
         input: Box::new(outer.clone()),
         schema: schema_of(&group, &names),
         group,
         aggs: vec![],
         grouping_sets: None,
     };
-    let nullable: Vec<bool> = columns
-        .iter()
-        .map(|(i, _, _)| may_be_null(outer, *i))
-        .collect();
-    let context = Domain {
-        plan: domain,
+    let domain = Domain {
+        plan,
         columns: columns.iter().map(|(i, _, _)| *i).collect(),
-        nullable: nullable.clone(),
+        nullable: columns
+            .iter()
+            .map(|(i, _, _)| may_be_null(outer, *i))
+            .collect(),
     };
-    Ok(Unnested {
-        plan: push(q, &context)?,
-        outer: columns,
-        nullable,
-    })
+    (domain, columns)
 }
 
 /// The domain: the distinct values of the outer columns the subquery reads.
@@ -283,81 +307,7 @@ fn push(plan: LogicalPlan, domain: &Domain) -> Result<LogicalPlan> {
             names.extend((0..k).map(|j| format!("#domain{j}")));
             LogicalPlan::project(input, exprs, names)
         }
-        LogicalPlan::Aggregate {
-            input,
-            group,
-            aggs,
-            grouping_sets,
-            schema,
-        } => {
-            if grouping_sets.is_some() {
-                return unsupported!("GROUPING SETS in a correlated subquery");
-            }
-            let width = input.schema().fields().len();
-            let input = push(*input, domain)?;
-            let n_groups = group.len();
-            let mut new_group: Vec<Expr> = group
-                .into_iter()
-                .map(|e| domain.resolve(e, width))
-                .collect();
-            new_group.extend(domain.columns_at(width));
-            let aggs: Vec<AggExpr> = aggs
-                .into_iter()
-                .map(|a| a.map_expressions(&mut |e| domain.resolve(e, width)))
-                .collect();
-            let mut out: Vec<Expr> = new_group.clone();
-            out.extend(
-                aggs.iter()
-                    .map(|a| Expr::column(0, "", a.data_type.clone())),
-            );
-            let mut names: Vec<String> = (0..new_group.len()).map(|i| format!("#g{i}")).collect();
-            names.extend(aggs.iter().map(|a| a.to_string()));
-            let n_aggs = aggs.len();
-            let counts: Vec<bool> = aggs.iter().map(counts_rows).collect();
-            let grouped = LogicalPlan::Aggregate {
-                input: Box::new(input),
-                schema: schema_of(&out, &names),
-                group: new_group,
-                aggs,
-                grouping_sets: None,
-            };
-            if n_groups > 0 {
-                // [group, domain, aggregates] as [group, aggregates, domain].
-                let mut order: Vec<usize> = (0..n_groups).collect();
-                order.extend(n_groups + k..n_groups + k + n_aggs);
-                order.extend(n_groups..n_groups + k);
-                return Ok(pick(grouped, &order));
-            }
-            // Without GROUP BY every domain value has its one row, over no
-            // input rows too: the domain left-joined with the groups.
-            let on: Vec<(Expr, Expr)> = (0..k)
-                .flat_map(|j| {
-                    let d = domain.columns_at(0)[j].clone();
-                    let g = grouped.output_columns()[j].clone();
-                    equal_keys(d, g, domain.nullable[j])
-                })
-                .collect();
-            let joined = LogicalPlan::join(domain.plan.clone(), grouped, JoinKind::Left, on, None);
-            let columns = joined.output_columns();
-            let mut exprs: Vec<Expr> = (0..n_aggs)
-                .map(|a| {
-                    let value = columns[k + k + a].clone();
-                    if counts[a] {
-                        Expr::Function {
-                            func: ScalarFunc::Coalesce,
-                            args: vec![value, Expr::Literal(ScalarValue::Int64(Some(0)))],
-                            data_type: DataType::Int64,
-                        }
-                    } else {
-                        value
-                    }
-                })
-                .collect();
-            exprs.extend(columns[..k].iter().cloned());
-            let mut names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-            names.extend((0..k).map(|j| format!("#domain{j}")));
-            LogicalPlan::project(joined, exprs, names)
-        }
+        aggregate @ LogicalPlan::Aggregate { .. } => push_aggregate(aggregate, domain, true)?,
         LogicalPlan::Sort { input, keys, fetch } => match fetch {
             None => {
                 let width = input.schema().fields().len();
@@ -451,8 +401,95 @@ fn push(plan: LogicalPlan, domain: &Domain) -> Result<LogicalPlan> {
     })
 }
 
+/// An aggregate of the subquery for every domain value: grouped by the
+/// domain's columns too. Without GROUP BY, a domain value whose input has no
+/// rows still has its row (COUNT 0, the other aggregates NULL) when
+/// `every_value`, by a left join from the domain.
+fn push_aggregate(plan: LogicalPlan, domain: &Domain, every_value: bool) -> Result<LogicalPlan> {
+    let LogicalPlan::Aggregate {
+        input,
+        group,
+        aggs,
+        grouping_sets,
+        schema,
+    } = plan
+    else {
+        unreachable!("push_aggregate of an aggregate")
+    };
+    let k = domain.width();
+    if grouping_sets.is_some() {
+        return unsupported!("GROUPING SETS in a correlated subquery");
+    }
+    let width = input.schema().fields().len();
+    let input = push(*input, domain)?;
+    let n_groups = group.len();
+    let mut new_group: Vec<Expr> = group
+        .into_iter()
+        .map(|e| domain.resolve(e, width))
+        .collect();
+    new_group.extend(domain.columns_at(width));
+    let aggs: Vec<AggExpr> = aggs
+        .into_iter()
+        .map(|a| a.map_expressions(&mut |e| domain.resolve(e, width)))
+        .collect();
+    let mut out: Vec<Expr> = new_group.clone();
+    out.extend(
+        aggs.iter()
+            .map(|a| Expr::column(0, "", a.data_type.clone())),
+    );
+    let mut names: Vec<String> = (0..new_group.len()).map(|i| format!("#g{i}")).collect();
+    names.extend(aggs.iter().map(|a| a.to_string()));
+    let n_aggs = aggs.len();
+    let counts: Vec<bool> = aggs.iter().map(counts_rows).collect();
+    let grouped = LogicalPlan::Aggregate {
+        input: Box::new(input),
+        schema: schema_of(&out, &names),
+        group: new_group,
+        aggs,
+        grouping_sets: None,
+    };
+    if n_groups > 0 || !every_value {
+        // [group, domain, aggregates] as [group, aggregates, domain]
+        // (without GROUP BY, the domain values with no input rows have
+        // no row).
+        let mut order: Vec<usize> = (0..n_groups).collect();
+        order.extend(n_groups + k..n_groups + k + n_aggs);
+        order.extend(n_groups..n_groups + k);
+        return Ok(pick(grouped, &order));
+    }
+    // Without GROUP BY every domain value has its one row, over no
+    // input rows too: the domain left-joined with the groups.
+    let on: Vec<(Expr, Expr)> = (0..k)
+        .flat_map(|j| {
+            let d = domain.columns_at(0)[j].clone();
+            let g = grouped.output_columns()[j].clone();
+            equal_keys(d, g, domain.nullable[j])
+        })
+        .collect();
+    let joined = LogicalPlan::join(domain.plan.clone(), grouped, JoinKind::Left, on, None);
+    let columns = joined.output_columns();
+    let mut exprs: Vec<Expr> = (0..n_aggs)
+        .map(|a| {
+            let value = columns[k + k + a].clone();
+            if counts[a] {
+                Expr::Function {
+                    func: ScalarFunc::Coalesce,
+                    args: vec![value, Expr::Literal(ScalarValue::Int64(Some(0)))],
+                    data_type: DataType::Int64,
+                }
+            } else {
+                value
+            }
+        })
+        .collect();
+    exprs.extend(columns[..k].iter().cloned());
+    let mut names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    names.extend((0..k).map(|j| format!("#domain{j}")));
+    Ok(LogicalPlan::project(joined, exprs, names))
+}
+
 /// Whether an aggregate counts rows (0, not NULL, over none).
-fn counts_rows(a: &AggExpr) -> bool {
+pub fn counts_rows(a: &AggExpr) -> bool {
     matches!(
         a.func,
         AggFunc::Count | AggFunc::CountStar | AggFunc::ApproxCountDistinct
