@@ -416,26 +416,40 @@ fn packed_buckets_of<const W: usize>(
             } else {
                 records.sort_unstable();
             }
-            let key = |p: usize| {
-                records[p]
-                    .0
-                    .iter()
-                    .fold(0u128, |k, &w| (k << 64) | w as u128)
-            };
             let n = records.len();
-            let mut partitions = vec![];
             let mut peers = vec![(0u32, 0u32); n];
-            let (mut partition, mut peer) = (0, 0);
+            let mut peer = 0;
             for p in 1..=n {
                 if p == n || records[p].0 != records[peer].0 {
                     peers[peer..p].fill((peer as u32, p as u32));
                     peer = p;
                 }
-                if p == n || keys.partition(key(p)) != keys.partition(key(partition)) {
-                    partitions.push((partition, p));
-                    partition = p;
-                }
             }
+            let partitions = if partitioned {
+                // Peer groups never straddle partitions: a partition is a run of them.
+                let partition = |p: usize| {
+                    keys.partition(
+                        records[p]
+                            .0
+                            .iter()
+                            .fold(0u128, |k, &w| (k << 64) | w as u128),
+                    )
+                };
+                let mut partitions = vec![];
+                let mut start = 0;
+                let mut p = 0;
+                while p < n {
+                    let next = peers[p].1 as usize;
+                    if next == n || partition(next) != partition(start) {
+                        partitions.push((start, next));
+                        start = next;
+                    }
+                    p = next;
+                }
+                partitions
+            } else {
+                vec![(0, n)]
+            };
             Bucket {
                 rows: records.iter().map(|&(_, r)| r).collect(),
                 partitions,
@@ -449,22 +463,31 @@ fn packed_buckets_of<const W: usize>(
 type Record<const W: usize> = ([u64; W], u32);
 
 /// Sorts `records` stably by their words: a least-significant-digit radix
-/// sort, a byte at a time, skipping the bytes in which all words agree.
+/// sort, a byte at a time, only over the bytes in which some words differ
+/// (one pass finds them, one more counts them all).
 fn radix_sort<const W: usize>(records: &mut [Record<W>]) {
-    let n = records.len();
+    let Some(&(first, _)) = records.first() else {
+        return;
+    };
     let byte = |r: &Record<W>, d: usize| ((r.0[W - 1 - d / 8] >> ((d % 8) * 8)) & 0xff) as usize;
-    let mut counts = vec![[0usize; 256]; 8 * W];
+    let mut differ = [0u64; W];
+    for (words, _) in records.iter() {
+        for ((d, w), f) in differ.iter_mut().zip(words).zip(&first) {
+            *d |= w ^ f;
+        }
+    }
+    let digits: Vec<usize> = (0..8 * W)
+        .filter(|&d| (differ[W - 1 - d / 8] >> ((d % 8) * 8)) & 0xff != 0)
+        .collect();
+    let mut counts = vec![[0usize; 256]; digits.len()];
     for r in records.iter() {
-        for (d, c) in counts.iter_mut().enumerate() {
+        for (&d, c) in digits.iter().zip(counts.iter_mut()) {
             c[byte(r, d)] += 1;
         }
     }
     let mut buffer = records.to_vec();
     let mut in_buffer = false;
-    for (d, c) in counts.iter().enumerate() {
-        if c.contains(&n) {
-            continue;
-        }
+    for (&d, c) in digits.iter().zip(&counts) {
         let mut next = [0usize; 256];
         let mut at = 0;
         for (b, &k) in c.iter().enumerate() {
