@@ -12,8 +12,8 @@
 //! 3. each function is computed over each partition of a bucket (`functions`
 //!    for ranks and values, `aggregates` for aggregates over frames, with the
 //!    frames from `frames`), a column per function in the bucket's order;
-//! 4. each bucket becomes output batches: its rows gathered from the input in
-//!    that order, then the functions' columns.
+//! 4. the output is the input's rows as they came, each followed by its
+//!    functions' values, gathered back from the buckets' order.
 //!
 //! Memory: all input rows, plus their keys (packed into integers where they
 //! fit, else in Arrow's row format).
@@ -29,6 +29,7 @@ use arrow::compute::{concat_batches, take};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use self::packed_keys::KeyColumn;
 use self::partitions::Keys;
@@ -113,12 +114,15 @@ impl Sink for WindowSink {
                 None => None,
             },
         };
-        let batches = buckets?
-            .into_par_iter()
+        let buckets: Vec<Bucket> = buckets?
+            .into_iter()
             .filter(|b| !b.rows.is_empty())
-            .map(|bucket| self.compute(&input, &inputs, &bucket))
-            .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
-        Ok(batches.into_iter().flatten().collect())
+            .collect();
+        let results = buckets
+            .par_iter()
+            .map(|bucket| self.compute(&input, &inputs, bucket))
+            .collect::<Result<Vec<Vec<ArrayRef>>>>()?;
+        self.in_input_order(&input, &buckets, results)
     }
 }
 
@@ -170,15 +174,14 @@ impl WindowSink {
         Ok(partitions::buckets(n, &keys, workers))
     }
 
-    /// One bucket's output: its rows in order, then each function's column
-    /// (the functions side by side, then the rows gathered in chunks side by
-    /// side, which matters for a bucket holding all rows).
+    /// One bucket's functions' columns, in the bucket's order (the functions
+    /// side by side).
     fn compute(
         &self,
         input: &RecordBatch,
         inputs: &Inputs,
         bucket: &Bucket,
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<Vec<ArrayRef>> {
         let indices = UInt32Array::from(bucket.rows.clone());
         let ordered = !self.order_by.is_empty();
         // The first ORDER BY key in the bucket's order (RANGE frames with offsets).
@@ -186,8 +189,7 @@ impl WindowSink {
             Some(k) => Some(take(k.as_ref(), &indices, None)?),
             None => None,
         };
-        let results = self
-            .functions
+        self.functions
             .par_iter()
             .zip(&inputs.functions)
             .enumerate()
@@ -207,22 +209,63 @@ impl WindowSink {
                 let field = self.schema.field(input.num_columns() + i);
                 super::expr::cast(&column, field.data_type())
             })
+            .collect()
+    }
+
+    /// The input's rows as they came, each followed by its functions' values:
+    /// the buckets' columns (in bucket order) gathered back into input order,
+    /// in chunks side by side. Only the functions' columns move; the input's
+    /// are sliced.
+    fn in_input_order(
+        &self,
+        input: &RecordBatch,
+        buckets: &[Bucket],
+        results: Vec<Vec<ArrayRef>>,
+    ) -> Result<Vec<RecordBatch>> {
+        let n = input.num_rows();
+        // Each input row's position in the buckets' columns, one after another
+        // (each bucket's rows written by a worker: relaxed atomic stores to
+        // distinct places).
+        let positions: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+        let starts = buckets.iter().scan(0u32, |at, b| {
+            let start = *at;
+            *at += b.rows.len() as u32;
+            Some(start)
+        });
+        let starts: Vec<u32> = starts.collect();
+        buckets.par_iter().zip(starts).for_each(|(bucket, start)| {
+            for (p, &r) in bucket.rows.iter().enumerate() {
+                positions[r as usize].store(start + p as u32, Ordering::Relaxed);
+            }
+        });
+        let positions: UInt32Array = positions.into_iter().map(AtomicU32::into_inner).collect();
+        let columns = (0..self.functions.len())
+            .into_par_iter()
+            .map(|f| match results.as_slice() {
+                [one] => Ok(one[f].clone()),
+                all => {
+                    let parts: Vec<&dyn Array> = all.iter().map(|r| r[f].as_ref()).collect();
+                    Ok(arrow::compute::concat(&parts)?)
+                }
+            })
             .collect::<Result<Vec<ArrayRef>>>()?;
-        let n = bucket.rows.len();
+        drop(results);
         (0..n)
             .step_by(OUTPUT_ROWS)
             .collect::<Vec<_>>()
             .into_par_iter()
             .map(|start| {
                 let len = OUTPUT_ROWS.min(n - start);
-                let chunk = indices.slice(start, len);
-                let mut columns = input
+                let chunk = positions.slice(start, len);
+                let mut out: Vec<ArrayRef> = input
                     .columns()
                     .iter()
-                    .map(|c| Ok(take(c.as_ref(), &chunk, None)?))
-                    .collect::<Result<Vec<ArrayRef>>>()?;
-                columns.extend(results.iter().map(|r| r.slice(start, len)));
-                Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+                    .map(|c| c.slice(start, len))
+                    .collect();
+                for c in &columns {
+                    out.push(take(c.as_ref(), &chunk, None)?);
+                }
+                Ok(RecordBatch::try_new(self.schema.clone(), out)?)
             })
             .collect()
     }
