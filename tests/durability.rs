@@ -135,6 +135,50 @@ fn corrupt_column_file_is_an_error_not_a_crash() {
     }
 }
 
+/// A lost manifest is corruption, not an empty database: the open is refused
+/// with an error naming it, and no data file is deleted (restoring the
+/// manifest brings the table back).
+#[test]
+fn missing_manifest_is_refused_and_deletes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    {
+        let db = Database::open(&dir).unwrap();
+        db.execute("CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1), (2)")
+            .unwrap();
+    }
+    let files_before = data_files(&dir);
+    assert!(!files_before.is_empty());
+    let manifest = dir.join("manifest.json");
+    let saved = tmp.path().join("manifest.saved");
+    fs::rename(&manifest, &saved).unwrap();
+
+    let err = Database::open(&dir).err().expect("refused");
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("Corrupt database: manifest missing") && message.contains("db"),
+        "{message}"
+    );
+    assert_eq!(data_files(&dir), files_before);
+    assert!(!manifest.exists());
+
+    fs::rename(&saved, &manifest).unwrap();
+    let db = Database::open(&dir).unwrap();
+    assert_eq!(count(&db, "t"), "2");
+}
+
+/// A new database has its (empty) manifest from the start.
+#[test]
+fn a_new_database_has_a_manifest_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    drop(Database::open(&dir).unwrap());
+    assert!(dir.join("manifest.json").exists());
+    let db = Database::open(&dir).unwrap();
+    assert!(db.query("SELECT 1").is_ok());
+}
+
 #[test]
 fn crash_leftovers_are_ignored_and_cleaned() {
     let tmp = tempfile::tempdir().unwrap();

@@ -215,6 +215,39 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// The catalog of the database in `dir`; for a directory without one, a new
+    /// empty database, its first manifest committed at once (so that data files
+    /// never exist without a manifest). A directory that holds data files but
+    /// no manifest is refused as corrupt and left as it is: its manifest was
+    /// lost, and reading it as empty would delete every data file as
+    /// unreferenced.
+    pub fn open(dir: &Path) -> Result<Catalog> {
+        let manifest = dir.join(MANIFEST_FILE);
+        let exists = manifest
+            .try_exists()
+            .map_err(|e| Error::io(format!("reading manifest {}", manifest.display()), e))?;
+        if exists {
+            return Catalog::load(dir);
+        }
+        let data = data_dir(dir);
+        let files = match std::fs::read_dir(&data) {
+            Ok(entries) => entries.count(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(Error::io(format!("reading {}", data.display()), e)),
+        };
+        if files > 0 {
+            return Err(Error::Corrupt(format!(
+                "manifest missing: {} has no {MANIFEST_FILE}, but {} holds {files} data \
+                 files (nothing was deleted; restore the manifest from a backup)",
+                dir.display(),
+                data.display()
+            )));
+        }
+        let mut catalog = Catalog::load(dir)?;
+        catalog.commit(dir)?;
+        Ok(catalog)
+    }
+
     /// Atomic commit: increments `version`, writes `<dir>/manifest.json.tmp`, fsyncs it,
     /// renames it over `manifest.json` and fsyncs the directory. On error the manifest on
     /// disk (and `version`) stay as they were.

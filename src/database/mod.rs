@@ -136,7 +136,7 @@ impl Database {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let lock = DirLock::acquire(&dir)?;
-        let catalog = Catalog::load(&dir)?;
+        let catalog = Catalog::open(&dir)?;
         catalog::remove_unreferenced_files(&dir, &catalog)?;
         let threads = rayon::current_num_threads().max(1);
         Ok(Database {

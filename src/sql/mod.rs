@@ -144,7 +144,9 @@ pub fn parse_error(e: ParserError) -> Error {
 
 /// The tokens of SQL text in DuckDB's dialect, with `**` (two adjacent `*`,
 /// DuckDB's power operator, which sqlparser does not know) as `^`, its synonym,
-/// and `IGNORE NULLS` / `RESPECT NULLS` moved out of a call's parentheses.
+/// and `IGNORE NULLS` / `RESPECT NULLS` moved out of a call's parentheses. An
+/// empty quoted identifier (`""`) is an error, as in PostgreSQL and DuckDB: no
+/// table, column or alias may be named by nothing.
 pub fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
     let dialect = DuckDbDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
@@ -152,6 +154,12 @@ pub fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
         .map_err(|e| Error::Parse(e.to_string()))?;
     let mut merged: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     for t in tokens {
+        if matches!(&t.token, Token::Word(w) if w.quote_style.is_some() && w.value.is_empty()) {
+            return Err(Error::Parse(format!(
+                "zero-length delimited identifier{}",
+                at(&t.span)
+            )));
+        }
         if let (Token::Mul, Some(prev)) = (&t.token, merged.last_mut()) {
             if prev.token == Token::Mul && prev.span.end == t.span.start {
                 prev.token = Token::Caret;
