@@ -268,11 +268,13 @@ impl Catalog {
         let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
         let path = dir.join(MANIFEST_FILE);
         let write = || -> std::io::Result<()> {
+            crate::storage::crash_points::step();
             let mut file = File::create(&tmp)?;
             file.write_all(&bytes)?;
             file.sync_all()
         };
         write().map_err(|e| Error::io(format!("writing manifest {}", tmp.display()), e))?;
+        crate::storage::crash_points::step();
         std::fs::rename(&tmp, &path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             Error::io(format!("replacing manifest {}", path.display()), e)
@@ -375,8 +377,16 @@ fn file_id(name: &str) -> Option<u64> {
 }
 
 /// Deletes the files in `<dir>/data` that no table references (left by a crashed or failed
-/// statement, or by DROP). Called after open and after DROP.
+/// statement, or by DROP), and a `manifest.json.tmp` left by a crash before its rename.
+/// Called after open and after DROP.
 pub fn remove_unreferenced_files(dir: &Path, catalog: &Catalog) -> Result<()> {
+    // A manifest written by a statement killed before renaming it.
+    let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("removing {}", tmp.display()), e)),
+    }
     let data = data_dir(dir);
     let entries = match std::fs::read_dir(&data) {
         Ok(entries) => entries,
@@ -391,6 +401,7 @@ pub fn remove_unreferenced_files(dir: &Path, catalog: &Catalog) -> Result<()> {
         let keep = name.to_str().is_some_and(|n| referenced.contains(n));
         if is_file && !keep {
             let path = entry.path();
+            crate::storage::crash_points::step();
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

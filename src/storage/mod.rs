@@ -62,6 +62,7 @@
 //! is aligned, and validates the Arrow arrays it builds, so a damaged file gives
 //! [`crate::Error::Corrupt`] rather than a crash.
 
+pub mod crash_points;
 pub mod packing;
 pub mod reader;
 pub mod writer;

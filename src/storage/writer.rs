@@ -60,6 +60,7 @@ impl ColumnFile {
     /// Creates the new file `path` (named `name` in the manifest) and writes its
     /// header.
     fn create(name: String, path: PathBuf) -> Result<ColumnFile> {
+        super::crash_points::step();
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -83,6 +84,7 @@ impl ColumnFile {
 
     /// Flushes and fsyncs the file: what the manifest records of it.
     fn sync(&mut self) -> Result<DataFile> {
+        super::crash_points::step();
         let context = || format!("syncing data file {}", self.path.display());
         self.out.flush().map_err(|e| Error::io(context(), e))?;
         self.out
@@ -187,6 +189,7 @@ pub fn write_tables(
         for image in images {
             out.pad_to(align_up(out.pos))?;
             let start = out.pos;
+            super::crash_points::step();
             out.out
                 .write_all(&image.bytes)
                 .map_err(|e| Error::io(format!("writing data file {}", path.display()), e))?;
@@ -427,6 +430,7 @@ impl TableWriter {
 
     /// Appends one segment (one chunk per column, columns in parallel).
     fn write_segment(&mut self, columns: &[ArrayRef]) -> Result<()> {
+        super::crash_points::step();
         if self.files.is_empty() {
             self.create_files(false)?;
         }
@@ -463,6 +467,7 @@ impl Drop for TableWriter {
 
 /// Fsyncs a directory, so that files created in it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    super::crash_points::step();
     let context = || format!("syncing directory {}", dir.display());
     File::open(dir)
         .and_then(|d| d.sync_all())
