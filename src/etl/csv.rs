@@ -133,6 +133,8 @@ struct Tokenizer<R: Read> {
     record_line: u64,
     cur_quoted: bool,
     name: String,
+    /// A record that breaks RFC 4180 (text after a closing quote), found by `step`.
+    malformed: Option<String>,
 }
 
 impl<R: Read> Tokenizer<R> {
@@ -155,6 +157,7 @@ impl<R: Read> Tokenizer<R> {
             record_line: 1,
             cur_quoted: false,
             name,
+            malformed: None,
         }
     }
 
@@ -208,6 +211,9 @@ impl<R: Read> Tokenizer<R> {
                 return self.finish(out, finish_partial);
             }
             self.step(out, max);
+            if let Some(message) = self.malformed.take() {
+                return Err(Error::Load(message));
+            }
         }
         Ok(())
     }
@@ -333,8 +339,15 @@ impl<R: Read> Tokenizer<R> {
                     } else if b == delim || b == b'\n' || b == b'\r' {
                         self.state = State::FieldStart;
                     } else {
-                        // Text after the closing quote: kept, leniently.
-                        self.state = State::Unquoted;
+                        // Text after the closing quote (`"a"b`) is refused, as in
+                        // DuckDB's strict mode. (A quote inside an unquoted field,
+                        // `x"y"z`, is kept as text, as there.)
+                        let column = out.quoted.len() - out.records.last().unwrap_or(&0) + 1;
+                        self.malformed = Some(format!(
+                            "{} line {}, column {column}: text after the closing quote of a quoted field (a quote inside a quoted field is written twice: \"\")",
+                            self.name, self.line
+                        ));
+                        break;
                     }
                 }
                 State::Escaped => {
@@ -1869,6 +1882,28 @@ mod tests {
                 vec!["plain", "NULL"],
             ]
         );
+    }
+
+    /// Stray quotes, as DuckDB's strict mode reads them: inside an unquoted field
+    /// a quote is text; after a closing quote, text is an error naming the spot.
+    #[test]
+    fn stray_quotes() {
+        let dir = tmpdir();
+        let p = write_file(dir.path(), "t.csv", "a,b,c\n1,x\"y\"z,1.5\n");
+        let (_, batches) = read_all(&p, &CsvOptions::default(), None).unwrap();
+        assert_eq!(rows(&batches), vec![vec!["1", "x\"y\"z", "1.5"]]);
+        for (text, spot) in [
+            ("a,b,c\n1,x,1.5\n2,\"a\"b,2.5\n", "line 3, column 2"),
+            ("a,b\n\"multi\nline\"x,1\n", "line 3, column 1"),
+            ("a,b\n1,\"x\" \n", "line 2, column 2"),
+        ] {
+            let p = write_file(dir.path(), "u.csv", text);
+            let msg = load_err(read_all(&p, &CsvOptions::default(), None));
+            assert!(
+                msg.contains(&format!("{spot}: text after the closing quote")),
+                "{text:?}: {msg}"
+            );
+        }
     }
 
     #[test]
