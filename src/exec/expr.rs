@@ -393,10 +393,10 @@ fn binary(op: BinaryOp, l: &ColumnarValue, r: &ColumnarValue, n: usize) -> Resul
         BinaryOp::Plus | BinaryOp::Minus => date_or_numeric(op, l, r, n)?,
         BinaryOp::Multiply => match fast_decimal(super::decimal::Op::Mul, l, r, n) {
             Some(result) => result?,
-            None => numeric::mul(&*ld, &*rd).map_err(overflow)?,
+            None => within_precision(numeric::mul(&*ld, &*rd).map_err(overflow)?)?,
         },
         // DOUBLE division follows IEEE 754 (1/0 is inf), as in DuckDB.
-        BinaryOp::Divide => numeric::div(&*ld, &*rd).map_err(overflow)?,
+        BinaryOp::Divide => within_precision(numeric::div(&*ld, &*rd).map_err(overflow)?)?,
         BinaryOp::IntegerDivide | BinaryOp::Modulo => {
             // x // 0 and x % 0 are errors, as in DuckDB 2.0 (but a DOUBLE x % 0
             // is NaN, as IEEE 754 has it).
@@ -416,6 +416,21 @@ fn binary(op: BinaryOp, l: &ColumnarValue, r: &ColumnarValue, n: usize) -> Resul
         }
     };
     Ok(ColumnarValue::Array(array))
+}
+
+/// A DECIMAL result of Arrow's checked kernels, whose values fit `i128` but
+/// may have more digits than the type's precision (`d + 1` on 38 nines): an
+/// overflow error then, as in PostgreSQL and DuckDB. Other results as they are.
+fn within_precision(result: ArrayRef) -> Result<ArrayRef> {
+    if let DataType::Decimal128(precision, scale) = *result.data_type() {
+        let values = result.as_primitive::<Decimal128Type>();
+        if values.validate_decimal_precision(precision).is_err() {
+            return Err(Error::Execute(format!(
+                "Out of Range Error: overflow: a result does not fit DECIMAL({precision},{scale})"
+            )));
+        }
+    }
+    Ok(result)
 }
 
 /// Whether a column of divisors holds a zero (NULLs do not count).
@@ -469,7 +484,7 @@ fn date_or_numeric(
             };
             match fast_decimal(fast_op, l, r, n) {
                 Some(result) => result,
-                None => arith(&*l.datum(), &*r.datum()),
+                None => within_precision(arith(&*l.datum(), &*r.datum())?),
             }
         }
     }
