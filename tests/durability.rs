@@ -196,6 +196,7 @@ fn crash_leftovers_are_ignored_and_cleaned() {
     let db = Database::open(&dir).unwrap();
     assert_eq!(count(&db, "t"), "2");
     assert_eq!(data_files(&dir), files_before);
+    assert!(!dir.join("manifest.json.tmp").exists());
 }
 
 #[test]
@@ -352,4 +353,78 @@ fn killed_update_leaves_the_table_before_or_after() {
         "killed UPDATEs: {} left the table before, {} after",
         outcomes[0], outcomes[1]
     );
+}
+
+/// `Database` is `Send + Sync`: threads share one, each query sees a committed
+/// state (never a half-done INSERT) while another thread inserts.
+#[test]
+fn threads_query_while_another_inserts() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Database>();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = std::sync::Arc::new(Database::open(tmp.path()).unwrap());
+    db.execute("CREATE TABLE t (batch BIGINT, v BIGINT)")
+        .unwrap();
+    let inserts = 40;
+    std::thread::scope(|scope| {
+        let writer = db.clone();
+        scope.spawn(move || {
+            for batch in 0..inserts {
+                let values: Vec<String> = (0..100).map(|v| format!("({batch}, {v})")).collect();
+                writer
+                    .execute(&format!("INSERT INTO t VALUES {}", values.join(", ")))
+                    .unwrap();
+            }
+        });
+        for _ in 0..3 {
+            let reader = db.clone();
+            scope.spawn(move || {
+                let mut seen = 0;
+                while seen < inserts {
+                    let row = reader
+                        .query("SELECT COUNT(*), COUNT(DISTINCT batch), SUM(v) FROM t")
+                        .unwrap()
+                        .to_string_rows()[0]
+                        .clone();
+                    let batches: u64 = row[1].parse().unwrap();
+                    // Whole INSERTs only: 100 rows and a sum of 4950 each.
+                    assert_eq!(row[0], (batches * 100).to_string(), "{row:?}");
+                    if batches > 0 {
+                        assert_eq!(row[2], (batches * 4950).to_string(), "{row:?}");
+                    }
+                    seen = batches;
+                }
+            });
+        }
+    });
+    assert_eq!(count(&db, "t"), (inserts * 100).to_string());
+}
+
+/// Chains of 10,000 `OR`s, `AND`s or `+`s are planned and evaluated (the
+/// expression trees are that deep); much deeper ones are refused, not a crash.
+#[test]
+fn long_chains_work_and_deeper_ones_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    db.execute("CREATE TABLE t (d BIGINT); INSERT INTO t VALUES (1), (5), (20000)")
+        .unwrap();
+    let chain = |n: usize, term: &dyn Fn(usize) -> String, op: &str| {
+        (0..n).map(term).collect::<Vec<_>>().join(op)
+    };
+    let first = |sql: &str| db.query(sql).unwrap().to_string_rows()[0][0].clone();
+    let n = 10_000;
+    let ones = chain(n, &|_| "1".into(), " + ");
+    assert_eq!(first(&format!("SELECT {ones}")), "10000");
+    let sums = chain(n, &|_| "d".into(), " + ");
+    assert_eq!(first(&format!("SELECT SUM({sums}) FROM t")), "200060000");
+    let any = chain(n, &|i| format!("(d = {i} AND d > 0)"), " OR ");
+    assert_eq!(first(&format!("SELECT COUNT(*) FROM t WHERE {any}")), "2");
+    let none = chain(n, &|i| format!("d <> {i}"), " AND ");
+    assert_eq!(first(&format!("SELECT COUNT(*) FROM t WHERE {none}")), "1");
+
+    let deep = chain(200_000, &|i| format!("d <> {i}"), " AND ");
+    let err = db
+        .query(&format!("SELECT COUNT(*) FROM t WHERE {deep}"))
+        .unwrap_err();
+    assert!(err.to_string().contains("nested too deeply"), "{err}");
 }

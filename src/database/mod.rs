@@ -156,6 +156,10 @@ impl Database {
 
     /// Runs one or more `;`-separated statements and returns the result of the last.
     pub fn execute(&self, sql: &str) -> Result<QueryResult> {
+        on_deep_stack(|| self.execute_here(sql))
+    }
+
+    fn execute_here(&self, sql: &str) -> Result<QueryResult> {
         let mut last = QueryResult::empty();
         for statement in sql::parse_script(sql)? {
             let mut state = self.lock();
@@ -1004,9 +1008,33 @@ fn conform(
     Ok(RecordBatch::try_new(schema.clone(), arrays)?)
 }
 
+/// The stack of the threads that parse, plan and run statements: parsing, binding,
+/// optimizing and evaluating an expression recurse over its tree, and a chain of
+/// 10,000 `OR`s or `+`s is a tree that deep. Only the pages used are ever committed.
+const DEEP_STACK: usize = 1 << 30;
+
+/// `f` on a thread of its own with a [`DEEP_STACK`].
+fn on_deep_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("olap-statement".into())
+            .stack_size(DEEP_STACK)
+            .spawn_scoped(scope, f)
+            .map_err(|e| Error::Execute(format!("cannot start a statement thread: {e}")))?
+            .join()
+            .unwrap_or_else(|panic| {
+                Err(Error::Execute(format!(
+                    "internal error: {}",
+                    panic_message(&panic)
+                )))
+            })
+    })
+}
+
 fn build_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .stack_size(DEEP_STACK)
         .thread_name(|i| format!("olap-worker-{i}"))
         .build()
         .map(Arc::new)

@@ -17,6 +17,10 @@ use arrow::datatypes::{Field, Schema};
 
 use crate::plan::{Expr, LogicalPlan};
 
+/// The most expression nodes, over all of an aggregate's arguments, searched for
+/// common subexpressions.
+const MAX_NODES: usize = 2000;
+
 pub fn common_subexpressions(plan: LogicalPlan) -> LogicalPlan {
     let plan = super::map_inputs(plan, &mut common_subexpressions);
     let LogicalPlan::Aggregate {
@@ -29,6 +33,18 @@ pub fn common_subexpressions(plan: LogicalPlan) -> LogicalPlan {
     else {
         return plan;
     };
+    // Subexpressions are found by comparing every pair: arguments too large for
+    // that (a chain of thousands of `+`) are left as they are.
+    let nodes: usize = aggs.iter().filter_map(|a| a.arg.as_ref()).map(size).sum();
+    if nodes > MAX_NODES {
+        return LogicalPlan::Aggregate {
+            input,
+            group,
+            aggs,
+            grouping_sets,
+            schema,
+        };
+    }
     let mut seen: Vec<(&Expr, usize)> = vec![];
     for arg in aggs.iter().filter_map(|a| a.arg.as_ref()) {
         count_computed(arg, &mut seen);

@@ -49,8 +49,11 @@ fn push_into(plan: LogicalPlan, predicates: Vec<Expr>) -> LogicalPlan {
         } => {
             // (A join's filter is pushed again each time predicates reach the
             // join from above: what is already here is not added twice.)
+            // Texts first: thousands of conjuncts are not compared pairwise.
+            let mut texts: std::collections::HashSet<String> =
+                filters.iter().map(|f| f.to_string()).collect();
             for p in predicates {
-                if !filters.contains(&p) {
+                if texts.insert(p.to_string()) || !filters.contains(&p) {
                     filters.push(p);
                 }
             }

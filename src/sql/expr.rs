@@ -42,7 +42,14 @@ pub struct ExprBinder<'a> {
     aliases: Option<(&'a [String], &'a [Expr])>,
     /// Binds subqueries (and knows the enclosing query's scope, for correlation).
     queries: Option<&'a QueryBinder<'a>>,
+    /// How deep the expression being bound is nested so far (see [`MAX_EXPRESSION_DEPTH`]).
+    depth: usize,
 }
+
+/// The deepest expression bound: parsing, planning and evaluating recurse over an
+/// expression's tree, and a chain of `AND`, `OR` or `+` is a tree as deep as it is
+/// long. 100,000 levels fit the statement threads' stacks (DuckDB allows 1,000).
+pub const MAX_EXPRESSION_DEPTH: usize = 100_000;
 
 impl<'a> ExprBinder<'a> {
     /// A binder for contexts without aggregates or subqueries.
@@ -56,6 +63,7 @@ impl<'a> ExprBinder<'a> {
             in_window: false,
             aliases: None,
             queries: None,
+            depth: 0,
         }
     }
 
@@ -141,6 +149,24 @@ impl<'a> ExprBinder<'a> {
     }
 
     pub fn bind(&mut self, expr: &ast::Expr) -> Result<Expr> {
+        self.nested(1, |binder| binder.bind_here(expr))
+    }
+
+    /// `f` with the depth `levels` deeper, or an error past [`MAX_EXPRESSION_DEPTH`].
+    fn nested<T>(&mut self, levels: usize, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.depth += levels;
+        let result = if self.depth > MAX_EXPRESSION_DEPTH {
+            bind_err!(
+                "expression nested too deeply: more than {MAX_EXPRESSION_DEPTH} levels (a chain of AND, OR or arithmetic operators counts one level per operator)"
+            )
+        } else {
+            f(self)
+        };
+        self.depth -= levels;
+        result
+    }
+
+    fn bind_here(&mut self, expr: &ast::Expr) -> Result<Expr> {
         match expr {
             ast::Expr::Identifier(ident) => self.column(None, ident),
             ast::Expr::CompoundIdentifier(parts) => match parts.as_slice() {
@@ -160,7 +186,9 @@ impl<'a> ExprBinder<'a> {
             ast::Expr::Interval(iv) => bind_interval(iv).map(Expr::Literal),
             ast::Expr::Nested(e) => self.bind(e),
             ast::Expr::BinaryOp { left, op, right } => {
-                if is_power(op) || (chain_level(op).is_some() && has_power(expr)) {
+                // A run of `+ - * / // % ^` is bound as one, without recursion
+                // along it.
+                if chain_level(op).is_some() {
                     return self.arithmetic_chain(expr);
                 }
                 let op = binary_op(op)?;
@@ -393,29 +421,42 @@ impl<'a> ExprBinder<'a> {
     fn arithmetic_chain(&mut self, expr: &ast::Expr) -> Result<Expr> {
         let (mut operands, mut ops) = (vec![], vec![]);
         flatten_chain(expr, &mut operands, &mut ops);
-        let mut bound = operands
-            .into_iter()
-            .map(|e| self.bind(e))
-            .collect::<Result<Vec<_>>>()?;
-        // Apply the operators of the highest level first, left to right.
-        for level in (1..=3).rev() {
-            let mut i = 0;
-            while i < ops.len() {
-                if chain_level(ops[i]) != Some(level) {
-                    i += 1;
-                    continue;
+        // The bound chain is as deep as it has operators.
+        self.nested(ops.len(), |binder| binder.bind_chain(operands, ops))
+    }
+
+    fn bind_chain(&mut self, operands: Vec<&ast::Expr>, ops: Vec<&BinaryOperator>) -> Result<Expr> {
+        let mut operands = operands.into_iter();
+        let first = operands.next().expect("a chain has an operand");
+        // Operator precedence over a stack (every level left-associative): an
+        // operator is applied once the next one is not of a higher level.
+        let mut values = vec![self.bind(first)?];
+        let mut pending: Vec<&BinaryOperator> = vec![];
+        let apply = |op: &BinaryOperator, values: &mut Vec<Expr>| -> Result<()> {
+            let r = values.pop().expect("an operator has two operands");
+            let l = values.pop().expect("an operator has two operands");
+            values.push(if is_power(op) {
+                functions::power(l, r)?
+            } else {
+                binary(binary_op(op)?, l, r)?
+            });
+            Ok(())
+        };
+        for (op, operand) in ops.into_iter().zip(operands) {
+            while let Some(&top) = pending.last() {
+                if chain_level(top) < chain_level(op) {
+                    break;
                 }
-                let op = ops.remove(i);
-                let (l, r) = (bound.remove(i), bound.remove(i));
-                let combined = if is_power(op) {
-                    functions::power(l, r)?
-                } else {
-                    binary(binary_op(op)?, l, r)?
-                };
-                bound.insert(i, combined);
+                pending.pop();
+                apply(top, &mut values)?;
             }
+            pending.push(op);
+            values.push(self.bind(operand)?);
         }
-        Ok(bound.pop().expect("a chain has one operand left"))
+        while let Some(op) = pending.pop() {
+            apply(op, &mut values)?;
+        }
+        Ok(values.pop().expect("a chain has one operand left"))
     }
 
     /// `e` and a one-column subquery compared with it (IN, ANY, ALL), both
@@ -974,29 +1015,27 @@ fn chain_level(op: &BinaryOperator) -> Option<u8> {
     }
 }
 
-/// Whether an arithmetic run (without parentheses) has a `^` in it.
-fn has_power(e: &ast::Expr) -> bool {
-    match e {
-        ast::Expr::BinaryOp { left, op, right } if chain_level(op).is_some() => {
-            is_power(op) || has_power(left) || has_power(right)
-        }
-        _ => false,
-    }
-}
-
 /// The operands and operators of an arithmetic run, in the text's order.
 fn flatten_chain<'e>(
     e: &'e ast::Expr,
     operands: &mut Vec<&'e ast::Expr>,
     ops: &mut Vec<&'e BinaryOperator>,
 ) {
-    match e {
-        ast::Expr::BinaryOp { left, op, right } if chain_level(op).is_some() => {
-            flatten_chain(left, operands, ops);
-            ops.push(op);
-            flatten_chain(right, operands, ops);
+    // Down the left spine (the parser's chains are left-deep) without recursion;
+    // right operands that are runs themselves recurse.
+    let mut spine = vec![];
+    let mut e = e;
+    while let ast::Expr::BinaryOp { left, op, right } = e {
+        if chain_level(op).is_none() {
+            break;
         }
-        other => operands.push(other),
+        spine.push((op, right.as_ref()));
+        e = left;
+    }
+    operands.push(e);
+    for (op, right) in spine.into_iter().rev() {
+        ops.push(op);
+        flatten_chain(right, operands, ops);
     }
 }
 
@@ -1220,14 +1259,16 @@ fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
             data_type: t,
         })
     };
-    let mismatch_message = format!(
-        "No operator {} for {} and {}: {left} {} {right}",
-        op.symbol(),
-        type_name(&lt),
-        type_name(&rt),
-        op.symbol()
-    );
-    let mismatch = || Err(Error::Bind(mismatch_message.clone()));
+    // Formatted only when needed: the operands may be a chain of thousands.
+    let mismatch_message = |left: &Expr, right: &Expr| {
+        format!(
+            "No operator {} for {} and {}: {left} {} {right}",
+            op.symbol(),
+            type_name(&lt),
+            type_name(&rt),
+            op.symbol()
+        )
+    };
     // Dates: date ± interval (a TIMESTAMP, as in DuckDB), timestamp ± interval,
     // date ± integer days, date - date.
     let ts = crate::types::TIMESTAMP;
@@ -1246,12 +1287,12 @@ fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
         (Date32 | Timestamp(..), _, _)
         | (_, Date32 | Timestamp(..), _)
         | (Interval(_), _, _)
-        | (_, Interval(_), _) => return mismatch(),
+        | (_, Interval(_), _) => return Err(Error::Bind(mismatch_message(&left, &right))),
         _ => {}
     }
     let numeric_or_null = |t: &DataType| is_numeric(t) || *t == Null;
     if !numeric_or_null(&lt) || !numeric_or_null(&rt) {
-        return mismatch();
+        return Err(Error::Bind(mismatch_message(&left, &right)));
     }
     let common = common_type(&lt, &rt).unwrap_or(Float64);
     let common = if common == Null { Int32 } else { common };
@@ -1289,7 +1330,7 @@ fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
             }
             t => make(cast(left, &t)?, cast(right, &t)?, t),
         },
-        _ => mismatch(),
+        _ => Err(Error::Bind(mismatch_message(&left, &right))),
     }
 }
 
