@@ -428,3 +428,85 @@ fn long_chains_work_and_deeper_ones_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("nested too deeply"), "{err}");
 }
+
+/// One writer at a time; readers (`open_read_only`, `--read-only`) beside it, in
+/// this process or others, each statement seeing a whole committed state, while
+/// the writer replaces the table's files again and again.
+#[test]
+fn readers_see_committed_states_while_a_writer_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    let writer = Database::open(&dir).unwrap();
+    writer
+        .execute(
+            "CREATE TABLE digits (d BIGINT); INSERT INTO digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9);
+             CREATE TABLE t AS SELECT a.d * 10 + b.d AS v FROM digits a, digits b",
+        )
+        .unwrap();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_olap-cli"))
+            .arg("--db")
+            .arg(&dir)
+            .args(["--format", "csv"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let second_writer = cli(&["query", "SELECT 1"]);
+    assert!(!second_writer.status.success());
+    assert!(String::from_utf8_lossy(&second_writer.stderr).contains("is locked"));
+    let refused = cli(&["--read-only", "query", "INSERT INTO t VALUES (1)"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("read-only"));
+    assert!(Database::open_read_only(tmp.path().join("nothing")).is_err());
+
+    // 100 rows v, v + 1, ..., v + 99 in every committed state.
+    let invariant = "SELECT COUNT(*), MAX(v) - MIN(v), SUM(v) - 100 * MIN(v), MIN(v) FROM t";
+    let check = |row: &[String]| {
+        assert_eq!(row[..3], ["100", "99", "4950"], "{row:?}");
+        row[3].parse::<i64>().unwrap()
+    };
+    let reader = Database::open_read_only(&dir).unwrap();
+    let updates = 30;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..updates {
+                writer.execute("UPDATE t SET v = v + 1").unwrap();
+            }
+        });
+        scope.spawn(|| {
+            let mut last = 0;
+            while last < updates {
+                let row = &reader.query(invariant).unwrap().to_string_rows()[0];
+                let min = check(row);
+                assert!(min >= last, "went back from {last} to {min}");
+                last = min;
+            }
+        });
+        scope.spawn(|| {
+            for _ in 0..5 {
+                let out = cli(&["--read-only", "query", invariant]);
+                let text = String::from_utf8_lossy(&out.stdout);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let row: Vec<String> = text
+                    .lines()
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{stderr}"))
+                    .split(',')
+                    .map(str::to_string)
+                    .collect();
+                check(&row);
+            }
+        });
+    });
+    // With the reader gone, the next commit removes the files replaced meanwhile.
+    let kept = data_files(&dir).len();
+    drop(reader);
+    writer.execute("UPDATE t SET v = v + 1").unwrap();
+    assert!(data_files(&dir).len() < kept);
+    drop(writer);
+    let reopened = Database::open(&dir).unwrap();
+    assert_eq!(
+        check(&reopened.query(invariant).unwrap().to_string_rows()[0]),
+        updates + 1
+    );
+}

@@ -83,6 +83,11 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
     format: Format,
 
+    /// Open the existing database for reading only, beside a process that writes
+    /// to it (each statement sees what was last committed).
+    #[arg(long, global = true)]
+    read_only: bool,
+
     /// What to do; without a command, start the interactive shell.
     #[command(subcommand)]
     command: Option<Command>,
@@ -141,7 +146,13 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
 
 /// Opens the database of `--db` and applies `--threads`.
 fn open(cli: &Cli) -> Result<Database, Failure> {
-    let db = guarded(|| Database::open(&cli.db))?;
+    let db = guarded(|| {
+        if cli.read_only {
+            Database::open_read_only(&cli.db)
+        } else {
+            Database::open(&cli.db)
+        }
+    })?;
     if let Some(threads) = cli.threads {
         guarded(|| db.set_threads(threads.into()))?;
     }

@@ -20,8 +20,15 @@
 //! are unreferenced and removed at the next open by [`remove_unreferenced_files`] (which
 //! also removes the files of dropped tables).
 //!
-//! A database directory is used by one process at a time: [`DirLock`] holds an exclusive
-//! lock on `<db>/.lock` while it is open.
+//! # Writers and readers
+//!
+//! One process at a time writes: [`DirLock`] holds an exclusive lock on `<db>/.lock`
+//! while a database is open for writing (the OS releases it if the process dies).
+//! Any number of processes may open it read-only meanwhile: each holds a shared lock
+//! on `<db>/.readers` ([`ReaderLock`]) and reads the manifest of the moment, whose
+//! files are immutable. A writer removes unreferenced files only while it can lock
+//! `.readers` exclusively, so no file a reader may still map disappears; with readers
+//! open they stay until a later commit or open finds none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -42,6 +49,8 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const DATA_DIR: &str = "data";
 /// The lock file inside a database directory.
 pub const LOCK_FILE: &str = ".lock";
+/// The file read-only openers hold a shared lock on.
+pub const READERS_FILE: &str = ".readers";
 
 /// The `data/` directory of database directory `dir`.
 pub fn data_dir(dir: &Path) -> PathBuf {
@@ -221,6 +230,22 @@ impl Catalog {
     /// no manifest is refused as corrupt and left as it is: its manifest was
     /// lost, and reading it as empty would delete every data file as
     /// unreferenced.
+    /// The catalog of the existing database in `dir`, for reading only.
+    pub fn open_read_only(dir: &Path) -> Result<Catalog> {
+        let manifest = dir.join(MANIFEST_FILE);
+        match manifest.try_exists() {
+            Ok(true) => Catalog::load(dir),
+            Ok(false) => Err(Error::Catalog(format!(
+                "{} is not a database (it has no {MANIFEST_FILE}) and cannot be created read-only",
+                dir.display()
+            ))),
+            Err(e) => Err(Error::io(
+                format!("reading manifest {}", manifest.display()),
+                e,
+            )),
+        }
+    }
+
     pub fn open(dir: &Path) -> Result<Catalog> {
         let manifest = dir.join(MANIFEST_FILE);
         let exists = manifest
@@ -387,6 +412,18 @@ pub fn remove_unreferenced_files(dir: &Path, catalog: &Catalog) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("removing {}", tmp.display()), e)),
     }
+    // Files a read-only process may still read stay while one is open.
+    let readers_path = dir.join(READERS_FILE);
+    let readers = open_readers_file(&readers_path);
+    if let Some(file) = &readers {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(()),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", readers_path.display()), e))
+            }
+        }
+    }
     let data = data_dir(dir);
     let entries = match std::fs::read_dir(&data) {
         Ok(entries) => entries,
@@ -410,6 +447,39 @@ pub fn remove_unreferenced_files(dir: &Path, catalog: &Catalog) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `<dir>/.readers`, created if it can be (None where the directory is read-only:
+/// no writer can remove files there either).
+fn open_readers_file(path: &Path) -> Option<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .or_else(|_| File::open(path))
+        .ok()
+}
+
+/// A shared lock on `<dir>/.readers`, held by a read-only database for its life:
+/// writers leave unreferenced files in place while one is held.
+#[derive(Debug)]
+pub struct ReaderLock {
+    _file: Option<File>,
+}
+
+impl ReaderLock {
+    /// Waits for a writer removing files to finish, then holds the shared lock.
+    pub fn acquire(dir: &Path) -> Result<ReaderLock> {
+        let path = dir.join(READERS_FILE);
+        let file = open_readers_file(&path);
+        if let Some(file) = &file {
+            file.lock_shared()
+                .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+        }
+        Ok(ReaderLock { _file: file })
+    }
 }
 
 /// An exclusive lock on `<dir>/.lock`, held for the life of the value.
@@ -436,7 +506,7 @@ impl DirLock {
         match file.try_lock() {
             Ok(()) => Ok(DirLock { _file: file, path }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Catalog(format!(
-                "database {} is locked by another process",
+                "database {} is locked by another process that writes to it (it can be opened read-only meanwhile)",
                 dir.display()
             ))),
             Err(std::fs::TryLockError::Error(e)) => {

@@ -4,16 +4,25 @@
 //! either optimize and execute a query plan, or apply a catalog change. A change
 //! writes its new column files first and then commits a new manifest atomically,
 //! so a statement that fails (or a process that dies) leaves the database as it was.
+//!
+//! # Concurrency
+//!
+//! A `Database` is `Send + Sync`. Statements bind and commit one at a time (under
+//! the state lock); a query then runs outside it, on the catalog it was bound to,
+//! so queries from several threads run at once, beside a writing statement. While
+//! queries run (`files_in_use`), commits leave the files they no longer reference
+//! in place. [`Database::open_read_only`] opens a directory another process writes
+//! to: each statement sees the manifest last committed (see [`crate::catalog`]).
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::catalog::{
-    self, Catalog, ColumnDef, CubeMeta, DirLock, MaterializedView, TableMeta, ViewMeta,
+    self, Catalog, ColumnDef, CubeMeta, DirLock, MaterializedView, ReaderLock, TableMeta, ViewMeta,
 };
 use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
@@ -38,7 +47,31 @@ pub struct Database {
     /// The shapes of materialized views' queries (None: not an aggregate view)
     /// by view name, with the SQL they were bound from.
     shapes: Mutex<std::collections::HashMap<String, ShapeEntry>>,
-    _lock: DirLock,
+    /// Held shared by every query running outside the state lock; commits remove
+    /// unreferenced files only when they can take it exclusively.
+    files_in_use: RwLock<()>,
+    access: Access,
+}
+
+/// How a database directory is open.
+enum Access {
+    /// For reading and writing, by this process only.
+    Write(#[allow(dead_code)] DirLock),
+    /// For reading, beside other readers and one writer.
+    Read(#[allow(dead_code)] ReaderLock),
+}
+
+/// What identifies one version of the manifest file on disk (a commit replaces the
+/// file by renaming a new one over it).
+type ManifestStamp = Option<(u64, std::time::SystemTime, u64)>;
+
+fn manifest_stamp(dir: &Path) -> ManifestStamp {
+    let meta = std::fs::metadata(dir.join(catalog::MANIFEST_FILE)).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.len(), meta.modified().ok()?, inode))
 }
 
 /// Rewrite candidates and the (catalog version, sum of view data ids) they were
@@ -49,6 +82,8 @@ type ShapeEntry = (String, Option<Arc<ViewShape>>);
 
 struct State {
     catalog: Catalog,
+    /// The manifest `catalog` was read from (read-only databases reread it when it changes).
+    manifest: ManifestStamp,
     threads: usize,
     pool: Arc<rayon::ThreadPool>,
     /// Whether queries may be answered from materialized views (`SET mv_rewrite`).
@@ -138,10 +173,30 @@ impl Database {
         let lock = DirLock::acquire(&dir)?;
         let catalog = Catalog::open(&dir)?;
         catalog::remove_unreferenced_files(&dir, &catalog)?;
+        Database::with_catalog(dir, catalog, Access::Write(lock))
+    }
+
+    /// Opens the existing database in directory `path` for reading only, beside
+    /// any number of other readers and one writer (in this or another process).
+    /// Each statement reads the state last committed when it starts; statements
+    /// that would change the database are refused.
+    ///
+    /// While a read-only database is open, writers keep the files it may read
+    /// (data replaced or dropped since is removed once no reader is open).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Database> {
+        let dir = path.as_ref().to_path_buf();
+        // Locked before the manifest is read: from here on no file it names is removed.
+        let lock = ReaderLock::acquire(&dir)?;
+        let catalog = Catalog::open_read_only(&dir)?;
+        Database::with_catalog(dir, catalog, Access::Read(lock))
+    }
+
+    fn with_catalog(dir: PathBuf, catalog: Catalog, access: Access) -> Result<Database> {
         let threads = rayon::current_num_threads().max(1);
         Ok(Database {
             store: Arc::new(FileStore::new(dir.join("data"))),
             state: Mutex::new(State {
+                manifest: manifest_stamp(&dir),
                 catalog,
                 threads,
                 pool: build_pool(threads)?,
@@ -149,9 +204,15 @@ impl Database {
             }),
             candidates: Mutex::new(None),
             shapes: Mutex::new(Default::default()),
+            files_in_use: RwLock::new(()),
             dir,
-            _lock: lock,
+            access,
         })
+    }
+
+    /// Whether this database was opened with [`Database::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.access, Access::Read(_))
     }
 
     /// Runs one or more `;`-separated statements and returns the result of the last.
@@ -162,28 +223,84 @@ impl Database {
     fn execute_here(&self, sql: &str) -> Result<QueryResult> {
         let mut last = QueryResult::empty();
         for statement in sql::parse_script(sql)? {
-            let mut state = self.lock();
             // A panic is a bug; should one happen, report it as an error. The
             // catalog in memory changes only after a commit, so it stays consistent.
-            last = std::panic::catch_unwind(AssertUnwindSafe(|| match statement {
-                Parsed::Sql(statement) => {
-                    let command = sql::bind_statement(&state.catalog, &statement)?;
-                    self.run(&mut state, command)
-                }
-                Parsed::CreateCube(cube) => self.create_cube(&mut state, cube),
-                Parsed::RefreshCube(name) => self.refresh_cube(&mut state, &name),
-                Parsed::DropCube { name, if_exists } => {
-                    self.drop_cube(&mut state, &name, if_exists)
-                }
-            }))
-            .unwrap_or_else(|panic| {
-                Err(Error::Execute(format!(
-                    "internal error: {}",
-                    panic_message(&panic)
-                )))
-            })?;
+            last = std::panic::catch_unwind(AssertUnwindSafe(|| self.statement(statement)))
+                .unwrap_or_else(|panic| {
+                    Err(Error::Execute(format!(
+                        "internal error: {}",
+                        panic_message(&panic)
+                    )))
+                })?;
         }
         Ok(last)
+    }
+
+    /// Binds and runs one statement: a query outside the state lock, anything else
+    /// under it.
+    fn statement(&self, statement: Parsed) -> Result<QueryResult> {
+        let mut state = self.lock();
+        self.read_latest_manifest(&mut state)?;
+        let statement = match statement {
+            Parsed::Sql(statement) => statement,
+            Parsed::CreateCube(cube) => {
+                self.check_writable()?;
+                return self.create_cube(&mut state, cube);
+            }
+            Parsed::RefreshCube(name) => {
+                self.check_writable()?;
+                return self.refresh_cube(&mut state, &name);
+            }
+            Parsed::DropCube { name, if_exists } => {
+                self.check_writable()?;
+                return self.drop_cube(&mut state, &name, if_exists);
+            }
+        };
+        match sql::bind_statement(&state.catalog, &statement)? {
+            Command::Query(plan) => {
+                let plan = self.optimize(&state, plan)?;
+                let context = self.context(&state);
+                // Taken before the state lock is let go: no commit removes a file
+                // the plan reads until the query is done.
+                let _in_use = self.files_in_use.read().unwrap_or_else(|p| p.into_inner());
+                drop(state);
+                Ok(QueryResult {
+                    schema: plan.schema(),
+                    batches: exec::execute(&plan, &context)?,
+                })
+            }
+            command => {
+                if changes_database(&command) {
+                    self.check_writable()?;
+                }
+                self.run(&mut state, command)
+            }
+        }
+    }
+
+    /// For a read-only database: the catalog of the manifest last committed, if a
+    /// writer has committed since it was read.
+    fn read_latest_manifest(&self, state: &mut State) -> Result<()> {
+        if !self.is_read_only() {
+            return Ok(());
+        }
+        // The stamp first: a commit right after it is read again next time.
+        let stamp = manifest_stamp(&self.dir);
+        if stamp != state.manifest {
+            state.catalog = Catalog::open_read_only(&self.dir)?;
+            state.manifest = stamp;
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::Catalog(format!(
+                "database {} is open read-only: this statement would change it",
+                self.dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Runs one or more statements and returns the result of the last (same as `execute`).
@@ -211,6 +328,7 @@ impl Database {
         table: &str,
         batches: impl Iterator<Item = Result<RecordBatch>>,
     ) -> Result<u64> {
+        self.check_writable()?;
         let mut state = self.lock();
         let meta = state
             .catalog
@@ -809,7 +927,10 @@ impl Database {
         if result.is_ok() {
             state.catalog = catalog;
         }
-        let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+        // Files queries running now may read stay until a later commit.
+        if let Ok(_no_query) = self.files_in_use.try_write() {
+            let _ = catalog::remove_unreferenced_files(&self.dir, &state.catalog);
+        }
         result
     }
 
@@ -1006,6 +1127,20 @@ fn conform(
         arrays.push(array);
     }
     Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+}
+
+/// Whether a statement (other than a query) changes what the database holds.
+fn changes_database(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Query(_)
+            | Command::Explain(_)
+            | Command::ShowTables
+            | Command::ShowMaterializedViews
+            | Command::Describe { .. }
+            | Command::CopyTo { .. }
+            | Command::Set { .. }
+    )
 }
 
 /// The stack of the threads that parse, plan and run statements: parsing, binding,
