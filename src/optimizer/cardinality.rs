@@ -76,7 +76,7 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
                         1.0
                     } else {
                         set.iter()
-                            .map(|&g| distinct_values(input, &group[g]))
+                            .map(|&g| distinct_values(input, &group[g], n))
                             .product::<f64>()
                             .min(n)
                     }
@@ -119,9 +119,9 @@ pub fn join_rows(
     let selectivity = on
         .iter()
         .map(|(a, b)| {
-            let ndv = distinct_values(left, a)
+            let ndv = distinct_values(left, a, l)
                 .min(l)
-                .max(distinct_values(right, b).min(r));
+                .max(distinct_values(right, b, r).min(r));
             1.0 / ndv.max(1.0)
         })
         .fold(1.0, f64::min);
@@ -176,8 +176,12 @@ fn filter_selectivity(input: &LogicalPlan, predicate: &Expr) -> f64 {
 
 /// Estimated number of distinct values of `expr` over the rows of `plan`: the
 /// bound its table column's statistics give, or `plan`'s estimated rows.
-pub fn distinct_values(plan: &LogicalPlan, expr: &Expr) -> f64 {
-    column_statistics_ndv(plan, expr).unwrap_or_else(|| estimate_rows(plan))
+///
+/// `rows` is `plan`'s estimate, the bound where no statistics tell (passed in, not
+/// estimated again: done at every join and aggregate of a deep plan, that would
+/// take time exponential in its depth).
+pub fn distinct_values(plan: &LogicalPlan, expr: &Expr, rows: f64) -> f64 {
+    column_statistics_ndv(plan, expr).unwrap_or(rows)
 }
 
 /// The distinct-value bound of a column from its table's statistics, if `expr`

@@ -173,7 +173,9 @@ pub fn scalar_function(name: &str, mut args: Vec<Expr>) -> Result<Expr> {
         "abs" => {
             arity(1..=1, &args)?;
             let t = numeric(&args[0], name)?;
-            call(F::Abs, args, t)
+            // (A NULL argument is a DOUBLE NULL.)
+            let arg = cast(args.into_iter().next().expect("one argument"), &t)?;
+            call(F::Abs, vec![arg], t)
         }
         "round" | "trunc" => {
             arity(1..=2, &args)?;
