@@ -2,7 +2,8 @@
 //!
 //! # The manifest
 //!
-//! `<db>/manifest.json` is the JSON form of [`Catalog`]: a version number (incremented
+//! `<db>/manifest.json` is `{"crc32c": N, "catalog": ...}`: the JSON form of [`Catalog`]
+//! and the CRC32C of that text, checked on every read: a version number (incremented
 //! by every commit), the next file id, and for each table (keyed by its lowercased name)
 //! its columns and its [`TableData`]: the column files it uses (name, length, crc32c) and
 //! its segments, each with one column chunk per column (file, encoding, buffer offsets and
@@ -205,9 +206,7 @@ impl Catalog {
             .map_err(|e| Error::io(format!("creating database directory {}", data.display()), e))?;
         let path = dir.join(MANIFEST_FILE);
         let mut catalog = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Catalog>(&bytes).map_err(|e| {
-                Error::Corrupt(format!("manifest {} cannot be read: {e}", path.display()))
-            })?,
+            Ok(bytes) => parse_manifest(&bytes, &path)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Catalog::default(),
             Err(e) => return Err(Error::io(format!("reading manifest {}", path.display()), e)),
         };
@@ -288,14 +287,16 @@ impl Catalog {
     }
 
     fn write_manifest(&self, dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self)
+        let catalog = serde_json::to_string(self)
             .map_err(|e| Error::Execute(format!("cannot encode the manifest: {e}")))?;
+        let crc = crc32c::crc32c(catalog.as_bytes());
+        let bytes = format!("{{\"crc32c\":{crc},\"catalog\":{catalog}}}");
         let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
         let path = dir.join(MANIFEST_FILE);
         let write = || -> std::io::Result<()> {
             crate::storage::crash_points::step();
             let mut file = File::create(&tmp)?;
-            file.write_all(&bytes)?;
+            file.write_all(bytes.as_bytes())?;
             file.sync_all()
         };
         write().map_err(|e| Error::io(format!("writing manifest {}", tmp.display()), e))?;
@@ -447,6 +448,34 @@ pub fn remove_unreferenced_files(dir: &Path, catalog: &Catalog) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The manifest file: the catalog's JSON and the CRC32C of exactly that text.
+#[derive(Deserialize)]
+struct ManifestFile<'a> {
+    crc32c: u32,
+    #[serde(borrow)]
+    catalog: &'a serde_json::value::RawValue,
+}
+
+/// The catalog in manifest file `bytes` (read from `path`), its checksum verified:
+/// a damaged manifest is an error naming it, never a catalog that parses but
+/// says something else.
+fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Catalog> {
+    let corrupt = |why: String| Error::Corrupt(format!("manifest {} {why}", path.display()));
+    let unreadable = |e: serde_json::Error| corrupt(format!("cannot be read: {e}"));
+    // Written before manifests carried a checksum (the catalog's first field).
+    if bytes.starts_with(b"{\"version\":") {
+        return serde_json::from_slice(bytes).map_err(unreadable);
+    }
+    let file: ManifestFile = serde_json::from_slice(bytes).map_err(unreadable)?;
+    let text = file.catalog.get();
+    if crc32c::crc32c(text.as_bytes()) != file.crc32c {
+        return Err(corrupt(
+            "is damaged: the checksum of its contents does not match".into(),
+        ));
+    }
+    serde_json::from_str(text).map_err(unreadable)
 }
 
 /// `<dir>/.readers`, created if it can be (None where the directory is read-only:
