@@ -27,8 +27,16 @@ pub enum ColumnarValue {
 }
 
 impl ColumnarValue {
+    /// The values as an array of `len` rows (a one-row array computed from
+    /// constants is repeated, as a constant is).
     pub fn into_array(self, len: usize) -> ArrayRef {
         match self {
+            ColumnarValue::Array(a) if a.len() == 1 && len != 1 => {
+                match ScalarValue::try_from_array(&a, 0) {
+                    Ok(s) => s.to_array(len),
+                    Err(_) => a,
+                }
+            }
             ColumnarValue::Array(a) => a,
             ColumnarValue::Scalar(s) => s.to_array(len),
         }
@@ -180,7 +188,8 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
                 (false, true) => arrow::compute::kernels::comparison::ilike(&*e, &*p)?,
                 (true, true) => arrow::compute::kernels::comparison::nilike(&*e, &*p)?,
             };
-            ColumnarValue::Array(Arc::new(result))
+            // Of two constants: the one-row result repeated for every row.
+            ColumnarValue::Array(Arc::new(broadcast_bool(result, n)))
         }
         Expr::InList {
             expr,
