@@ -5,6 +5,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::copy_dir;
+
 use olap::{Database, Error};
 
 /// Queries that together read every column of every relation, and their answers
@@ -21,20 +24,6 @@ fn answers(db: &Database) -> Vec<Result<Vec<Vec<String>>, Error>> {
         .iter()
         .map(|sql| db.query(sql).map(|r| r.to_string_rows()))
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = fs::remove_dir_all(to);
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The ways a file is damaged.

@@ -16,6 +16,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+use common::copy_dir;
+
 use olap::Database;
 
 /// What a database holds: its relations, their contents (all rows of the small
@@ -71,20 +74,6 @@ fn files(dir: &Path) -> (Vec<String>, bool) {
         .unwrap_or_default();
     names.sort();
     (names, dir.join("manifest.json.tmp").exists())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = fs::remove_dir_all(to);
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Runs `sql` in a child process (killed at step `crash_at`, if given); whether it

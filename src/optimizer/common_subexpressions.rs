@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema};
 
-use crate::plan::{Expr, LogicalPlan};
+use crate::plan::{AggExpr, Expr, LogicalPlan};
 
 /// The most expression nodes, over all of an aggregate's arguments, searched for
 /// common subexpressions.
@@ -33,34 +33,7 @@ pub fn common_subexpressions(plan: LogicalPlan) -> LogicalPlan {
     else {
         return plan;
     };
-    // Subexpressions are found by comparing every pair: arguments too large for
-    // that (a chain of thousands of `+`) are left as they are.
-    let nodes: usize = aggs.iter().filter_map(|a| a.arg.as_ref()).map(size).sum();
-    if nodes > MAX_NODES {
-        return LogicalPlan::Aggregate {
-            input,
-            group,
-            aggs,
-            grouping_sets,
-            schema,
-        };
-    }
-    let mut seen: Vec<(&Expr, usize)> = vec![];
-    for arg in aggs.iter().filter_map(|a| a.arg.as_ref()) {
-        count_computed(arg, &mut seen);
-    }
-    let mut repeated: Vec<&Expr> = seen
-        .into_iter()
-        .filter(|(_, n)| *n >= 2)
-        .map(|(e, _)| e)
-        .collect();
-    repeated.sort_by_key(|e| std::cmp::Reverse(size(e)));
-    let mut chosen: Vec<Expr> = vec![];
-    for e in repeated {
-        if !chosen.iter().any(|c| contains(c, e)) {
-            chosen.push(e.clone());
-        }
-    }
+    let chosen = repeated_subexpressions(&aggs);
     if chosen.is_empty() {
         return LogicalPlan::Aggregate {
             input,
@@ -135,6 +108,33 @@ fn with_columns(input: LogicalPlan, computed: Vec<Expr>) -> LogicalPlan {
         exprs,
         schema: Arc::new(Schema::new(fields)),
     }
+}
+
+/// The computed subexpressions that occur twice or more in `aggs`' arguments,
+/// largest first, none inside another. They are found by comparing every pair:
+/// arguments too large for that (a chain of thousands of `+`) get none.
+fn repeated_subexpressions(aggs: &[AggExpr]) -> Vec<Expr> {
+    let nodes: usize = aggs.iter().filter_map(|a| a.arg.as_ref()).map(size).sum();
+    if nodes > MAX_NODES {
+        return vec![];
+    }
+    let mut seen: Vec<(&Expr, usize)> = vec![];
+    for arg in aggs.iter().filter_map(|a| a.arg.as_ref()) {
+        count_computed(arg, &mut seen);
+    }
+    let mut repeated: Vec<&Expr> = seen
+        .into_iter()
+        .filter(|(_, n)| *n >= 2)
+        .map(|(e, _)| e)
+        .collect();
+    repeated.sort_by_key(|e| std::cmp::Reverse(size(e)));
+    let mut chosen: Vec<Expr> = vec![];
+    for e in repeated {
+        if !chosen.iter().any(|c| contains(c, e)) {
+            chosen.push(e.clone());
+        }
+    }
+    chosen
 }
 
 /// Counts, in `seen`, each computed subexpression of `expr` (itself included)
