@@ -1,0 +1,1 @@
+SELECT i, s FROM t1 WHERE b > 1 ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT * FROM t1 a WHERE EXISTS (SELECT 1 FROM t2 b WHERE b.i = a.i AND b.d > a.d)
