@@ -50,6 +50,32 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The error with line breaks in its message written as `\n`: a message may
+    /// quote the SQL text (a quoted name or string spanning lines), and it stays
+    /// one line.
+    pub fn one_line(self) -> Self {
+        let escape = |m: String| {
+            if m.contains(['\n', '\r']) {
+                m.replace('\r', "\\r").replace('\n', "\\n")
+            } else {
+                m
+            }
+        };
+        match self {
+            Error::Parse(m) => Error::Parse(escape(m)),
+            Error::Bind(m) => Error::Bind(escape(m)),
+            Error::Unsupported(m) => Error::Unsupported(escape(m)),
+            Error::Execute(m) => Error::Execute(escape(m)),
+            Error::Catalog(m) => Error::Catalog(escape(m)),
+            Error::Load(m) => Error::Load(escape(m)),
+            Error::Corrupt(m) => Error::Corrupt(escape(m)),
+            Error::Arrow(e) if e.to_string().contains(['\n', '\r']) => {
+                Error::Execute(escape(e.to_string()))
+            }
+            other => other,
+        }
+    }
+
     /// An I/O error with a note of what was being done (`"opening foo.csv"`).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

@@ -245,6 +245,10 @@ fn garbage_sql_gives_errors_not_panics() {
         "SELECT a FROM t t1, t t2",
         "SELECT (SELECT 1)",
         "SELECT ROUND(m, a) FROM t",
+        // Messages that quote SQL text spanning lines stay one line.
+        "SELECT 1\n`from\n  t` WHERE",
+        "SELECT \"no\nsuch\" FROM t",
+        "SELECT 'multi\nline' + 1",
     ];
     for sql in inputs {
         match db.execute(sql) {

@@ -217,7 +217,7 @@ impl Database {
 
     /// Runs one or more `;`-separated statements and returns the result of the last.
     pub fn execute(&self, sql: &str) -> Result<QueryResult> {
-        on_deep_stack(|| self.execute_here(sql))
+        on_deep_stack(|| self.execute_here(sql)).map_err(Error::one_line)
     }
 
     fn execute_here(&self, sql: &str) -> Result<QueryResult> {
