@@ -164,8 +164,10 @@ impl QueryResult {
 }
 
 impl Database {
-    /// Opens (creating if needed) the database in directory `path`. Only one
-    /// `Database` at a time may have a directory open.
+    /// Opens (creating if needed) the database in directory `path` for reading and
+    /// writing. Only one such `Database` at a time, in any process, may have a
+    /// directory open (a second gets "database ... is locked by another
+    /// process"); readers use [`Database::open_read_only`] beside it.
     pub fn open(path: impl AsRef<Path>) -> Result<Database> {
         let dir = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)
