@@ -3,7 +3,8 @@
 //! # The manifest
 //!
 //! `<db>/manifest.json` is `{"crc32c": N, "catalog": ...}`: the JSON form of [`Catalog`]
-//! and the CRC32C of that text, checked on every read: a version number (incremented
+//! and the CRC32C of exactly that text, checked on every read. The catalog holds a
+//! version number (incremented
 //! by every commit), the next file id, and for each table (keyed by its lowercased name)
 //! its columns and its [`TableData`]: the column files it uses (name, length, crc32c) and
 //! its segments, each with one column chunk per column (file, encoding, buffer offsets and
@@ -223,12 +224,6 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// The catalog of the database in `dir`; for a directory without one, a new
-    /// empty database, its first manifest committed at once (so that data files
-    /// never exist without a manifest). A directory that holds data files but
-    /// no manifest is refused as corrupt and left as it is: its manifest was
-    /// lost, and reading it as empty would delete every data file as
-    /// unreferenced.
     /// The catalog of the existing database in `dir`, for reading only.
     pub fn open_read_only(dir: &Path) -> Result<Catalog> {
         let manifest = dir.join(MANIFEST_FILE);
@@ -245,6 +240,12 @@ impl Catalog {
         }
     }
 
+    /// The catalog of the database in `dir`; for a directory without one, a new
+    /// empty database, its first manifest committed at once (so that data files
+    /// never exist without a manifest). A directory that holds data files but
+    /// no manifest is refused as corrupt and left as it is: its manifest was
+    /// lost, and reading it as empty would delete every data file as
+    /// unreferenced.
     pub fn open(dir: &Path) -> Result<Catalog> {
         let manifest = dir.join(MANIFEST_FILE);
         let exists = manifest
@@ -407,12 +408,7 @@ fn file_id(name: &str) -> Option<u64> {
 /// Called after open and after DROP.
 pub fn remove_unreferenced_files(dir: &Path, catalog: &Catalog) -> Result<()> {
     // A manifest written by a statement killed before renaming it.
-    let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(format!("removing {}", tmp.display()), e)),
-    }
+    remove_if_present(&dir.join(format!("{MANIFEST_FILE}.tmp")))?;
     // Files a read-only process may still read stay while one is open.
     let readers_path = dir.join(READERS_FILE);
     let readers = open_readers_file(&readers_path);
@@ -438,16 +434,20 @@ pub fn remove_unreferenced_files(dir: &Path, catalog: &Catalog) -> Result<()> {
         let name = entry.file_name();
         let keep = name.to_str().is_some_and(|n| referenced.contains(n));
         if is_file && !keep {
-            let path = entry.path();
             crate::storage::crash_points::step();
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
-            }
+            remove_if_present(&entry.path())?;
         }
     }
     Ok(())
+}
+
+/// Removes file `path`; one that is not there is fine.
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    }
 }
 
 /// The manifest file: the catalog's JSON and the CRC32C of exactly that text.

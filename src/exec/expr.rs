@@ -181,6 +181,10 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
                     )));
                 }
             }
+            let constant = matches!(
+                (&e, &p),
+                (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))
+            );
             let (e, p) = (e.datum(), p.datum());
             let result = match (negated, case_insensitive) {
                 (false, false) => arrow::compute::kernels::comparison::like(&*e, &*p)?,
@@ -188,8 +192,12 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
                 (false, true) => arrow::compute::kernels::comparison::ilike(&*e, &*p)?,
                 (true, true) => arrow::compute::kernels::comparison::nilike(&*e, &*p)?,
             };
-            // Of two constants: the one-row result repeated for every row.
-            ColumnarValue::Array(Arc::new(broadcast_bool(result, n)))
+            // Of two constants, a constant (as `binary` keeps them).
+            if constant {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+            } else {
+                ColumnarValue::Array(Arc::new(result))
+            }
         }
         Expr::InList {
             expr,

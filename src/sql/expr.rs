@@ -1260,14 +1260,14 @@ fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
         })
     };
     // Formatted only when needed: the operands may be a chain of thousands.
-    let mismatch_message = |left: &Expr, right: &Expr| {
-        format!(
+    let mismatch = |left: &Expr, right: &Expr| {
+        Err(Error::Bind(format!(
             "No operator {} for {} and {}: {left} {} {right}",
             op.symbol(),
             type_name(&lt),
             type_name(&rt),
             op.symbol()
-        )
+        )))
     };
     // Dates: date ± interval (a TIMESTAMP, as in DuckDB), timestamp ± interval,
     // date ± integer days, date - date.
@@ -1287,12 +1287,12 @@ fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
         (Date32 | Timestamp(..), _, _)
         | (_, Date32 | Timestamp(..), _)
         | (Interval(_), _, _)
-        | (_, Interval(_), _) => return Err(Error::Bind(mismatch_message(&left, &right))),
+        | (_, Interval(_), _) => return mismatch(&left, &right),
         _ => {}
     }
     let numeric_or_null = |t: &DataType| is_numeric(t) || *t == Null;
     if !numeric_or_null(&lt) || !numeric_or_null(&rt) {
-        return Err(Error::Bind(mismatch_message(&left, &right)));
+        return mismatch(&left, &right);
     }
     let common = common_type(&lt, &rt).unwrap_or(Float64);
     let common = if common == Null { Int32 } else { common };
@@ -1330,7 +1330,7 @@ fn arithmetic(op: BinaryOp, left: Expr, right: Expr) -> Result<Expr> {
             }
             t => make(cast(left, &t)?, cast(right, &t)?, t),
         },
-        _ => Err(Error::Bind(mismatch_message(&left, &right))),
+        _ => mismatch(&left, &right),
     }
 }
 
