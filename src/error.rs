@@ -38,6 +38,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A query that needs more memory than `memory_limit` allows, where its
+    /// operator cannot spill to disk.
+    #[error(
+        "Out of Memory Error: {what} needs {} more, with {} of the memory_limit of {} in use (SET memory_limit raises it)",
+        crate::exec::memory::format_bytes(*requested),
+        crate::exec::memory::format_bytes(*used),
+        crate::exec::memory::format_bytes(*limit)
+    )]
+    OutOfMemory {
+        what: String,
+        requested: usize,
+        used: usize,
+        limit: usize,
+    },
     /// An error raised inside an Arrow kernel.
     #[error("Execution Error: {0}")]
     Arrow(#[from] ArrowError),

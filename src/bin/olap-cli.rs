@@ -79,6 +79,12 @@ struct Cli {
           value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 
+    /// The memory queries may hold (`1GB`, `512MiB`; default: 80% of the
+    /// machine's): hash aggregations and sorts beyond it spill to disk, other
+    /// operators fail with an out-of-memory error. Same as SET memory_limit.
+    #[arg(long, value_name = "SIZE", global = true, value_parser = parse_memory_limit)]
+    memory_limit: Option<usize>,
+
     /// How results are printed.
     #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
     format: Format,
@@ -156,7 +162,14 @@ fn open(cli: &Cli) -> Result<Database, Failure> {
     if let Some(threads) = cli.threads {
         guarded(|| db.set_threads(threads.into()))?;
     }
+    if let Some(bytes) = cli.memory_limit {
+        db.set_memory_limit(bytes);
+    }
     Ok(db)
+}
+
+fn parse_memory_limit(text: &str) -> Result<usize, String> {
+    olap::exec::memory::parse_bytes(text).map_err(|e| e.to_string())
 }
 
 /// The SQL of `query`: the argument, or the contents of `-f FILE`.

@@ -26,6 +26,7 @@ use crate::catalog::{
 };
 use crate::error::{Error, Result};
 use crate::etl::{self, FileFormat};
+use crate::exec::memory::{self, MemoryPool};
 use crate::exec::{self, expr::cast, ExecContext};
 use crate::mv;
 
@@ -88,6 +89,8 @@ struct State {
     pool: Arc<rayon::ThreadPool>,
     /// Whether queries may be answered from materialized views (`SET mv_rewrite`).
     mv_rewrite: bool,
+    /// The memory limit (`SET memory_limit`) and what queries hold of it.
+    memory: Arc<MemoryPool>,
 }
 
 /// The result of a statement: an Arrow schema and the record batches that hold the rows.
@@ -203,6 +206,7 @@ impl Database {
                 threads,
                 pool: build_pool(threads)?,
                 mv_rewrite: true,
+                memory: MemoryPool::new(MemoryPool::default_limit()),
             }),
             candidates: Mutex::new(None),
             shapes: Mutex::new(Default::default()),
@@ -321,6 +325,25 @@ impl Database {
         Ok(())
     }
 
+    /// Sets the memory limit of queries in bytes (`SET memory_limit = '1GB'`;
+    /// by default 80% of the machine's memory). A hash aggregation or sort
+    /// that would exceed it spills to disk; any other operator fails with an
+    /// out-of-memory error.
+    pub fn set_memory_limit(&self, bytes: usize) {
+        self.lock().memory.set_limit(bytes);
+    }
+
+    /// The memory limit of queries in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.lock().memory.limit()
+    }
+
+    /// The memory pool of this database's queries: its limit, the bytes held
+    /// now and at most, and the bytes spilled to disk.
+    pub fn memory(&self) -> Arc<MemoryPool> {
+        self.lock().memory.clone()
+    }
+
     /// Appends record batches to an existing table in one transaction: columns
     /// match the table's by position and are cast to its types. Returns the number
     /// of rows added. This is the bulk-load path for Rust programs (and the TPC-H
@@ -372,6 +395,7 @@ impl Database {
         ExecContext {
             store: self.store.clone(),
             pool: state.pool.clone(),
+            memory: state.memory.clone(),
             work_tables: Default::default(),
         }
     }
@@ -634,8 +658,16 @@ impl Database {
                     };
                     Ok(QueryResult::empty())
                 }
+                "memory_limit" | "max_memory" => {
+                    state.memory.set_limit(memory::parse_bytes(&value)?);
+                    Ok(QueryResult::empty())
+                }
+                "temp_directory" => {
+                    state.memory.set_temp_directory(PathBuf::from(value));
+                    Ok(QueryResult::empty())
+                }
                 other => Err(Error::Bind(format!(
-                    "unknown setting {other} (known: threads, mv_rewrite)"
+                    "unknown setting {other} (known: threads, memory_limit, temp_directory, mv_rewrite)"
                 ))),
             },
         }

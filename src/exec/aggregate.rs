@@ -28,7 +28,10 @@ use arrow::datatypes::*;
 
 use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{KeyTable, MISSING};
+use super::memory::vec_size;
+use super::memory::{batches_size, MemoryPool, Reservation};
 use super::pipeline::{merge_pairwise, Sink};
+use super::spill::{PartitionWriters, SpillFile, SpillWriter, PARTITIONS};
 use crate::error::{Error, Result};
 use crate::plan::{AggExpr, AggFunc, Expr};
 use crate::types::type_name;
@@ -43,6 +46,11 @@ pub struct AggregateSink {
     /// The types of the group keys (with the grouping set's number last, for
     /// grouping sets); None for a global aggregate.
     key_types: Option<Vec<DataType>>,
+    /// The pool its states are counted in, if they are.
+    memory: Option<Arc<MemoryPool>>,
+    /// The part of the result written to disk, when it did not fit beside
+    /// the rest (see [`AggregateSink::take_spilled_result`]).
+    spilled_result: std::sync::Mutex<Vec<SpillFile>>,
 }
 
 /// With at least this many groups in all, the workers' states are merged by
@@ -56,7 +64,92 @@ pub struct AggState {
     /// None for a global aggregate: its one group is number 0.
     groups: Option<KeyTable>,
     accumulators: Vec<Box<dyn Accumulator>>,
+    /// The bytes held, when they are counted against the memory limit.
+    memory: Option<Reservation>,
+    /// The level of spilled rows it aggregates: 0 for the input's rows, 1 for
+    /// the rows spilled by those states, and so on.
+    level: u32,
+    /// Once over its share of memory, the state is frozen: rows of groups it
+    /// has still update it, rows of new groups go to these files.
+    spill: Option<PartitionWriters>,
 }
+
+/// A state that spilled groups are merged into, and its groups that are
+/// merged into an earlier one (left out of its output).
+struct Target {
+    state: AggState,
+    absorbed: Vec<u32>,
+}
+
+/// The result of a spilled aggregation so far: the batches that fit in
+/// memory (their bytes held from the pool), then those written to files.
+struct Outputs {
+    batches: Vec<RecordBatch>,
+    memory: Reservation,
+    spilled: Vec<SpillFile>,
+    /// The file being written, and its rows so far.
+    writing: Option<(SpillWriter, usize)>,
+}
+
+/// The share of the memory limit up to which the pool may be filled by the
+/// result of a spilled aggregation: the rest goes to disk, leaving room for
+/// the states of the spilled partitions still to come.
+const RESULT_FRACTION: f64 = 0.5;
+
+/// A spilled result is written in files of about this many rows each.
+const RESULT_FILE_ROWS: usize = 1 << 16;
+
+impl Outputs {
+    fn add(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
+        let size = self.memory.size() + batches_size(&batches);
+        if self.writing.is_none() && self.memory.try_resize(size, RESULT_FRACTION) {
+            self.batches.extend(batches);
+            return Ok(());
+        }
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let (file, rows) = match &mut self.writing {
+                Some(w) => w,
+                none => none.insert((SpillWriter::new(self.memory.pool(), &batch.schema())?, 0)),
+            };
+            file.write(batch)?;
+            *rows += batch.num_rows();
+            if *rows >= RESULT_FILE_ROWS {
+                self.end_file()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the file being written, if any.
+    fn end_file(&mut self) -> Result<()> {
+        if let Some((file, _)) = self.writing.take() {
+            self.spilled.push(file.finish()?);
+        }
+        Ok(())
+    }
+}
+
+/// Spilled rows are partitioned again at most this many times (16^8 parts);
+/// a state at the last level that is over the limit is an out-of-memory error.
+const MAX_SPILL_LEVEL: u32 = 8;
+
+/// The share of the memory limit up to which the pool may be filled while a
+/// state of spill level `level` grows: 40% for the input's states (a hash
+/// table grows by doubling: one step may take it past its share before it
+/// freezes), then half of what is left for each level below, so that the
+/// states of every level have room beside those they are merged into.
+fn spill_fraction(level: u32) -> f64 {
+    1.0 - 0.6 * 0.5f64.powi(level as i32)
+}
+
+/// The rows after which a state's bytes are counted again, once the pool is
+/// filling up.
+const ACCOUNTED_ROWS: usize = 1024;
+
+/// A state of spilled rows may always hold this share of the limit, however
+/// full the pool is: each level then aggregates some groups, and the levels
+/// below hold ever fewer keys.
+const SPILLED_STATE_MIN_SHARE: usize = 32;
 
 impl AggregateSink {
     pub fn new(
@@ -86,7 +179,245 @@ impl AggregateSink {
             grouping_sets,
             schema,
             key_types,
+            memory: None,
+            spilled_result: Default::default(),
         })
+    }
+
+    /// The same aggregation with its states counted in `pool`: a grouped one
+    /// spills to disk when they outgrow their share.
+    pub fn with_memory(mut self, pool: Arc<MemoryPool>) -> AggregateSink {
+        self.memory = Some(pool);
+        self
+    }
+
+    /// The files of the result rows that did not fit in memory after a run:
+    /// they follow the batches the run returned.
+    pub fn take_spilled_result(&self) -> Vec<SpillFile> {
+        std::mem::take(
+            &mut self
+                .spilled_result
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// An empty state for rows of spill level `level`.
+    fn state_at(&self, level: u32) -> AggState {
+        AggState {
+            groups: self
+                .key_types
+                .as_ref()
+                .map(|t| KeyTable::new(t).expect("checked in AggregateSink::new")),
+            accumulators: self
+                .aggs
+                .iter()
+                .map(|a| new_accumulator(a).expect("checked in AggregateSink::new"))
+                .collect(),
+            memory: self
+                .memory
+                .as_ref()
+                .map(|pool| pool.reservation("a hash aggregate")),
+            level,
+            spill: None,
+        }
+    }
+
+    /// Counts `state`'s bytes against the memory limit. A grouped state past
+    /// its share freezes (see [`AggState::spill`]); one that cannot spill, or
+    /// is frozen and still grows past the limit, is an out-of-memory error.
+    fn account(&self, state: &mut AggState) -> Result<()> {
+        let Some(memory) = &mut state.memory else {
+            return Ok(());
+        };
+        let size = state.groups.as_ref().map_or(0, KeyTable::memory_size)
+            + state
+                .accumulators
+                .iter()
+                .map(|a| a.memory_size())
+                .sum::<usize>();
+        let can_spill = self.grouping_sets.is_none()
+            && self.key_types.is_some()
+            && state.spill.is_none()
+            && state.level < MAX_SPILL_LEVEL;
+        if !can_spill {
+            return memory.resize(size);
+        }
+        let guaranteed = match state.level {
+            0 => 0,
+            _ => memory.pool().limit() / SPILLED_STATE_MIN_SHARE,
+        };
+        if size <= guaranteed {
+            memory.force_resize(size);
+        } else if !memory.try_resize(size, spill_fraction(state.level)) {
+            // The bytes are held already: counted, so that others spill.
+            memory.force_resize(size);
+            state.spill = Some(PartitionWriters::new(u64::from(state.level) + 1));
+        }
+        Ok(())
+    }
+
+    /// Aggregates `batch` into a frozen state: the rows of its groups update
+    /// it, the others are spilled.
+    fn consume_frozen(&self, state: &mut AggState, batch: RecordBatch) -> Result<()> {
+        let (Some(groups), Some(spill), Some(memory)) =
+            (&state.groups, &mut state.spill, &state.memory)
+        else {
+            return Err(Error::Execute(
+                "internal error: a frozen aggregate state without keys".into(),
+            ));
+        };
+        let keys = self
+            .group
+            .iter()
+            .map(|g| evaluate(g, &batch))
+            .collect::<Result<Vec<_>>>()?;
+        let mut ids = Vec::with_capacity(batch.num_rows());
+        groups.lookup_groups(&keys, &mut ids)?;
+        let found = BooleanArray::from_iter(ids.iter().map(|&id| Some(id != MISSING)));
+        let found_rows = found.true_count();
+        if found_rows < batch.num_rows() {
+            let new = arrow::compute::not(&found)?;
+            let keys = keys
+                .iter()
+                .map(|k| Ok(arrow::compute::filter(k.as_ref(), &new)?))
+                .collect::<Result<Vec<_>>>()?;
+            spill.write(memory.pool(), &filter_record_batch(&batch, &new)?, &keys)?;
+        }
+        if found_rows == 0 {
+            return Ok(());
+        }
+        let batch = match found_rows == batch.num_rows() {
+            true => batch,
+            false => {
+                ids.retain(|&id| id != MISSING);
+                filter_record_batch(&batch, &found)?
+            }
+        };
+        let num_groups = groups.len();
+        for (acc, agg) in state.accumulators.iter_mut().zip(&self.aggs) {
+            let input = AggInput::of(agg, &batch)?;
+            acc.update(&input.values, &input.groups(&ids), num_groups)?;
+        }
+        Ok(())
+    }
+
+    /// The result of `states` of which some spilled. Each state, then each
+    /// partition of the spilled rows (aggregated into a state of the next
+    /// level, which may spill in turn), is merged into the states before it
+    /// ([`AggregateSink::absorb`]); a state is finished once every partition
+    /// spilled below it is, without the groups merged into earlier ones. No
+    /// group is thus output twice: the partitions of one level hold different
+    /// keys, and a frozen state's spilled rows are of keys it does not have.
+    fn finish_spilled(&self, mut states: Vec<AggState>) -> Result<Vec<RecordBatch>> {
+        let mut partitions: Vec<Vec<SpillFile>> = (0..PARTITIONS).map(|_| vec![]).collect();
+        let mut targets = vec![];
+        states.sort_by_key(|s| std::cmp::Reverse(self.num_groups(s)));
+        for mut state in states {
+            if let Some(spill) = state.spill.take() {
+                for (files, more) in partitions.iter_mut().zip(spill.finish()?) {
+                    files.extend(more);
+                }
+            }
+            self.absorb(&mut targets, state)?;
+        }
+        let Some(pool) = &self.memory else {
+            return Err(Error::Execute(
+                "internal error: a spilled aggregate without a memory pool".into(),
+            ));
+        };
+        let mut outputs = Outputs {
+            batches: vec![],
+            memory: pool.reservation("a hash aggregate's result"),
+            spilled: vec![],
+            writing: None,
+        };
+        for files in partitions {
+            self.drain(&mut targets, files, 1, &mut outputs)?;
+        }
+        while let Some(target) = targets.pop() {
+            outputs.add(self.finish_without(target.state, &target.absorbed)?)?;
+        }
+        outputs.end_file()?;
+        self.spilled_result
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(outputs.spilled);
+        Ok(outputs.batches)
+    }
+
+    /// Aggregates the rows of `files` (of spill level `level`) into a new
+    /// state, merges it into `targets`, drains what it spilled in turn, and
+    /// adds its output to `outputs`.
+    fn drain(
+        &self,
+        targets: &mut Vec<Target>,
+        files: Vec<SpillFile>,
+        level: u32,
+        outputs: &mut Outputs,
+    ) -> Result<()> {
+        if files.iter().all(|f| f.rows() == 0) {
+            return Ok(());
+        }
+        let mut state = self.state_at(level);
+        for file in files {
+            for batch in file.read()? {
+                let batch = batch?;
+                if batch.num_rows() > 0 {
+                    self.consume(&mut state, 0, batch)?;
+                }
+            }
+        }
+        let spill = state.spill.take();
+        self.absorb(targets, state)?;
+        if let Some(spill) = spill {
+            for files in spill.finish()? {
+                self.drain(targets, files, level + 1, outputs)?;
+            }
+        }
+        let target = targets.pop().expect("pushed by absorb");
+        outputs.add(self.finish_without(target.state, &target.absorbed)?)
+    }
+
+    /// Merges each group of `state` that a target has into the first such
+    /// target, then pushes `state` on top of them.
+    fn absorb(&self, targets: &mut Vec<Target>, state: AggState) -> Result<()> {
+        let Some(groups) = &state.groups else {
+            return Err(Error::Execute(
+                "internal error: a spilled aggregate without keys".into(),
+            ));
+        };
+        let mut absorbed = vec![false; groups.len()];
+        for target in targets.iter_mut() {
+            let Some(target_groups) = &target.state.groups else {
+                continue;
+            };
+            let (mut from, mut into) = (vec![], vec![]);
+            for (g, f) in target_groups.find_all_of(groups).into_iter().enumerate() {
+                if f != MISSING && !absorbed[g] {
+                    absorbed[g] = true;
+                    from.push(g as u32);
+                    into.push(f);
+                }
+            }
+            if from.is_empty() {
+                continue;
+            }
+            let num_groups = target_groups.len();
+            for (acc, other) in target
+                .state
+                .accumulators
+                .iter_mut()
+                .zip(&state.accumulators)
+            {
+                acc.merge(other.as_ref(), &from, &into, num_groups)?;
+            }
+        }
+        let absorbed = (0..absorbed.len() as u32)
+            .filter(|&g| absorbed[g as usize])
+            .collect();
+        targets.push(Target { state, absorbed });
+        Ok(())
     }
 
     /// The key columns of grouping set `set` for `keys` (all group keys of `n`
@@ -201,20 +532,82 @@ impl Sink for AggregateSink {
     type State = AggState;
 
     fn init(&self) -> AggState {
-        AggState {
-            groups: self
-                .key_types
-                .as_ref()
-                .map(|t| KeyTable::new(t).expect("checked in AggregateSink::new")),
-            accumulators: self
-                .aggs
-                .iter()
-                .map(|a| new_accumulator(a).expect("checked in AggregateSink::new"))
-                .collect(),
-        }
+        self.state_at(0)
     }
 
     fn consume(&self, state: &mut AggState, _morsel: usize, batch: RecordBatch) -> Result<()> {
+        // Where a batch could take the states near their share of memory (a
+        // state may grow by a few times the bytes of its input), it goes in
+        // slices, each counted: a state then freezes close to its share.
+        let near_share = |m: &Reservation| {
+            let growth = 4 * batch.get_array_memory_size();
+            (m.pool().used() + growth) as f64 > m.pool().limit() as f64 * spill_fraction(0)
+        };
+        let rows = match &state.memory {
+            Some(m) if near_share(m) => ACCOUNTED_ROWS,
+            _ => batch.num_rows(),
+        };
+        for start in (0..batch.num_rows()).step_by(rows.max(1)) {
+            let slice = batch.slice(start, rows.min(batch.num_rows() - start));
+            match state.spill {
+                Some(_) => self.consume_frozen(state, slice)?,
+                None => self.consume_in_memory(state, slice)?,
+            }
+            self.account(state)?;
+        }
+        Ok(())
+    }
+
+    fn merge(&self, a: AggState, b: AggState) -> Result<AggState> {
+        if a.spill.is_some() || b.spill.is_some() {
+            return Err(Error::Execute(
+                "internal error: merging spilled aggregate states pairwise".into(),
+            ));
+        }
+        let (mut big, small) = if self.num_groups(&a) >= self.num_groups(&b) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let mapping = match (&mut big.groups, &small.groups) {
+            (Some(big), Some(small)) => big.merge(small),
+            _ => vec![0],
+        };
+        let num_groups = self.num_groups(&big);
+        let from: Vec<u32> = (0..mapping.len() as u32).collect();
+        for (acc, other) in big.accumulators.iter_mut().zip(&small.accumulators) {
+            acc.merge(other.as_ref(), &from, &mapping, num_groups)?;
+        }
+        self.account(&mut big)?;
+        Ok(big)
+    }
+
+    fn merge_and_finish(&self, states: Vec<AggState>) -> Result<Vec<RecordBatch>> {
+        if states.iter().any(|s| s.spill.is_some()) {
+            return self.finish_spilled(states);
+        }
+        let groups: usize = states.iter().map(|s| self.num_groups(s)).sum();
+        if states.len() < 2
+            || self.grouping_sets.is_some()
+            || self.key_types.is_none()
+            || groups < LOOKUP_MERGE_MIN_GROUPS
+        {
+            return merge_pairwise(self, states);
+        }
+        self.merge_by_lookup(states)
+    }
+
+    fn finish(&self, state: AggState) -> Result<Vec<RecordBatch>> {
+        match state.spill {
+            Some(_) => self.finish_spilled(vec![state]),
+            None => self.finish_in_memory(state),
+        }
+    }
+}
+
+impl AggregateSink {
+    /// Aggregates `batch` into a state that is not frozen.
+    fn consume_in_memory(&self, state: &mut AggState, batch: RecordBatch) -> Result<()> {
         if let (Some(sets), Some(groups)) = (&self.grouping_sets, &mut state.groups) {
             let n = batch.num_rows();
             let keys = self
@@ -260,37 +653,8 @@ impl Sink for AggregateSink {
         Ok(())
     }
 
-    fn merge(&self, a: AggState, b: AggState) -> Result<AggState> {
-        let (mut big, small) = if self.num_groups(&a) >= self.num_groups(&b) {
-            (a, b)
-        } else {
-            (b, a)
-        };
-        let mapping = match (&mut big.groups, &small.groups) {
-            (Some(big), Some(small)) => big.merge(small),
-            _ => vec![0],
-        };
-        let num_groups = self.num_groups(&big);
-        let from: Vec<u32> = (0..mapping.len() as u32).collect();
-        for (acc, other) in big.accumulators.iter_mut().zip(&small.accumulators) {
-            acc.merge(other.as_ref(), &from, &mapping, num_groups)?;
-        }
-        Ok(big)
-    }
-
-    fn merge_and_finish(&self, states: Vec<AggState>) -> Result<Vec<RecordBatch>> {
-        let groups: usize = states.iter().map(|s| self.num_groups(s)).sum();
-        if states.len() < 2
-            || self.grouping_sets.is_some()
-            || self.key_types.is_none()
-            || groups < LOOKUP_MERGE_MIN_GROUPS
-        {
-            return merge_pairwise(self, states);
-        }
-        self.merge_by_lookup(states)
-    }
-
-    fn finish(&self, mut state: AggState) -> Result<Vec<RecordBatch>> {
+    /// The output of a state that did not spill.
+    fn finish_in_memory(&self, mut state: AggState) -> Result<Vec<RecordBatch>> {
         if let (Some(sets), Some(groups)) = (&self.grouping_sets, &mut state.groups) {
             // An empty grouping set has its one group even when no row came.
             let no_keys: Vec<ArrayRef> = self
@@ -428,6 +792,8 @@ pub(super) trait Accumulator: Send + Sync {
         num_groups: usize,
     ) -> Result<()>;
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef>;
+    /// The bytes of the state held (for the memory limit).
+    fn memory_size(&self) -> usize;
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -499,6 +865,7 @@ fn plain_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
                 DataType::Utf8 | DataType::Boolean => Box::new(MinMaxGeneric {
                     min,
                     values: vec![],
+                    string_bytes: 0,
                     data_type: t.clone(),
                 }),
                 _ => return unsupported(),
@@ -554,6 +921,10 @@ impl Accumulator for CountAcc {
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
         self.counts.resize(num_groups, 0);
         Ok(Arc::new(Int64Array::from(std::mem::take(&mut self.counts))))
+    }
+
+    fn memory_size(&self) -> usize {
+        vec_size(&self.counts)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -820,6 +1191,10 @@ where
         Ok(Arc::new(array.with_data_type(self.out.clone())))
     }
 
+    fn memory_size(&self) -> usize {
+        vec_size(&self.sums) + vec_size(&self.seen)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -974,6 +1349,10 @@ impl Accumulator for AvgAcc {
         Ok(Arc::new(result))
     }
 
+    fn memory_size(&self) -> usize {
+        vec_size(&self.exact) + vec_size(&self.float) + vec_size(&self.counts)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -1071,6 +1450,10 @@ impl<T: ArrowPrimitiveType> Accumulator for MinMaxAcc<T> {
         Ok(Arc::new(array.with_data_type(self.out.clone())))
     }
 
+    fn memory_size(&self) -> usize {
+        vec_size(&self.values)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -1080,6 +1463,8 @@ impl<T: ArrowPrimitiveType> Accumulator for MinMaxAcc<T> {
 struct MinMaxGeneric {
     min: bool,
     values: Vec<Option<crate::types::ScalarValue>>,
+    /// The bytes of the strings among `values`.
+    string_bytes: usize,
     data_type: DataType,
 }
 
@@ -1094,7 +1479,13 @@ impl MinMaxGeneric {
             },
         };
         if better {
-            self.values[g] = Some(v);
+            let string_bytes = |v: &Option<crate::types::ScalarValue>| match v {
+                Some(crate::types::ScalarValue::Utf8(Some(s))) => s.capacity(),
+                _ => 0,
+            };
+            let old = self.values[g].replace(v);
+            self.string_bytes =
+                self.string_bytes + string_bytes(&self.values[g]) - string_bytes(&old);
         }
     }
 }
@@ -1146,6 +1537,10 @@ impl Accumulator for MinMaxGeneric {
             return Ok(new_empty_array(&self.data_type));
         }
         Ok(arrow::compute::concat(&refs)?)
+    }
+
+    fn memory_size(&self) -> usize {
+        vec_size(&self.values) + self.string_bytes
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -1230,6 +1625,10 @@ impl Accumulator for DistinctAcc {
         let mut inner = (self.make_inner)()?;
         inner.update(&[values], &groups, num_groups)?;
         inner.finish(num_groups)
+    }
+
+    fn memory_size(&self) -> usize {
+        self.pairs.memory_size()
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -40,6 +40,7 @@ use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{
     all_valid, for_each_integer, hash_integer, written_zeros, KeyTable, MISSING,
 };
+use super::memory::{vec_size, Reservation};
 use super::pipeline::Operator;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
@@ -58,6 +59,8 @@ pub struct JoinTable {
     /// keys. A left row outside them cannot match, so scans below may skip
     /// segments whose zone maps lie outside (a runtime filter).
     pub key_ranges: Vec<Option<(ScalarValue, ScalarValue)>>,
+    /// Its bytes, held from the memory pool while it lives.
+    memory: Option<Reservation>,
 }
 
 /// The right rows of each slot (rows with a NULL key are in none).
@@ -398,7 +401,33 @@ impl JoinTable {
             has_null_key,
             matched,
             key_ranges,
+            memory: None,
         })
+    }
+
+    /// The table with its bytes held by `memory` (an out-of-memory error if
+    /// the pool has not room for them).
+    pub fn held(mut self, mut memory: Reservation) -> Result<JoinTable> {
+        memory.resize(self.memory_size())?;
+        self.memory = Some(memory);
+        Ok(self)
+    }
+
+    /// The bytes of the build rows and of the structures that find them.
+    fn memory_size(&self) -> usize {
+        let slots = match &self.slots {
+            Slots::Direct { .. } => 0,
+            Slots::Ranked(r) => vec_size(&r.present.bits) + vec_size(&r.ranks),
+            Slots::Hashed(table, _) => table.memory_size(),
+        };
+        let rows = match &self.rows {
+            SlotRows::Identity => 0,
+            SlotRows::One(rows) => vec_size(rows),
+            SlotRows::Ranges { starts, order } => {
+                vec_size(starts) + order.as_ref().map_or(0, vec_size)
+            }
+        };
+        self.batch.get_array_memory_size() + slots + rows + vec_size(&self.matched)
     }
 
     pub fn num_rows(&self) -> usize {

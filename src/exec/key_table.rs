@@ -266,6 +266,24 @@ impl KeyTable {
         }
     }
 
+    /// The bytes the table holds (entries, keys, index).
+    pub fn memory_size(&self) -> usize {
+        use super::memory::vec_size;
+        let arena = |a: &Arena| vec_size(&a.bytes) + vec_size(&a.offsets);
+        let encoding = match &self.encoding {
+            Encoding::Integer { values, .. } => vec_size(values),
+            Encoding::Strings { arena: a, .. } => arena(a),
+            Encoding::Rows { arena: a, .. } => arena(a),
+            Encoding::Pair { columns, pairs } => {
+                vec_size(pairs) + columns.iter().map(KeyTable::memory_size).sum::<usize>()
+            }
+        };
+        // hashbrown: an entry and a control byte per bucket.
+        let table = self.table.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+        let direct = self.direct.as_ref().map_or(0, |d| vec_size(&d.ids));
+        table + encoding + direct
+    }
+
     /// The number of distinct keys (NULL included).
     pub fn len(&self) -> usize {
         self.len as usize
@@ -582,13 +600,40 @@ impl KeyTable {
     /// Appends to `ids` the number of each row's key, or [`MISSING`] for keys
     /// not in the table and for keys with a NULL in any column.
     pub fn lookup(&self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
+        self.lookup_with(keys, ids, false)
+    }
+
+    /// As [`KeyTable::lookup`], but a NULL is a key as any other (as grouping
+    /// numbers it): a key with NULLs has the number it was interned with.
+    pub fn lookup_groups(&self, keys: &[ArrayRef], ids: &mut Vec<u32>) -> Result<()> {
+        self.lookup_with(keys, ids, true)
+    }
+
+    /// The number of the NULL key of a one-column table, if it has one.
+    fn null_number(&self) -> Option<u32> {
+        match &self.encoding {
+            Encoding::Integer { null, .. } | Encoding::Strings { null, .. } => *null,
+            Encoding::Rows { .. } | Encoding::Pair { .. } => None,
+        }
+    }
+
+    fn lookup_with(&self, keys: &[ArrayRef], ids: &mut Vec<u32>, nulls: bool) -> Result<()> {
+        // The number of a NULL key (of one column).
+        let null = || match nulls {
+            true => self.null_number().unwrap_or(MISSING),
+            false => MISSING,
+        };
         if let Some(dictionary) = one_column_dictionary(keys) {
             let mut entries = Vec::with_capacity(dictionary.values().len());
-            self.lookup(std::slice::from_ref(dictionary.values()), &mut entries)?;
+            self.lookup_with(
+                std::slice::from_ref(dictionary.values()),
+                &mut entries,
+                nulls,
+            )?;
             let valid = dictionary.keys().logical_nulls();
             for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
-                let null = valid.as_ref().is_some_and(|v| v.is_null(row));
-                ids.push(if null { MISSING } else { entries[key] });
+                let is_null = valid.as_ref().is_some_and(|v| v.is_null(row));
+                ids.push(if is_null { null() } else { entries[key] });
             }
             return Ok(());
         }
@@ -596,9 +641,10 @@ impl KeyTable {
             Encoding::Integer { .. } => {
                 let mut last: Option<(Option<i64>, u32)> = None;
                 for_each_integer(&keys[0], |key| {
-                    let id = match last {
-                        Some((k, id)) if k == key => id,
-                        _ => key.and_then(|v| self.find_integer(v)).unwrap_or(MISSING),
+                    let id = match (last, key) {
+                        (Some((k, id)), _) if k == key => id,
+                        (_, Some(v)) => self.find_integer(v).unwrap_or(MISSING),
+                        (_, None) => null(),
                     };
                     last = Some((key, id));
                     ids.push(id);
@@ -606,16 +652,22 @@ impl KeyTable {
             }
             Encoding::Strings { .. } => {
                 for key in strings(&keys[0])?.iter() {
-                    let id = key.and_then(|v| {
-                        let bytes = v.as_bytes();
-                        self.find_bytes(hash_bytes(bytes), bytes)
-                    });
-                    ids.push(id.unwrap_or(MISSING));
+                    let id = match key {
+                        Some(v) => {
+                            let bytes = v.as_bytes();
+                            self.find_bytes(hash_bytes(bytes), bytes).unwrap_or(MISSING)
+                        }
+                        None => null(),
+                    };
+                    ids.push(id);
                 }
             }
             Encoding::Rows { converter, .. } => {
                 let rows = converter.convert_columns(keys)?;
-                let valid = all_valid(keys, rows.num_rows());
+                let valid = match nulls {
+                    true => vec![true; rows.num_rows()],
+                    false => all_valid(keys, rows.num_rows()),
+                };
                 for (row, valid) in rows.iter().zip(valid) {
                     let row = row.as_ref();
                     let id = if valid {
@@ -627,8 +679,9 @@ impl KeyTable {
                 }
             }
             Encoding::Pair { columns, .. } => {
-                let (first, second) =
-                    pair_numbers(columns.iter(), keys, |t, k, ids| t.lookup(k, ids))?;
+                let (first, second) = pair_numbers(columns.iter(), keys, |t, k, ids| {
+                    t.lookup_with(k, ids, nulls)
+                })?;
                 for (a, b) in first.into_iter().zip(second) {
                     let id = if a == MISSING || b == MISSING {
                         MISSING
@@ -720,11 +773,7 @@ impl KeyTable {
     /// its number here, or [`MISSING`]. Looked up on all workers.
     pub fn find_all_of(&self, other: &KeyTable) -> Vec<u32> {
         let numbers = (0..other.len).into_par_iter().with_min_len(1 << 12);
-        let null_of = |table: &KeyTable| match &table.encoding {
-            Encoding::Integer { null, .. } | Encoding::Strings { null, .. } => *null,
-            Encoding::Rows { .. } | Encoding::Pair { .. } => None,
-        };
-        let (ours_null, others_null) = (null_of(self), null_of(other));
+        let (ours_null, others_null) = (self.null_number(), other.null_number());
         let found = |number: Option<u32>| number.unwrap_or(MISSING);
         match &other.encoding {
             Encoding::Integer { values, .. } => numbers

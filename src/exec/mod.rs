@@ -15,15 +15,17 @@ mod functions;
 mod hash_join;
 mod key_table;
 mod like;
+pub mod memory;
 mod operators;
 mod pipeline;
 mod recursion;
 mod reduce;
 mod sort;
 pub mod sources;
+mod spill;
 mod window;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::concat;
@@ -36,7 +38,7 @@ use self::hash_join::{JoinProbe, JoinTable};
 use self::operators::{FilterOp, ProjectOp};
 use self::pipeline::{run, Operator, Sink, Source};
 use self::sort::SortSink;
-use self::sources::{BatchSource, KeyRange, ScanSource};
+use self::sources::{BatchSource, KeyRange, ScanSource, SpilledSource};
 use crate::error::{Error, Result};
 use crate::etl;
 use crate::plan::{AggExpr, Expr, JoinKind, LogicalPlan};
@@ -48,6 +50,8 @@ use crate::types::ScalarValue;
 pub struct ExecContext {
     pub store: Arc<FileStore>,
     pub pool: Arc<rayon::ThreadPool>,
+    /// The memory limit and what queries hold of it.
+    pub memory: Arc<memory::MemoryPool>,
     /// The rows the last run of each running recursive CTE added, by id.
     pub work_tables: Arc<std::collections::HashMap<usize, Arc<Vec<RecordBatch>>>>,
 }
@@ -202,12 +206,23 @@ fn scalar_value(plan: &LogicalPlan, ctx: &ExecContext) -> Result<ScalarValue> {
 /// The whole output of a node.
 fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>> {
     match plan {
-        LogicalPlan::Aggregate { .. } => run_aggregate(plan, ctx, None),
+        LogicalPlan::Aggregate { .. } => {
+            // The whole output in memory: spilled result rows are read back.
+            let (mut batches, spilled) = run_aggregate(plan, ctx, None)?;
+            let mut memory = ctx.memory.reservation("a hash aggregate's result");
+            for file in spilled {
+                let rows = file.read()?.collect::<Result<Vec<_>>>()?;
+                memory.grow_by_batches(&rows)?;
+                batches.extend(rows);
+            }
+            Ok(batches)
+        }
         LogicalPlan::Sort { input, keys, fetch } => {
             let (source, operators) = pipeline(input, ctx)?;
             let sink = SortSink {
                 keys: keys.clone(),
                 fetch: *fetch,
+                memory: ctx.memory.clone(),
             };
             run(source.as_ref(), &operators, &sink)
         }
@@ -224,6 +239,7 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
                 order_by: order_by.clone(),
                 functions: functions.clone(),
                 schema: schema.clone(),
+                memory: ctx.memory.clone(),
             };
             run(source.as_ref(), &operators, &sink)
         }
@@ -247,7 +263,7 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
             let (source, mut operators) =
                 pipeline_with(left, ctx, &build_key_ranges(&probe, &table))?;
             operators.push(Box::new(probe));
-            run(source.as_ref(), &operators, &CollectSink)?;
+            run(source.as_ref(), &operators, &collect_sink(ctx))?;
             Ok(table
                 .right_rows(*kind == JoinKind::RightSemi)?
                 .into_iter()
@@ -263,7 +279,7 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
             let (table, probe) = join_probe(plan, ctx, true)?;
             let (source, mut operators) = pipeline(left, ctx)?;
             operators.push(Box::new(probe));
-            let mut batches = run(source.as_ref(), &operators, &CollectSink)?;
+            let mut batches = run(source.as_ref(), &operators, &collect_sink(ctx))?;
             batches.extend(table.unmatched_right(&left.schema(), schema)?);
             Ok(batches)
         }
@@ -289,12 +305,18 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
         },
         _ => {
             let (source, operators) = pipeline(plan, ctx)?;
-            run(source.as_ref(), &operators, &CollectSink)
+            run(source.as_ref(), &operators, &collect_sink(ctx))
         }
     }
 }
 
 type Pipeline = (Box<dyn Source>, Vec<Box<dyn Operator>>);
+
+fn collect_sink(ctx: &ExecContext) -> CollectSink {
+    CollectSink {
+        memory: ctx.memory.clone(),
+    }
+}
 
 /// `WITH RECURSIVE`: the anchor's rows, then the recursive part's over the
 /// rows its last run added, until a run adds none. With `distinct` (UNION),
@@ -404,10 +426,8 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
                 let left_keys: Vec<Expr> = on.iter().map(|(l, _)| l.clone()).collect();
                 let set = reduce::key_set(&left_batches, &left_keys)?;
                 let right_batches = materialize_reduced(right, ctx, group_keys, set)?;
-                let (_, probe) = join_probe_over(plan, right_batches, false)?;
-                let source = BatchSource {
-                    batches: left_batches,
-                };
+                let (_, probe) = join_probe_over(plan, right_batches, false, ctx)?;
+                let source = BatchSource::new(left_batches);
                 return Ok((Box::new(source), vec![Box::new(probe)]));
             }
             let (table, probe) = join_probe(plan, ctx, false)?;
@@ -438,20 +458,32 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
             } else {
                 vec![concat_rows(schema, &batches)?]
             };
-            (Box::new(BatchSource { batches }), vec![])
+            (Box::new(BatchSource::new(batches)), vec![])
         }
         LogicalPlan::External { source, schema } => {
             let batches = read_file(source)?
                 .map(|b| b.and_then(|b| Ok(b.with_schema(schema.clone())?)))
                 .collect::<Result<Vec<_>>>()?;
-            (Box::new(BatchSource { batches }), vec![])
+            (Box::new(BatchSource::new(batches)), vec![])
         }
-        breaker => (
-            Box::new(BatchSource {
-                batches: materialize(breaker, ctx)?,
-            }),
-            vec![],
-        ),
+        LogicalPlan::Aggregate { .. } => {
+            // Result rows that did not fit in memory are read from disk as
+            // their morsels are.
+            let (batches, spilled) = run_aggregate(plan, ctx, None)?;
+            let mut memory = ctx.memory.reservation("rows kept between pipelines");
+            memory.grow_by_batches(&batches)?;
+            let source = SpilledSource {
+                batches: BatchSource::held(batches, memory),
+                files: spilled.into_iter().map(|f| Mutex::new(Some(f))).collect(),
+            };
+            (Box::new(source), vec![])
+        }
+        breaker => {
+            let batches = materialize(breaker, ctx)?;
+            let mut memory = ctx.memory.reservation("rows kept between pipelines");
+            memory.grow_by_batches(&batches)?;
+            (Box::new(BatchSource::held(batches, memory)), vec![])
+        }
     })
 }
 
@@ -494,21 +526,30 @@ fn materialize_reduced(
             .iter()
             .map(|b| expr::filter_batch(b, predicate))
             .collect(),
-        LogicalPlan::Aggregate { .. } => run_aggregate(
-            plan,
-            ctx,
-            Some(Box::new(reduce::KeySetFilter::new(keys, set)?)),
-        ),
+        LogicalPlan::Aggregate { .. } => {
+            let filter = reduce::KeySetFilter::new(keys, set)?;
+            let (batches, spilled) = run_aggregate(plan, ctx, Some(Box::new(filter)))?;
+            if !spilled.is_empty() {
+                return Err(Error::OutOfMemory {
+                    what: "a reduced aggregate's result".into(),
+                    requested: spilled.iter().map(|f| f.rows()).sum(),
+                    used: ctx.memory.used(),
+                    limit: ctx.memory.limit(),
+                });
+            }
+            Ok(batches)
+        }
         _ => materialize(plan, ctx),
     }
 }
 
-/// Runs an aggregate node, `filter` (if any) applied to its input rows.
+/// Runs an aggregate node, `filter` (if any) applied to its input rows: the
+/// result rows in memory, and those written to disk when they did not fit.
 fn run_aggregate(
     plan: &LogicalPlan,
     ctx: &ExecContext,
     filter: Option<Box<dyn Operator>>,
-) -> Result<Vec<RecordBatch>> {
+) -> Result<(Vec<RecordBatch>, Vec<spill::SpillFile>)> {
     let LogicalPlan::Aggregate {
         input,
         group,
@@ -533,8 +574,10 @@ fn run_aggregate(
         aggs.clone(),
         grouping_sets.clone(),
         schema.clone(),
-    )?;
-    run(source.as_ref(), &operators, &sink)
+    )?
+    .with_memory(ctx.memory.clone());
+    let batches = run(source.as_ref(), &operators, &sink)?;
+    Ok((batches, sink.take_spilled_result()))
 }
 
 /// For an aggregate whose string group keys are read straight from a scan
@@ -638,7 +681,7 @@ fn join_probe(
     let LogicalPlan::Join { right, .. } = plan else {
         unreachable!("join_probe is called on joins")
     };
-    join_probe_over(plan, materialize(right, ctx)?, track_matches)
+    join_probe_over(plan, materialize(right, ctx)?, track_matches, ctx)
 }
 
 /// The hash table over `right_batches` (a join's right input) and the operator
@@ -647,6 +690,7 @@ fn join_probe_over(
     plan: &LogicalPlan,
     right_batches: Vec<RecordBatch>,
     track_matches: bool,
+    ctx: &ExecContext,
 ) -> Result<(Arc<JoinTable>, JoinProbe)> {
     let LogicalPlan::Join {
         right,
@@ -660,12 +704,9 @@ fn join_probe_over(
         unreachable!("join_probe is called on joins")
     };
     let right_keys: Vec<_> = on.iter().map(|(_, r)| r.clone()).collect();
-    let table = Arc::new(JoinTable::build(
-        &right.schema(),
-        &right_batches,
-        &right_keys,
-        track_matches,
-    )?);
+    let table = JoinTable::build(&right.schema(), &right_batches, &right_keys, track_matches)?
+        .held(ctx.memory.reservation("a hash join's build side"))?;
+    let table = Arc::new(table);
     let probe = JoinProbe {
         table: table.clone(),
         kind: *kind,

@@ -5,47 +5,128 @@
 //! Arrow's row format, whose rows compare as bytes, and sorted on all workers.
 //! When only the first `fetch` rows are needed (ORDER BY ... LIMIT), they are
 //! selected first and only they are sorted.
+//!
+//! External sort: the buffered rows count against the memory limit; when the
+//! sort buffers would fill more than [`BUFFER_FRACTION`] of it, the worker's
+//! buffer is sorted and written to a spill file as a run. At the end the runs
+//! (and the rows still buffered, sorted) are merged: the keys of each run's
+//! current batch are encoded in the row format, and each output row is the
+//! least of the runs' next rows.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::compute::{
     concat, interleave_record_batch, lexsort_to_indices, SortColumn, SortOptions,
 };
-use arrow::row::{RowConverter, SortField};
+use arrow::row::{RowConverter, Rows, SortField};
 use rayon::prelude::*;
 
 use super::expr::evaluate;
+use super::memory::{MemoryPool, Reservation};
 use super::pipeline::Sink;
+use super::spill::{SpillFile, SpillWriter};
 use crate::error::Result;
 use crate::plan::SortKey;
 
 pub struct SortSink {
     pub keys: Vec<SortKey>,
     pub fetch: Option<usize>,
+    pub memory: Arc<MemoryPool>,
+}
+
+/// The share of the memory limit that sort buffers may fill: sorting a
+/// buffer takes as much again for its output.
+const BUFFER_FRACTION: f64 = 0.4;
+
+/// Sorted runs are written and merged in batches of this many rows.
+const RUN_BATCH_ROWS: usize = 8192;
+
+/// A worker's rows: those buffered, and the sorted runs spilled before.
+pub struct SortState {
+    buffered: Vec<RecordBatch>,
+    memory: Reservation,
+    runs: Vec<SpillFile>,
 }
 
 impl Sink for SortSink {
-    type State = Vec<RecordBatch>;
+    type State = SortState;
 
     fn init(&self) -> Self::State {
-        vec![]
+        SortState {
+            buffered: vec![],
+            memory: self.memory.reservation("a sort"),
+            runs: vec![],
+        }
     }
 
     fn consume(&self, state: &mut Self::State, _morsel: usize, batch: RecordBatch) -> Result<()> {
-        state.push(batch);
+        let size = state.memory.size() + batch.get_array_memory_size();
+        state.buffered.push(batch);
+        if !state.memory.try_resize(size, BUFFER_FRACTION) {
+            // Sorted and written out, the buffer holds nothing.
+            let Some(run) = self.sort_in_memory(std::mem::take(&mut state.buffered))? else {
+                return Ok(());
+            };
+            let mut writer = SpillWriter::new(&self.memory, &run.schema())?;
+            for start in (0..run.num_rows()).step_by(RUN_BATCH_ROWS) {
+                writer.write(&run.slice(start, RUN_BATCH_ROWS.min(run.num_rows() - start)))?;
+            }
+            state.runs.push(writer.finish()?);
+            state.memory.resize(0)?;
+        }
         Ok(())
     }
 
     fn merge(&self, mut a: Self::State, b: Self::State) -> Result<Self::State> {
-        a.extend(b);
+        a.buffered.extend(b.buffered);
+        a.memory.absorb(b.memory);
+        a.runs.extend(b.runs);
         Ok(a)
     }
 
     fn finish(&self, state: Self::State) -> Result<Vec<RecordBatch>> {
-        let batches: Vec<RecordBatch> = state.into_iter().filter(|b| b.num_rows() > 0).collect();
+        let sorted = self.sort_in_memory(state.buffered)?;
+        if state.runs.is_empty() {
+            return Ok(sorted.into_iter().collect());
+        }
+        let mut runs: Vec<Run> = vec![];
+        for run in state.runs {
+            runs.push(Box::new(run.read()?));
+        }
+        if let Some(sorted) = sorted {
+            let in_memory = (0..sorted.num_rows())
+                .step_by(RUN_BATCH_ROWS)
+                .map(move |start| {
+                    Ok(sorted.slice(start, RUN_BATCH_ROWS.min(sorted.num_rows() - start)))
+                });
+            runs.push(Box::new(in_memory));
+        }
+        self.merge_runs(runs)
+    }
+}
+
+/// A sorted run's rows, batch by batch.
+type Run = Box<dyn Iterator<Item = Result<RecordBatch>>>;
+
+/// Where the merge of a run is: its batch, that batch's sort keys as rows,
+/// and the next row to output (the batch's length once the run is done).
+struct Cursor {
+    run: Run,
+    batch: RecordBatch,
+    keys: Rows,
+    next: usize,
+}
+
+impl SortSink {
+    /// `batches`' rows in order (only the first `fetch`), in one batch; None
+    /// without rows. The sort keys of all rows are evaluated and ordered, and
+    /// the output gathers the rows from the batches where they are.
+    fn sort_in_memory(&self, batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
+        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
         if batches.is_empty() {
-            return Ok(vec![]);
+            return Ok(None);
         }
         let keys = self
             .keys
@@ -58,10 +139,7 @@ impl Sink for SortSink {
                 let parts: Vec<&dyn Array> = parts.iter().map(|p| p.as_ref()).collect();
                 Ok(SortColumn {
                     values: concat(&parts)?,
-                    options: Some(SortOptions {
-                        descending: !k.ascending,
-                        nulls_first: k.nulls_first,
-                    }),
+                    options: Some(self.options(k)),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -83,8 +161,114 @@ impl Sink for SortSink {
             })
             .collect();
         let batches: Vec<&RecordBatch> = batches.iter().collect();
-        Ok(vec![interleave_record_batch(&batches, &positions)?])
+        Ok(Some(interleave_record_batch(&batches, &positions)?))
     }
+
+    fn options(&self, key: &SortKey) -> SortOptions {
+        SortOptions {
+            descending: !key.ascending,
+            nulls_first: key.nulls_first,
+        }
+    }
+
+    /// The sort keys of `batch`.
+    fn key_columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.keys.iter().map(|k| evaluate(&k.expr, batch)).collect()
+    }
+
+    /// The sort keys of `batch` in Arrow's row format.
+    fn key_rows(&self, converter: &RowConverter, batch: &RecordBatch) -> Result<Rows> {
+        Ok(converter.convert_columns(&self.key_columns(batch)?)?)
+    }
+
+    /// The rows of sorted `runs` merged in order (the first `fetch`): each
+    /// output row is the least next row of any run, the earlier run's on a tie
+    /// (so that runs spilled in input order keep ties in input order).
+    fn merge_runs(&self, runs: Vec<Run>) -> Result<Vec<RecordBatch>> {
+        let mut converter = None;
+        let mut cursors = vec![];
+        for mut run in runs {
+            let Some(batch) = next_batch(&mut run)? else {
+                continue;
+            };
+            let converter = match &converter {
+                Some(c) => c,
+                None => {
+                    let fields = self
+                        .key_columns(&batch)?
+                        .iter()
+                        .zip(&self.keys)
+                        .map(|(c, k)| {
+                            SortField::new_with_options(c.data_type().clone(), self.options(k))
+                        })
+                        .collect();
+                    converter.insert(RowConverter::new(fields)?)
+                }
+            };
+            let keys = self.key_rows(converter, &batch)?;
+            cursors.push(Cursor {
+                run,
+                batch,
+                keys,
+                next: 0,
+            });
+        }
+        let Some(converter) = converter else {
+            return Ok(vec![]);
+        };
+        let mut wanted = self.fetch.unwrap_or(usize::MAX);
+        let mut output = vec![];
+        // The rows picked since the last output batch: (cursor, row).
+        let mut picked: Vec<(usize, usize)> = vec![];
+        let flush =
+            |cursors: &[Cursor], picked: &mut Vec<(usize, usize)>| -> Result<Option<RecordBatch>> {
+                if picked.is_empty() {
+                    return Ok(None);
+                }
+                let batches: Vec<&RecordBatch> = cursors.iter().map(|c| &c.batch).collect();
+                let batch = interleave_record_batch(&batches, picked)?;
+                picked.clear();
+                Ok(Some(batch))
+            };
+        while wanted > 0 {
+            let least = (0..cursors.len())
+                .filter(|&c| cursors[c].next < cursors[c].batch.num_rows())
+                .min_by(|&a, &b| {
+                    let (a, b) = (&cursors[a], &cursors[b]);
+                    a.keys.row(a.next).cmp(&b.keys.row(b.next))
+                });
+            let Some(c) = least else {
+                break;
+            };
+            picked.push((c, cursors[c].next));
+            cursors[c].next += 1;
+            wanted -= 1;
+            let cursor_done = cursors[c].next == cursors[c].batch.num_rows();
+            if cursor_done || picked.len() == RUN_BATCH_ROWS {
+                output.extend(flush(&cursors, &mut picked)?);
+            }
+            if cursor_done {
+                if let Some(batch) = next_batch(&mut cursors[c].run)? {
+                    cursors[c].keys = self.key_rows(&converter, &batch)?;
+                    cursors[c].batch = batch;
+                    cursors[c].next = 0;
+                }
+            }
+        }
+        output.extend(flush(&cursors, &mut picked)?);
+        Ok(output)
+    }
+}
+
+/// The next batch with rows of `run`.
+fn next_batch(run: &mut Run) -> Result<Option<RecordBatch>> {
+    for batch in run.by_ref() {
+        let batch = batch?;
+        if batch.num_rows() > 0 {
+            return Ok(Some(batch));
+        }
+    }
+    Ok(None)
 }
 
 /// The numbers of the rows of `keys` in sort order, ties in row order; only
@@ -176,17 +360,29 @@ mod tests {
                 key(2, "id", DataType::Int64, false, false),
             ],
         ];
-        for keys in orders {
-            for fetch in [None, Some(0), Some(1), Some(7), Some(500)] {
+        // Without a limit, in memory; with a limit of one byte, each batch
+        // spilled as a run of its own, and the runs merged.
+        let cases = orders.iter().flat_map(|keys| {
+            [None, Some(0), Some(1), Some(7), Some(500)]
+                .into_iter()
+                .flat_map(move |fetch| [usize::MAX, 1].map(|limit| (keys, fetch, limit)))
+        });
+        for (keys, fetch, limit) in cases {
+            {
+                let pool = MemoryPool::new(limit);
                 let sink = SortSink {
                     keys: keys.clone(),
                     fetch,
+                    memory: pool.clone(),
                 };
                 let mut state = sink.init();
                 for b in &batches {
                     sink.consume(&mut state, 0, b.clone()).unwrap();
                 }
+                let spilled = !state.runs.is_empty();
+                assert_eq!(spilled, limit == 1);
                 let sorted = sink.finish(state).unwrap();
+                let sorted = concat_batches(&whole.schema(), &sorted).unwrap();
                 let columns: Vec<SortColumn> = keys
                     .iter()
                     .map(|k| SortColumn {
@@ -208,10 +404,13 @@ mod tests {
                 let key_columns = |b: &RecordBatch| -> Vec<ArrayRef> {
                     keys.iter().map(|k| evaluate(&k.expr, b).unwrap()).collect()
                 };
-                assert_eq!(sorted.len(), 1);
-                assert_eq!(key_columns(&sorted[0]), key_columns(&expected), "{fetch:?}");
+                assert_eq!(
+                    key_columns(&sorted),
+                    key_columns(&expected),
+                    "{fetch:?} {limit}"
+                );
                 if keys.len() > 1 {
-                    assert_eq!(sorted[0], expected, "ties in row order");
+                    assert_eq!(sorted, expected, "ties in row order");
                 }
             }
         }

@@ -409,6 +409,26 @@ fn zone_predicate(e: &Expr) -> Option<(usize, ZonePredicate)> {
 /// Batches already in memory, one morsel each.
 pub struct BatchSource {
     pub batches: Vec<RecordBatch>,
+    /// Their bytes, held from the memory pool while they are.
+    pub memory: Option<super::memory::Reservation>,
+}
+
+impl BatchSource {
+    /// A source of `batches`, not counted against the memory limit.
+    pub fn new(batches: Vec<RecordBatch>) -> BatchSource {
+        BatchSource {
+            batches,
+            memory: None,
+        }
+    }
+
+    /// A source of `batches`, whose bytes `memory` holds.
+    pub fn held(batches: Vec<RecordBatch>, memory: super::memory::Reservation) -> BatchSource {
+        BatchSource {
+            batches,
+            memory: Some(memory),
+        }
+    }
 }
 
 impl Source for BatchSource {
@@ -418,5 +438,41 @@ impl Source for BatchSource {
 
     fn read(&self, morsel: usize) -> Result<Option<RecordBatch>> {
         Ok(Some(self.batches[morsel].clone()))
+    }
+}
+
+/// Rows of which some were spilled to disk: batches in memory, one morsel
+/// each, then files, one morsel each (read when its morsel is, once).
+pub struct SpilledSource {
+    pub batches: BatchSource,
+    pub files: Vec<std::sync::Mutex<Option<super::spill::SpillFile>>>,
+}
+
+impl Source for SpilledSource {
+    fn morsel_count(&self) -> usize {
+        self.batches.morsel_count() + self.files.len()
+    }
+
+    fn read(&self, morsel: usize) -> Result<Option<RecordBatch>> {
+        let in_memory = self.batches.morsel_count();
+        if morsel < in_memory {
+            return self.batches.read(morsel);
+        }
+        let file = self.files[morsel - in_memory]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| {
+                crate::error::Error::Execute("internal error: a spilled morsel read twice".into())
+            })?;
+        let batches = file.read()?.collect::<Result<Vec<_>>>()?;
+        match &batches[..] {
+            [] => Ok(None),
+            [batch] => Ok(Some(batch.clone())),
+            [first, ..] => Ok(Some(arrow::compute::concat_batches(
+                &first.schema(),
+                &batches,
+            )?)),
+        }
     }
 }

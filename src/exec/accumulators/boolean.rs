@@ -72,6 +72,10 @@ impl Accumulator for BoolAcc {
         ))))
     }
 
+    fn memory_size(&self) -> usize {
+        super::vec_size(&self.groups)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

@@ -38,6 +38,14 @@ impl Default for Sketch {
 }
 
 impl Sketch {
+    /// The bytes it holds beyond itself.
+    fn heap_size(&self) -> usize {
+        match self {
+            Sketch::Sparse(hashes) => super::vec_size(hashes),
+            Sketch::Dense(registers) => std::mem::size_of_val(registers.as_ref()),
+        }
+    }
+
     fn add(&mut self, hash: u64) {
         match self {
             Sketch::Sparse(hashes) => {
@@ -166,6 +174,10 @@ impl Accumulator for ApproxDistinctAcc {
         Ok(Arc::new(Int64Array::from_iter_values(
             self.groups.iter_mut().map(Sketch::estimate),
         )))
+    }
+
+    fn memory_size(&self) -> usize {
+        super::vec_size(&self.groups) + self.groups.iter().map(Sketch::heap_size).sum::<usize>()
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -17,6 +17,7 @@ mod ordered;
 mod statistics;
 
 use super::aggregate::Accumulator;
+pub(super) use super::memory::vec_size;
 use crate::error::Result;
 use crate::plan::{AggExpr, AggFunc};
 

@@ -288,6 +288,16 @@ impl Accumulator for OrderedAcc {
         }
     }
 
+    fn memory_size(&self) -> usize {
+        super::vec_size(&self.groups)
+            + self
+                .parts
+                .iter()
+                .flatten()
+                .map(|a| a.get_array_memory_size())
+                .sum::<usize>()
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

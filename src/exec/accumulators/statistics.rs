@@ -118,6 +118,10 @@ impl Accumulator for VarianceAcc {
         Ok(Arc::new(result))
     }
 
+    fn memory_size(&self) -> usize {
+        super::vec_size(&self.groups)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -208,6 +212,10 @@ impl Accumulator for CovarianceAcc {
             })
             .collect();
         Ok(Arc::new(result))
+    }
+
+    fn memory_size(&self) -> usize {
+        super::vec_size(&self.groups)
     }
 
     fn as_any(&self) -> &dyn Any {

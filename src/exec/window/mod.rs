@@ -30,10 +30,13 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use self::packed_keys::KeyColumn;
 use self::partitions::Keys;
+use super::collect::Buffered;
 use super::expr::evaluate;
+use super::memory::MemoryPool;
 use super::pipeline::Sink;
 use crate::error::Result;
 use crate::plan::{Expr, SortKey, WindowExpr};
@@ -43,6 +46,7 @@ pub struct WindowSink {
     pub order_by: Vec<SortKey>,
     pub functions: Vec<WindowExpr>,
     pub schema: SchemaRef,
+    pub memory: Arc<MemoryPool>,
 }
 
 /// The output comes in batches of at most this many rows.
@@ -68,27 +72,25 @@ pub struct Inputs {
 
 impl Sink for WindowSink {
     /// The input batches with their morsel numbers.
-    type State = Vec<(usize, RecordBatch)>;
+    type State = Buffered;
 
     fn init(&self) -> Self::State {
-        vec![]
+        Buffered::new(&self.memory, "a window's rows")
     }
 
     fn consume(&self, state: &mut Self::State, morsel: usize, batch: RecordBatch) -> Result<()> {
-        state.push((morsel, batch));
-        Ok(())
+        state.push(morsel, batch)
     }
 
     fn merge(&self, mut a: Self::State, b: Self::State) -> Result<Self::State> {
-        a.extend(b);
+        a.append(b);
         Ok(a)
     }
 
-    fn finish(&self, mut state: Self::State) -> Result<Vec<RecordBatch>> {
+    fn finish(&self, state: Self::State) -> Result<Vec<RecordBatch>> {
         // In input order, so that rows without ORDER BY keys (`row_number() OVER
         // ()`) are numbered as the input has them, whatever worker read them.
-        state.sort_by_key(|(morsel, _)| *morsel);
-        let state: Vec<RecordBatch> = state.into_iter().map(|(_, b)| b).collect();
+        let state = state.into_batches();
         let input_schema = match state.first() {
             Some(b) => b.schema(),
             None => return Ok(vec![]),

@@ -1,0 +1,175 @@
+//! `SET memory_limit`: hash aggregations and sorts over the limit spill to disk
+//! and give the same answer as in memory; other operators over it fail with an
+//! out-of-memory error, and the database goes on working.
+//!
+//! The oracle is the same query without a limit (whose answers the TPC-H and
+//! sqllogictest suites check against DuckDB's).
+
+use olap::tpch::generate::generate;
+use olap::Database;
+
+/// A fresh database with the TPC-H tables at SF 0.01 (lineitem: 60,175 rows).
+fn sf001() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("tpch.db")).unwrap();
+    generate(&db, 0.01, false).unwrap();
+    (dir, db)
+}
+
+/// The rows of `sql`, sorted (the order of GROUP BY output is not defined).
+fn sorted_rows(db: &Database, sql: &str) -> Vec<Vec<String>> {
+    let mut rows = db.query(sql).unwrap().to_string_rows();
+    rows.sort();
+    rows
+}
+
+/// Runs `sql` without a limit and with one a `fraction` of the memory it held
+/// then; checks that the second run spilled, held at most about its limit, and
+/// gave the same rows. Returns the peak and limit.
+fn same_when_spilled(db: &Database, sql: &str, fraction: f64) -> (usize, usize) {
+    let memory = db.memory();
+    db.execute("SET memory_limit = '100GB'").unwrap();
+    memory.reset_peak();
+    let expected = sorted_rows(db, sql);
+    let in_memory = memory.peak();
+    let limit = (in_memory as f64 * fraction) as usize;
+    db.set_memory_limit(limit);
+    let spilled_before = memory.spilled();
+    memory.reset_peak();
+    let got = sorted_rows(db, sql);
+    let peak = memory.peak();
+    db.execute("SET memory_limit = '100GB'").unwrap();
+    assert!(
+        memory.spilled() > spilled_before,
+        "{sql}: nothing spilled under a limit of {limit} bytes ({in_memory} in memory)"
+    );
+    assert_eq!(got.len(), expected.len(), "{sql}");
+    assert!(
+        got == expected,
+        "{sql}: different rows when spilled: {got:?} {expected:?}"
+    );
+    // A hash table grows by doubling: one step may pass a state's share.
+    assert!(
+        peak <= limit + limit / 4,
+        "{sql}: held {peak} bytes under a limit of {limit}"
+    );
+    assert_eq!(memory.used(), 0, "{sql}: memory still reserved after it");
+    (peak, limit)
+}
+
+#[test]
+fn group_by_over_the_limit_spills_and_gives_the_same_groups() {
+    let (_dir, db) = sf001();
+    // Each inner GROUP BY holds more than the limit; the outer query sums up
+    // its groups (a result that fits), or HAVING keeps a few of them. Sums of
+    // doubles are rounded: spilled groups are added up in another order.
+    let queries = [
+        // Two integer keys (a pair of numbers), accumulators of every kind.
+        ("SELECT count(*), sum(k1), sum(k2), sum(c), sum(q), round(sum(a), 3), min(d), max(m), round(sum(sd), 6), \
+          count(*) FILTER (WHERE r) FROM (SELECT l_orderkey k1, l_partkey k2, count(*) c, \
+          sum(l_quantity) q, avg(l_extendedprice) a, min(l_shipdate) d, max(l_comment) m, \
+          stddev_samp(l_tax) sd, bool_or(l_returnflag = 'R') r \
+          FROM lineitem GROUP BY l_orderkey, l_partkey)", 0.3),
+        // One string key, read dictionary-encoded from the table (spilled as such).
+        ("SELECT count(*), min(l_comment), max(l_comment), sum(length(l_comment)), sum(c), \
+          sum(d), sum(o) FROM (SELECT l_comment, count(*) c, sum(l_discount) d, \
+          max(l_orderkey) o FROM lineitem GROUP BY l_comment)", 0.3),
+        // Keys with NULLs, three columns (encoded as rows).
+        ("SELECT count(*), count(k), sum(k), count(s), sum(s), min(l_shipmode), sum(c), sum(q) \
+          FROM (SELECT CASE WHEN l_linenumber = 1 THEN NULL ELSE l_orderkey END AS k, l_shipmode, \
+          CASE WHEN l_suppkey % 3 = 0 THEN NULL ELSE l_suppkey END AS s, count(*) c, \
+          sum(l_quantity) q FROM lineitem GROUP BY 1, 2, 3)", 0.3),
+        // A tighter limit: the spilled partitions spill again.
+        ("SELECT count(*), sum(r), min(m), max(m) FROM (SELECT l_orderkey, l_linenumber, \
+          sum(l_extendedprice * (1 - l_discount)) r, min(l_comment) m \
+          FROM lineitem GROUP BY l_orderkey, l_linenumber)", 0.1),
+        // HAVING over the spilled groups, the few kept returned as they are.
+        ("SELECT l_partkey, l_suppkey, count(*), sum(l_quantity) FROM lineitem \
+          GROUP BY l_partkey, l_suppkey HAVING count(*) > 2", 0.3),
+    ];
+    for (sql, fraction) in queries {
+        let (peak, limit) = same_when_spilled(&db, sql, fraction);
+        eprintln!("held {peak} of {limit} bytes: {}", &sql[..60]);
+    }
+}
+
+#[test]
+fn order_by_over_the_limit_merges_sorted_runs() {
+    let (_dir, db) = sf001();
+    let sorts = [
+        "SELECT l_comment, l_orderkey, l_linenumber FROM lineitem ORDER BY l_comment, l_orderkey, l_linenumber",
+        "SELECT l_orderkey, l_linenumber, l_shipdate FROM lineitem ORDER BY l_shipdate DESC, l_orderkey, l_linenumber LIMIT 1000",
+        "SELECT o_orderkey, o_comment FROM orders ORDER BY o_totalprice NULLS FIRST, o_orderkey",
+    ];
+    for sql in sorts {
+        let memory = db.memory();
+        let expected = db.query(sql).unwrap().to_string_rows();
+        memory.reset_peak();
+        db.query(sql).unwrap();
+        let limit = memory.peak() / 3;
+        db.set_memory_limit(limit);
+        let spilled = memory.spilled();
+        let got = db.query(sql).unwrap().to_string_rows();
+        db.execute("SET memory_limit = '100GB'").unwrap();
+        assert!(memory.spilled() > spilled, "{sql}: no run spilled");
+        // Ties are broken by the keys themselves: the order is the same.
+        assert!(got == expected, "{sql}: a different order when spilled");
+    }
+}
+
+#[test]
+fn operators_that_cannot_spill_fail_cleanly_and_the_database_goes_on() {
+    let (_dir, db) = sf001();
+    let join =
+        "SELECT count(*), sum(o_totalprice) FROM lineitem JOIN orders ON l_orderkey = o_orderkey";
+    let expected = db.query(join).unwrap().to_string_rows();
+    db.execute("SET memory_limit = '100KB'").unwrap();
+    for sql in [
+        join,
+        "SELECT l_returnflag, l_linestatus, count(*) FROM lineitem GROUP BY ROLLUP (l_returnflag, l_linestatus, l_comment)",
+        "SELECT l_orderkey, row_number() OVER (PARTITION BY l_suppkey ORDER BY l_shipdate) FROM lineitem",
+        "SELECT * FROM lineitem",
+    ] {
+        let err = db.query(sql).unwrap_err().to_string();
+        assert!(
+            err.starts_with("Out of Memory Error: ") && err.contains("memory_limit of 97.7 KiB"),
+            "{sql}: {err}"
+        );
+        assert_eq!(db.memory().used(), 0, "{sql}: memory still reserved");
+    }
+    db.execute("SET memory_limit = '1GB'").unwrap();
+    assert_eq!(db.query(join).unwrap().to_string_rows(), expected);
+}
+
+#[test]
+fn memory_limit_settings_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("db")).unwrap();
+    db.execute("SET memory_limit = '1.5GB'").unwrap();
+    assert_eq!(db.memory_limit(), 1_500_000_000);
+    db.execute("SET memory_limit = '256MiB'").unwrap();
+    assert_eq!(db.memory_limit(), 256 << 20);
+    for bad in ["'lots'", "'12 parsecs'", "'-1GB'"] {
+        let err = db
+            .execute(&format!("SET memory_limit = {bad}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("memory_limit must be a size"), "{bad}: {err}");
+    }
+    assert_eq!(db.memory_limit(), 256 << 20);
+    // Spill files go where temp_directory says; one that does not exist is a
+    // clear error when a query needs it.
+    let table = "CREATE TABLE t AS SELECT l FROM (VALUES (1), (2), (3)) v(l)";
+    db.execute(table).unwrap();
+    db.execute("SET temp_directory = '/nonexistent/olap-spill'")
+        .unwrap();
+    db.execute("SET memory_limit = '1 byte'").unwrap();
+    let err = db
+        .query("SELECT l FROM t ORDER BY l")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("creating a spill file in /nonexistent/olap-spill"),
+        "{err}"
+    );
+}
