@@ -385,3 +385,48 @@ fn the_shell_prints_help() {
         assert!(out.contains(command), "{out}");
     }
 }
+
+#[test]
+fn memory_limit_spills_a_big_group_by_and_refuses_what_cannot_spill() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100,000 distinct keys.
+    success(&query(
+        dir.path(),
+        "CREATE TABLE digits (d BIGINT); INSERT INTO digits VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9);
+         CREATE TABLE t AS SELECT a.d * 10000 + b.d * 1000 + c.d * 100 + e.d * 10 + f.d AS k
+         FROM digits a, digits b, digits c, digits e, digits f",
+        &[],
+    ));
+    let groups = "SELECT count(*) AS n, sum(c) AS rows, sum(k) AS keys FROM (SELECT k, count(*) AS c FROM t GROUP BY k)";
+    let out = success(&query(
+        dir.path(),
+        groups,
+        &["--memory-limit", "1MB", "--format", "csv"],
+    ));
+    assert_eq!(out, "n,rows,keys\n100000,100000,4999950000\n");
+    let err = failure(&query(
+        dir.path(),
+        "SELECT * FROM t",
+        &["--memory-limit", "10KB"],
+    ));
+    assert!(err.starts_with("Error: Out of Memory Error: "), "{err}");
+    assert!(err.contains("memory_limit of 9.8 KiB"), "{err}");
+    let out = run(
+        dir.path(),
+        &[
+            "--db",
+            "test.db",
+            "--memory-limit",
+            "lots",
+            "query",
+            "SELECT 1",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("memory_limit must be a size"),
+        "{}",
+        stderr(&out)
+    );
+}

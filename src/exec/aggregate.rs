@@ -578,6 +578,10 @@ impl Sink for AggregateSink {
         for (acc, other) in big.accumulators.iter_mut().zip(&small.accumulators) {
             acc.merge(other.as_ref(), &from, &mapping, num_groups)?;
         }
+        // The merged state holds at most about what the two held.
+        if let (Some(memory), Some(other)) = (&mut big.memory, small.memory) {
+            memory.absorb(other);
+        }
         self.account(&mut big)?;
         Ok(big)
     }
