@@ -514,3 +514,15 @@ fn readers_see_committed_states_while_a_writer_commits() {
         updates + 1
     );
 }
+
+#[test]
+fn a_read_only_open_writes_no_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    drop(Database::open(&dir).unwrap());
+    // An empty database whose (empty) data directory went away.
+    std::fs::remove_dir(dir.join("data")).unwrap();
+    let db = Database::open_read_only(&dir).unwrap();
+    assert_eq!(db.query("SELECT 1 + 1").unwrap().to_string_rows(), [["2"]]);
+    assert!(!dir.join("data").exists(), "a reader created data/");
+}

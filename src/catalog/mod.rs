@@ -205,6 +205,11 @@ impl Catalog {
         let data = data_dir(dir);
         std::fs::create_dir_all(&data)
             .map_err(|e| Error::io(format!("creating database directory {}", data.display()), e))?;
+        Catalog::read(dir)
+    }
+
+    /// Reads `<dir>/manifest.json` (an empty catalog if there is none), writing nothing.
+    fn read(dir: &Path) -> Result<Catalog> {
         let path = dir.join(MANIFEST_FILE);
         let mut catalog = match std::fs::read(&path) {
             Ok(bytes) => parse_manifest(&bytes, &path)?,
@@ -228,7 +233,7 @@ impl Catalog {
     pub fn open_read_only(dir: &Path) -> Result<Catalog> {
         let manifest = dir.join(MANIFEST_FILE);
         match manifest.try_exists() {
-            Ok(true) => Catalog::load(dir),
+            Ok(true) => Catalog::read(dir),
             Ok(false) => Err(Error::Catalog(format!(
                 "{} is not a database (it has no {MANIFEST_FILE}) and cannot be created read-only",
                 dir.display()
