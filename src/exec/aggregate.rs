@@ -28,8 +28,7 @@ use arrow::datatypes::*;
 
 use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{KeyTable, MISSING};
-use super::memory::vec_size;
-use super::memory::{batches_size, MemoryPool, Reservation};
+use super::memory::{batches_size, vec_size, MemoryPool, Reservation};
 use super::pipeline::{merge_pairwise, Sink};
 use super::spill::{PartitionWriters, SpillFile, SpillWriter, PARTITIONS};
 use crate::error::{Error, Result};
@@ -356,7 +355,7 @@ impl AggregateSink {
         level: u32,
         outputs: &mut Outputs,
     ) -> Result<()> {
-        if files.iter().all(|f| f.rows() == 0) {
+        if files.is_empty() {
             return Ok(());
         }
         let mut state = self.state_at(level);
@@ -547,8 +546,7 @@ impl Sink for AggregateSink {
             Some(m) if near_share(m) => ACCOUNTED_ROWS,
             _ => batch.num_rows(),
         };
-        for start in (0..batch.num_rows()).step_by(rows.max(1)) {
-            let slice = batch.slice(start, rows.min(batch.num_rows() - start));
+        for slice in super::slices(batch, rows) {
             match state.spill {
                 Some(_) => self.consume_frozen(state, slice)?,
                 None => self.consume_in_memory(state, slice)?,

@@ -206,17 +206,7 @@ fn scalar_value(plan: &LogicalPlan, ctx: &ExecContext) -> Result<ScalarValue> {
 /// The whole output of a node.
 fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>> {
     match plan {
-        LogicalPlan::Aggregate { .. } => {
-            // The whole output in memory: spilled result rows are read back.
-            let (mut batches, spilled) = run_aggregate(plan, ctx, None)?;
-            let mut memory = ctx.memory.reservation("a hash aggregate's result");
-            for file in spilled {
-                let rows = file.read()?.collect::<Result<Vec<_>>>()?;
-                memory.grow_by_batches(&rows)?;
-                batches.extend(rows);
-            }
-            Ok(batches)
-        }
+        LogicalPlan::Aggregate { .. } => in_memory(run_aggregate(plan, ctx, None)?, ctx),
         LogicalPlan::Sort { input, keys, fetch } => {
             let (source, operators) = pipeline(input, ctx)?;
             let sink = SortSink {
@@ -470,19 +460,15 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
             // Result rows that did not fit in memory are read from disk as
             // their morsels are.
             let (batches, spilled) = run_aggregate(plan, ctx, None)?;
-            let mut memory = ctx.memory.reservation("rows kept between pipelines");
-            memory.grow_by_batches(&batches)?;
             let source = SpilledSource {
-                batches: BatchSource::held(batches, memory),
+                batches: BatchSource::held(batches, &ctx.memory)?,
                 files: spilled.into_iter().map(|f| Mutex::new(Some(f))).collect(),
             };
             (Box::new(source), vec![])
         }
         breaker => {
             let batches = materialize(breaker, ctx)?;
-            let mut memory = ctx.memory.reservation("rows kept between pipelines");
-            memory.grow_by_batches(&batches)?;
-            (Box::new(BatchSource::held(batches, memory)), vec![])
+            (Box::new(BatchSource::held(batches, &ctx.memory)?), vec![])
         }
     })
 }
@@ -528,19 +514,25 @@ fn materialize_reduced(
             .collect(),
         LogicalPlan::Aggregate { .. } => {
             let filter = reduce::KeySetFilter::new(keys, set)?;
-            let (batches, spilled) = run_aggregate(plan, ctx, Some(Box::new(filter)))?;
-            if !spilled.is_empty() {
-                return Err(Error::OutOfMemory {
-                    what: "a reduced aggregate's result".into(),
-                    requested: spilled.iter().map(|f| f.rows()).sum(),
-                    used: ctx.memory.used(),
-                    limit: ctx.memory.limit(),
-                });
-            }
-            Ok(batches)
+            in_memory(run_aggregate(plan, ctx, Some(Box::new(filter)))?, ctx)
         }
         _ => materialize(plan, ctx),
     }
+}
+
+/// An aggregate's whole result in memory: the rows it spilled read back (an
+/// out-of-memory error if they do not fit).
+fn in_memory(
+    (mut batches, spilled): (Vec<RecordBatch>, Vec<spill::SpillFile>),
+    ctx: &ExecContext,
+) -> Result<Vec<RecordBatch>> {
+    let mut memory = ctx.memory.reservation("a hash aggregate's result");
+    for file in spilled {
+        let rows = file.read()?.collect::<Result<Vec<_>>>()?;
+        memory.grow_by_batches(&rows)?;
+        batches.extend(rows);
+    }
+    Ok(batches)
 }
 
 /// Runs an aggregate node, `filter` (if any) applied to its input rows: the
@@ -715,6 +707,14 @@ fn join_probe_over(
         schema: schema.clone(),
     };
     Ok((table, probe))
+}
+
+/// `batch` cut into slices of at most `rows` rows (none if it has no rows).
+fn slices(batch: RecordBatch, rows: usize) -> impl Iterator<Item = RecordBatch> {
+    let rows = rows.max(1);
+    (0..batch.num_rows())
+        .step_by(rows)
+        .map(move |start| batch.slice(start, rows.min(batch.num_rows() - start)))
 }
 
 /// One batch holding the rows of `batches` (which may have no columns).

@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use super::expr::evaluate;
 use super::memory::{MemoryPool, Reservation};
 use super::pipeline::Sink;
+use super::slices;
 use super::spill::{SpillFile, SpillWriter};
 use crate::error::Result;
 use crate::plan::SortKey;
@@ -70,8 +71,8 @@ impl Sink for SortSink {
                 return Ok(());
             };
             let mut writer = SpillWriter::new(&self.memory, &run.schema())?;
-            for start in (0..run.num_rows()).step_by(RUN_BATCH_ROWS) {
-                writer.write(&run.slice(start, RUN_BATCH_ROWS.min(run.num_rows() - start)))?;
+            for part in slices(run, RUN_BATCH_ROWS) {
+                writer.write(&part)?;
             }
             state.runs.push(writer.finish()?);
             state.memory.resize(0)?;
@@ -96,12 +97,7 @@ impl Sink for SortSink {
             runs.push(Box::new(run.read()?));
         }
         if let Some(sorted) = sorted {
-            let in_memory = (0..sorted.num_rows())
-                .step_by(RUN_BATCH_ROWS)
-                .map(move |start| {
-                    Ok(sorted.slice(start, RUN_BATCH_ROWS.min(sorted.num_rows() - start)))
-                });
-            runs.push(Box::new(in_memory));
+            runs.push(Box::new(slices(sorted, RUN_BATCH_ROWS).map(Ok)));
         }
         self.merge_runs(runs)
     }

@@ -422,12 +422,18 @@ impl BatchSource {
         }
     }
 
-    /// A source of `batches`, whose bytes `memory` holds.
-    pub fn held(batches: Vec<RecordBatch>, memory: super::memory::Reservation) -> BatchSource {
-        BatchSource {
+    /// A source of `batches` whose bytes it holds from `pool` (an
+    /// out-of-memory error if they do not fit).
+    pub fn held(
+        batches: Vec<RecordBatch>,
+        pool: &std::sync::Arc<super::memory::MemoryPool>,
+    ) -> Result<BatchSource> {
+        let mut memory = pool.reservation("rows kept between pipelines");
+        memory.grow_by_batches(&batches)?;
+        Ok(BatchSource {
             batches,
             memory: Some(memory),
-        }
+        })
     }
 }
 

@@ -26,14 +26,12 @@ pub const PARTITIONS: usize = 16;
 /// A spill file being written.
 pub struct SpillWriter {
     writer: StreamWriter<BufWriter<File>>,
-    rows: usize,
     pool: Arc<MemoryPool>,
 }
 
 /// A spill file written: its batches can be read back once.
 pub struct SpillFile {
     file: File,
-    rows: usize,
 }
 
 impl SpillWriter {
@@ -53,13 +51,11 @@ impl SpillWriter {
         let writer = StreamWriter::try_new(BufWriter::new(file), schema)?;
         Ok(SpillWriter {
             writer,
-            rows: 0,
             pool: pool.clone(),
         })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.rows += batch.num_rows();
         Ok(self.writer.write(batch)?)
     }
 
@@ -76,18 +72,11 @@ impl SpillWriter {
         self.pool.add_spilled(bytes as usize);
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("rereading a spill file", e))?;
-        Ok(SpillFile {
-            file,
-            rows: self.rows,
-        })
+        Ok(SpillFile { file })
     }
 }
 
 impl SpillFile {
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// The batches written, in order.
     pub fn read(self) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
         let reader = StreamReader::try_new(BufReader::new(self.file), None)?;
