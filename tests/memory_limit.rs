@@ -99,7 +99,9 @@ fn order_by_over_the_limit_merges_sorted_runs() {
     let sorts = [
         "SELECT l_comment, l_orderkey, l_linenumber FROM lineitem ORDER BY l_comment, l_orderkey, l_linenumber",
         "SELECT l_orderkey, l_linenumber, l_shipdate FROM lineitem ORDER BY l_shipdate DESC, l_orderkey, l_linenumber LIMIT 1000",
-        "SELECT o_orderkey, o_comment FROM orders ORDER BY o_totalprice NULLS FIRST, o_orderkey",
+        // (A sort key not in the output would add a projection after the sort, and
+        // the sorted rows are held whole between the two: they must fit.)
+        "SELECT o_orderkey, o_comment, o_totalprice FROM orders ORDER BY o_totalprice NULLS FIRST, o_orderkey",
     ];
     for sql in sorts {
         let memory = db.memory();
@@ -109,7 +111,10 @@ fn order_by_over_the_limit_merges_sorted_runs() {
         let limit = memory.peak() / 3;
         db.set_memory_limit(limit);
         let spilled = memory.spilled();
-        let got = db.query(sql).unwrap().to_string_rows();
+        let got = db
+            .query(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .to_string_rows();
         db.execute("SET memory_limit = '100GB'").unwrap();
         assert!(memory.spilled() > spilled, "{sql}: no run spilled");
         // Ties are broken by the keys themselves: the order is the same.
@@ -171,5 +176,64 @@ fn memory_limit_settings_are_checked() {
     assert!(
         err.contains("creating a spill file in /nonexistent/olap-spill"),
         "{err}"
+    );
+}
+
+/// The bytes of the files under `dir`.
+fn size_on_disk(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            if p.is_dir() {
+                size_on_disk(&p)
+            } else {
+                p.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn rows_read_from_mapped_files_count_once_not_once_per_morsel() {
+    // A morsel's strings and unpacked integers are slices of a column file
+    // mapped whole; counting the whole mapping for each morsel made collecting
+    // lineitem at SF 1 (COPY lineitem TO ...) fail under the default limit.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("db")).unwrap();
+    db.execute("CREATE TABLE d AS SELECT * FROM (VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) v(x)")
+        .unwrap();
+    db.execute(
+        "CREATE TABLE t AS SELECT i, i * 2654435761 AS h, 'row number ' || i AS s FROM \
+         (SELECT 1 + a.x + 10 * b.x + 100 * c.x + 1000 * e.x + 10000 * f.x + 100000 * g.x AS i \
+          FROM d a, d b, d c, d e, d f, d g) WHERE i <= 400000",
+    )
+    .unwrap();
+    let on_disk = size_on_disk(&dir.path().join("db")) as usize;
+    let memory = db.memory();
+    memory.reset_peak();
+    assert_eq!(
+        db.query("SELECT s, h, i FROM t").unwrap().num_rows(),
+        400_000
+    );
+    let peak = memory.peak();
+    assert!(
+        peak <= 3 * on_disk,
+        "held {peak} bytes for {on_disk} bytes of files"
+    );
+    db.set_memory_limit(4 * on_disk);
+    let out = dir.path().join("t.parquet");
+    db.execute(&format!("COPY t TO '{}' (FORMAT PARQUET)", out.display()))
+        .unwrap();
+    let back = db
+        .query(&format!(
+            "SELECT count(*), sum(i) FROM read_parquet('{}')",
+            out.display()
+        ))
+        .unwrap()
+        .to_string_rows();
+    assert_eq!(
+        back,
+        vec![vec!["400000".to_string(), "80000200000".to_string()]]
     );
 }

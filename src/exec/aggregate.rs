@@ -539,7 +539,7 @@ impl Sink for AggregateSink {
         // state may grow by a few times the bytes of its input), it goes in
         // slices, each counted: a state then freezes close to its share.
         let near_share = |m: &Reservation| {
-            let growth = 4 * batch.get_array_memory_size();
+            let growth = 4 * batches_size(std::slice::from_ref(&batch));
             (m.pool().used() + growth) as f64 > m.pool().limit() as f64 * spill_fraction(0)
         };
         let rows = match &state.memory {

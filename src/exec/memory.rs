@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 
 use crate::error::{Error, Result};
 
@@ -204,9 +204,22 @@ impl Drop for Reservation {
     }
 }
 
-/// The bytes of the buffers of `batches`.
+/// The bytes of `batches`' rows: of the parts of their buffers they use, not of
+/// the whole buffers, since a scan's morsel is a slice of a column file mapped
+/// whole (counting its capacity counted the file once per morsel).
 pub fn batches_size(batches: &[RecordBatch]) -> usize {
-    batches.iter().map(|b| b.get_array_memory_size()).sum()
+    batches
+        .iter()
+        .flat_map(|b| b.columns())
+        .map(|column| array_size(column.as_ref()))
+        .sum()
+}
+
+/// The bytes of the rows of `array`, as [`batches_size`] counts them.
+pub fn array_size(array: &dyn Array) -> usize {
+    let data = array.to_data();
+    data.get_slice_memory_size()
+        .unwrap_or_else(|_| array.get_array_memory_size())
 }
 
 /// The bytes of a vector's allocation.

@@ -294,7 +294,7 @@ impl Accumulator for OrderedAcc {
                 .parts
                 .iter()
                 .flatten()
-                .map(|a| a.get_array_memory_size())
+                .map(|a| crate::exec::memory::array_size(a.as_ref()))
                 .sum::<usize>()
     }
 
