@@ -2,7 +2,9 @@
 """TPC-H, olap and DuckDB side by side on the same data, in one command.
 
     benches/tpch_vs_duckdb.py [--sf 1] [--db DIR] [--work DIR] [--runs 3]
-                              [--threads 2] [--scaling] [--cold N] [--no-load]
+                              [--rounds 1] [--threads 2] [--api] [--plot PNG]
+                              [--memory-limit SIZE] [--scaling] [--cold N]
+                              [--no-load]
 
 1. builds olap-cli (release) unless --cli is given;
 2. generates TPC-H at scale factor --sf into WORK/olap.db (`olap-cli tpch`), or
@@ -13,8 +15,13 @@
    AS SELECT * FROM 'x.parquet'` (the DuckDB file is kept for step 4);
 4. runs the 22 queries of sql/tpch hot, --runs times each, with --threads
    threads, in both engines (olap through `olap-cli bench`, DuckDB through its
-   Python package, each query's result fetched in full); with --scaling also
-   with 1 thread;
+   Python package, each query's result fetched in full); with --api also
+   through olap's embedded API with the system allocator (the example
+   `bench_api`, a program that sets no global allocator, as a library user
+   builds one); --rounds N repeats all of it N times, the engines taking turns,
+   and a query's figure is the median of its per-round medians; with
+   --memory-limit both engines run under that limit; with --scaling also with 1
+   thread;
 5. checks every result of both engines against the reference answers
    (../shared/tpch/answers/sf<N>, computed by DuckDB 2.0.1 from the same
    generator), so that a fast wrong answer cannot count;
@@ -22,8 +29,10 @@
    `olap-cli --db DIR query -f q06.sql` and, when the DuckDB CLI is on PATH
    (`pip install duckdb-cli`), `duckdb -readonly FILE < q06.sql` on a file the
    CLI itself loaded (lineitem; the CLI's version may differ from the package's);
-7. prints a Markdown report: per-query minimums and the ratio, totals, the
-   goals of issue 5, the 1-vs-2-thread speedups, cold start and loading.
+7. prints a Markdown report: per-query medians and the ratios, totals, the
+   goals of issues 5 and 16, the 1-vs-2-thread speedups, cold start and
+   loading; --plot FILE.png draws the per-query ratios to DuckDB (needs
+   `pip install matplotlib`).
 
 Exit status 0 when every result of both engines matched the reference; the
 speed goals are reported, not enforced. Needs `pip install duckdb`.
@@ -98,12 +107,11 @@ def check_rows(rows, reference):
     return None
 
 
-def olap_bench(cli, db, queries, runs, threads, answers):
-    """{query: min ms}, {query: 'ok' or the mismatch}, peak RSS in MiB, from
-    `olap-cli bench`."""
-    cmd = [cli, "--db", db, "--threads", str(threads), "bench", queries, "--runs", str(runs)]
+def olap_bench(cmd, answers):
+    """{query: median ms}, {query: 'ok' or the mismatch}, peak RSS in MiB, from
+    the report of `olap-cli bench` or of the example bench_api (one format)."""
     if answers:
-        cmd += ["--check", answers]
+        cmd = cmd + ["--check", answers]
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
         proc = subprocess.Popen(cmd, text=True, stdout=out, stderr=err)
         _, _, usage = os.wait4(proc.pid, 0)
@@ -116,11 +124,25 @@ def olap_bench(cli, db, queries, runs, threads, answers):
     for line in stdout.splitlines():
         m = re.match(r"^(q\d\d)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(.*)$", line)
         if m:
-            times[m.group(1)] = float(m.group(3))
+            times[m.group(1)] = float(m.group(4))
             checks[m.group(1)] = m.group(5).strip()
     if not times:
-        sys.exit(f"olap-cli bench printed no timings:\n{stdout}\n{stderr}")
+        sys.exit(f"{cmd[0]} printed no timings:\n{stdout}\n{stderr}")
     return times, checks, peak_mib
+
+
+def cli_command(cli, db, queries, runs, threads, memory_limit):
+    cmd = [cli, "--db", db, "--threads", str(threads)]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
+    return cmd + ["bench", queries, "--runs", str(runs)]
+
+
+def api_command(api, db, queries, runs, threads, memory_limit):
+    cmd = [api, "--db", db, "--threads", str(threads), "--runs", str(runs)]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
+    return cmd + [queries]
 
 
 def duckdb_bench(con, queries, runs, threads, answers):
@@ -132,19 +154,56 @@ def duckdb_bench(con, queries, runs, threads, answers):
         q = name[:-4]
         with open(os.path.join(queries, name)) as f:
             sql = f.read()
-        best, rows = None, None
+        samples, rows = [], None
         for _ in range(runs):
             start = time.perf_counter()
             rows = con.execute(sql).fetchall()
-            ms = (time.perf_counter() - start) * 1000
-            best = ms if best is None else min(best, ms)
-        times[q] = best
+            samples.append((time.perf_counter() - start) * 1000)
+        times[q] = statistics.median(samples)
         if answers:
             problem = check_rows(rows, read_reference(os.path.join(answers, q + ".csv")))
             checks[q] = "ok" if problem is None else problem
         else:
             checks[q] = "unchecked"
     return times, checks
+
+
+def merge_rounds(rounds):
+    """The median over rounds of each query's time; the first mismatch found."""
+    times = {q: statistics.median(r[0][q] for r in rounds if q in r[0]) for q in rounds[0][0]}
+    checks = {}
+    for r in rounds:
+        for q, c in r[1].items():
+            if checks.get(q, "ok") in ("ok", "unchecked"):
+                checks[q] = c
+    return times, checks
+
+
+def plot_ratios(path, title, d_times, series):
+    """A PNG of each query's time over DuckDB's, one bar per olap build."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is missing, no plot: pip install matplotlib)")
+        return
+    names = sorted(d_times)
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    for i, (label, times) in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(names))]
+        ax.bar(xs, [times[q] / d_times[q] for q in names], width, label=label)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_ylabel("time / DuckDB's (lower is better)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"(plot written to {path})")
 
 
 def cold_runs(cmd, n, stdin_path=None):
@@ -165,6 +224,10 @@ def main():
     p.add_argument("--db", help="an existing olap database with the TPC-H tables")
     p.add_argument("--work", help="work directory (default: a new temporary one, removed)")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=1, help="repeat the hot runs, engines in turn")
+    p.add_argument("--api", action="store_true", help="also time the embedded API (bench_api)")
+    p.add_argument("--plot", help="write a PNG of the per-query ratios to DuckDB")
+    p.add_argument("--memory-limit", help="run both engines under this memory_limit (e.g. 8GiB)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--scaling", action="store_true", help="also run with 1 thread")
     p.add_argument("--cold", type=int, default=10, help="cold-start runs of Q6 (0: none)")
@@ -184,6 +247,11 @@ def main():
         print("== building olap-cli (release)", flush=True)
         subprocess.run(["cargo", "build", "--release", "--bin", "olap-cli"], check=True)
         cli = os.path.join(ROOT, "target", "release", "olap-cli")
+    api = None
+    if args.api:
+        print("== building the example bench_api (release)", flush=True)
+        subprocess.run(["cargo", "build", "--release", "--example", "bench_api"], check=True)
+        api = os.path.join(ROOT, "target", "release", "examples", "bench_api")
     answers = args.answers or os.path.join(ROOT, "..", "shared", "tpch", "answers", sf_name(args.sf))
     if not os.path.isdir(answers):
         print(f"(no reference answers at {answers}: results are not checked)")
@@ -209,7 +277,10 @@ def main():
         "",
         f"- machine: {os.cpu_count()} cores, {cpu or platform.machine()}; {stamp}",
         f"- olap: git {git}{' (with uncommitted changes)' if dirty else ''}",
-        f"- hot runs: best of {args.runs} per query, threads = {args.threads}",
+        f"- hot runs: median of {args.runs} per query"
+        + (f", median of {args.rounds} rounds (engines in turn)" if args.rounds > 1 else "")
+        + f", threads = {args.threads}"
+        + (f", memory_limit = {args.memory_limit}" if args.memory_limit else ""),
         "",
     ]
     try:
@@ -252,15 +323,28 @@ def main():
             load["olap"] = (time.perf_counter() - start) * 1000
             shutil.rmtree(fresh, ignore_errors=True)
 
-        print(f"== hot runs, {args.threads} threads", flush=True)
-        o_times, o_checks, o_peak = olap_bench(cli, db, queries, args.runs, args.threads, answers)
-        d_times, d_checks = duckdb_bench(con, queries, args.runs, args.threads, answers)
+        if args.memory_limit:
+            con.execute(f"SET memory_limit = '{args.memory_limit}'")
+        o_rounds, a_rounds, d_rounds, o_peak, a_peak = [], [], [], 0, 0
+        for r in range(args.rounds):
+            print(f"== hot runs, {args.threads} threads, round {r + 1} of {args.rounds}", flush=True)
+            bench = (db, queries, args.runs, args.threads, args.memory_limit)
+            *result, peak = olap_bench(cli_command(cli, *bench), answers)
+            o_rounds.append(result)
+            o_peak = max(o_peak, peak)
+            if api:
+                *result, peak = olap_bench(api_command(api, *bench), answers)
+                a_rounds.append(result)
+                a_peak = max(a_peak, peak)
+            d_rounds.append(duckdb_bench(con, queries, args.runs, args.threads, answers))
+        (o_times, o_checks), (d_times, d_checks) = merge_rounds(o_rounds), merge_rounds(d_rounds)
+        a_times, a_checks = merge_rounds(a_rounds) if api else ({}, {})
         # DuckDB runs in this process: its peak so far (loading included if timed).
         d_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         scaling = None
         if args.scaling and args.threads != 1:
             print("== hot runs, 1 thread", flush=True)
-            o1, _, _ = olap_bench(cli, db, queries, args.runs, 1, None)
+            o1, _, _ = olap_bench(cli_command(cli, db, queries, args.runs, 1, args.memory_limit), None)
             d1, _ = duckdb_bench(con, queries, args.runs, 1, None)
             scaling = (o1, d1)
         con.close()
@@ -287,21 +371,26 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
     names = sorted(set(o_times) | set(d_times))
+    api_columns = " olap API ms | API / DuckDB | API / CLI |" if api else ""
     report += [
-        "| query | olap ms | DuckDB ms | olap / DuckDB | olap result | DuckDB result |",
-        "|---|--:|--:|--:|---|---|",
+        f"| query | olap ms | DuckDB ms | olap / DuckDB |{api_columns} olap result | DuckDB result |",
+        "|---|--:|--:|--:|" + ("--:|--:|--:|" if api else "") + "---|---|",
     ]
     for q in names:
-        o, d = o_times.get(q), d_times.get(q)
+        o, d, a = o_times.get(q), d_times.get(q), a_times.get(q)
         ratio = f"{o / d:.2f}" if o is not None and d else "-"
-        report.append(
-            f"| {q} | {o if o is not None else '-'} | {d:.1f} | {ratio} | "
-            f"{o_checks.get(q, '-')} | {d_checks.get(q, '-')} |"
-        )
+        api_cells = f" {a} | {a / d:.2f} | {a / o:.2f} |" if a is not None else (" - | - | - |" if api else "")
+        check = o_checks.get(q, "-")
+        if api and a_checks.get(q) != check:
+            check += f" (API: {a_checks.get(q, '-')})"
+        report.append(f"| {q} | {o if o is not None else '-'} | {d:.1f} | {ratio} |{api_cells} {check} | {d_checks.get(q, '-')} |")
     o_total, d_total = sum(o_times.values()), sum(d_times.values())
-    report.append(f"| **total** | **{o_total:.1f}** | **{d_total:.1f}** | **{o_total / d_total:.2f}** | | |")
+    a_total = sum(a_times.values())
+    api_total = f" **{a_total:.1f}** | **{a_total / d_total:.2f}** | **{a_total / o_total:.2f}** |" if api else ""
+    report.append(f"| **total** | **{o_total:.1f}** | **{d_total:.1f}** | **{o_total / d_total:.2f}** |{api_total} | |")
     worst = max(names, key=lambda q: o_times[q] / d_times[q])
-    all_ok = all(v in ("ok", "unchecked") for v in list(o_checks.values()) + list(d_checks.values()))
+    all_checks = list(o_checks.values()) + list(a_checks.values()) + list(d_checks.values())
+    all_ok = all(v in ("ok", "unchecked") for v in all_checks)
     report += [
         "",
         "### Goals (issue 5)",
@@ -316,6 +405,25 @@ def main():
         f"- every result matches the reference answers: "
         f"{'yes' if all_ok else 'NO'}{'' if answers else ' (not checked)'}",
     ]
+    if api:
+        at_most = [q for q in names if a_times[q] <= d_times[q]]
+        slowest = sorted(names, key=lambda q: a_times[q] / d_times[q], reverse=True)[:3]
+        report += [
+            "",
+            "### Goals (issue 16)",
+            "",
+            f"- embedded API, system allocator: every query at most 1.0x DuckDB's: "
+            f"{'met' if len(at_most) == len(names) else 'MISSED'} ({len(at_most)} of {len(names)}; "
+            f"slowest: {', '.join(f'{q} {a_times[q] / d_times[q]:.2f}x' for q in slowest)})",
+            f"- API total at most 0.7x DuckDB's: {'met' if a_total <= 0.7 * d_total else 'MISSED'} "
+            f"({a_total:.0f} ms vs {d_total:.0f} ms, {a_total / d_total:.2f}x)",
+            f"- API within 10% of the CLI: {'met' if a_total <= 1.1 * o_total else 'MISSED'} "
+            f"({a_total:.0f} ms vs {o_total:.0f} ms, {a_total / o_total:.2f}x); "
+            f"peak memory {a_peak:.0f} MiB vs {o_peak:.0f} MiB",
+        ]
+    if args.plot:
+        series = [("olap-cli / DuckDB", o_times)] + ([("embedded API / DuckDB", a_times)] if api else [])
+        plot_ratios(args.plot, f"TPC-H SF {args.sf:g}, threads = {args.threads}, git {git}", d_times, series)
     if scaling:
         o1, d1 = scaling
         o1_total, d1_total = sum(o1.values()), sum(d1.values())

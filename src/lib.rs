@@ -5,6 +5,7 @@
 //! `storage` and `catalog`; see the README below.
 #![doc = include_str!("../README.md")]
 
+pub mod buffer_pool;
 pub mod catalog;
 mod database;
 pub mod error;

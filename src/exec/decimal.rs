@@ -12,10 +12,11 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Datum, PrimitiveArray};
-use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::numeric;
 use arrow::datatypes::{DataType, Decimal128Type};
 
+use crate::buffer_pool;
 use crate::error::Result;
 
 /// A DECIMAL operand: a column, or one value for every row.
@@ -130,21 +131,15 @@ fn combine(
     n: usize,
     f: impl Fn(i128, i128) -> i128,
 ) -> ScalarBuffer<i128> {
-    match (l, r) {
-        (Operand::Column(a), Operand::Column(b)) => a
-            .values()
-            .iter()
-            .zip(b.values().iter())
-            .map(|(&x, &y)| f(x, y))
-            .collect(),
-        (Operand::Column(a), Operand::Constant(c)) => {
-            a.values().iter().map(|&x| f(x, *c)).collect()
+    let values = match (l, r) {
+        (Operand::Column(a), Operand::Column(b)) => {
+            buffer_pool::zip_map(a.values(), b.values(), |&x, &y| f(x, y))
         }
-        (Operand::Constant(c), Operand::Column(b)) => {
-            b.values().iter().map(|&y| f(*c, y)).collect()
-        }
-        (Operand::Constant(x), Operand::Constant(y)) => vec![f(*x, *y); n].into(),
-    }
+        (Operand::Column(a), Operand::Constant(c)) => buffer_pool::map(a.values(), |&x| f(x, *c)),
+        (Operand::Constant(c), Operand::Column(b)) => buffer_pool::map(b.values(), |&y| f(*c, y)),
+        (Operand::Constant(x), Operand::Constant(y)) => Buffer::from_vec(vec![f(*x, *y); n]),
+    };
+    values.into()
 }
 
 /// The type Arrow's kernel gives `l op r` (computed on one row of zeros).

@@ -37,11 +37,10 @@ use arrow::compute::{concat, take};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::expr::{evaluate, evaluate_predicate};
-use super::key_table::{
-    all_valid, for_each_integer, hash_integer, written_zeros, KeyTable, MISSING,
-};
-use super::memory::{vec_size, Reservation};
+use super::key_table::{all_valid, for_each_integer, hash_integer, KeyTable, MISSING};
+use super::memory::{batches_size, vec_size, Reservation};
 use super::pipeline::Operator;
+use crate::buffer_pool::PooledSlice;
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
 use crate::types::ScalarValue;
@@ -74,8 +73,8 @@ enum SlotRows {
     /// Slot `s`'s rows are `order[p]` for `p` in `starts[s]..starts[s + 1]`
     /// (`p` itself where `order` is None).
     Ranges {
-        starts: Vec<u32>,
-        order: Option<Vec<u32>>,
+        starts: PooledSlice<u32>,
+        order: Option<PooledSlice<u32>>,
     },
 }
 
@@ -106,7 +105,7 @@ impl RankedValues {
     fn new(present: ValueBitmap) -> RankedValues {
         let mut ranks = Vec::with_capacity(present.bits.len());
         let mut before = 0u32;
-        for word in &present.bits {
+        for word in present.bits.iter() {
             ranks.push(before);
             before += word.count_ones();
         }
@@ -139,7 +138,7 @@ impl RankedValues {
 /// almost sequentially.
 pub(super) struct ValueBitmap {
     min: i64,
-    bits: Vec<u64>,
+    bits: PooledSlice<u64>,
 }
 
 /// The most bits a value bitmap may have per build row, and in all (32 MB).
@@ -165,7 +164,7 @@ impl ValueBitmap {
         if span > bits_max {
             return Ok(None);
         }
-        let mut bits = written_zeros((span as usize).div_ceil(64));
+        let mut bits = PooledSlice::zeros((span as usize).div_ceil(64));
         for_each_integer(column, |v| {
             if let Some(v) = v {
                 let d = (v - min) as usize;
@@ -217,7 +216,7 @@ impl KeyFilter {
 pub(super) struct HashedBits {
     /// A hash's bit is its top `64 - shift` bits.
     shift: u32,
-    bits: Vec<u64>,
+    bits: PooledSlice<u64>,
 }
 
 const HASHED_BITS_PER_ROW: usize = 16;
@@ -231,7 +230,7 @@ impl HashedBits {
         }
         let mut filter = HashedBits {
             shift: 64 - size.trailing_zeros(),
-            bits: written_zeros(size / 64),
+            bits: PooledSlice::zeros(size / 64),
         };
         for_each_integer(column, |v| {
             if let Some(v) = v {
@@ -331,7 +330,7 @@ impl JoinTable {
             }
         };
         let mut slot_rows = SlotRows::Ranges {
-            starts: vec![],
+            starts: PooledSlice::zeros(0),
             order: None,
         };
         let mut has_null_key = false;
@@ -417,17 +416,17 @@ impl JoinTable {
     fn memory_size(&self) -> usize {
         let slots = match &self.slots {
             Slots::Direct { .. } => 0,
-            Slots::Ranked(r) => vec_size(&r.present.bits) + vec_size(&r.ranks),
+            Slots::Ranked(r) => r.present.bits.memory_size() + vec_size(&r.ranks),
             Slots::Hashed(table, _) => table.memory_size(),
         };
         let rows = match &self.rows {
             SlotRows::Identity => 0,
             SlotRows::One(rows) => vec_size(rows),
             SlotRows::Ranges { starts, order } => {
-                vec_size(starts) + order.as_ref().map_or(0, vec_size)
+                starts.memory_size() + order.as_ref().map_or(0, PooledSlice::memory_size)
             }
         };
-        self.batch.get_array_memory_size() + slots + rows + vec_size(&self.matched)
+        batches_size(std::slice::from_ref(&self.batch)) + slots + rows + vec_size(&self.matched)
     }
 
     pub fn num_rows(&self) -> usize {
@@ -525,8 +524,12 @@ fn concat_in_parallel(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Rec
 /// A counting sort of the build rows by slot (`ids[row]`, for the rows with a
 /// `valid` key): where each slot's rows start (and, last, where the rows with
 /// a NULL key start), and the rows in that order, each slot's in row order.
-fn rows_by_slot(ids: &[u32], valid: &[bool], slot_count: usize) -> (Vec<u32>, Vec<u32>) {
-    let mut starts = written_zeros(slot_count + 1);
+fn rows_by_slot(
+    ids: &[u32],
+    valid: &[bool],
+    slot_count: usize,
+) -> (PooledSlice<u32>, PooledSlice<u32>) {
+    let mut starts = PooledSlice::zeros(slot_count + 1);
     for (&id, &valid) in ids.iter().zip(valid) {
         if valid {
             starts[id as usize + 1] += 1;
@@ -536,7 +539,7 @@ fn rows_by_slot(ids: &[u32], valid: &[bool], slot_count: usize) -> (Vec<u32>, Ve
         starts[s] += starts[s - 1];
     }
     let mut next = starts.clone();
-    let mut order = vec![0u32; ids.len()];
+    let mut order = PooledSlice::zeros(ids.len());
     for (row, (&id, &valid)) in ids.iter().zip(valid).enumerate() {
         let slot = if valid { id as usize } else { slot_count };
         order[next[slot] as usize] = row as u32;

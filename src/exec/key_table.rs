@@ -19,6 +19,7 @@ use arrow::row::{RowConverter, SortField};
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
+use crate::buffer_pool::PooledSlice;
 use crate::error::Result;
 
 /// The number a lookup gives for a key that is not in the table (or is NULL).
@@ -44,7 +45,7 @@ pub struct KeyTable {
 /// moves nothing.
 struct DirectIndex {
     min: i64,
-    ids: Vec<u32>,
+    ids: PooledSlice<u32>,
 }
 
 /// A table of one integer column switches to a direct index once it has this
@@ -72,7 +73,7 @@ impl DirectIndex {
     /// The index over `[min, max]` of `values` (the numbers' keys, all in
     /// that range; `null`'s slot is no key).
     fn build(values: &[i64], null: Option<u32>, min: i64, max: i64) -> DirectIndex {
-        let mut ids = written_zeros((max - min + 1) as usize);
+        let mut ids = PooledSlice::zeros((max - min + 1) as usize);
         for (number, &v) in values.iter().enumerate() {
             if Some(number as u32) != null {
                 ids[(v - min) as usize] = number as u32 + 1;
@@ -133,16 +134,6 @@ impl Arena {
     fn len(&self) -> usize {
         self.offsets.len() - 1
     }
-}
-
-/// `n` zeros, written out. `vec![0; n]` takes fresh pages from the kernel
-/// untouched; a table read before it is written (a probe that finds an empty
-/// slot) then maps each page to the shared zero page first and copies it on the
-/// first write: a second page fault, and a TLB flush on every other core.
-pub(super) fn written_zeros<T: Clone + Default>(n: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(n);
-    v.resize(n, T::default());
-    v
 }
 
 /// A well-mixed 64-bit hash of an integer key (a folded multiplication).
@@ -280,7 +271,7 @@ impl KeyTable {
         };
         // hashbrown: an entry and a control byte per bucket.
         let table = self.table.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
-        let direct = self.direct.as_ref().map_or(0, |d| vec_size(&d.ids));
+        let direct = self.direct.as_ref().map_or(0, |d| d.ids.memory_size());
         table + encoding + direct
     }
 

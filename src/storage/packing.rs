@@ -307,8 +307,7 @@ impl PackedRows {
 }
 
 fn widen<S: Copy + Into<u64>, T: ArrowNativeType>(stored: &[S], add: impl Fn(u64) -> T) -> Buffer {
-    let values: Vec<T> = stored.iter().map(|&s| add(s.into())).collect();
-    Buffer::from_vec(values)
+    crate::buffer_pool::map(stored, |&s| add(s.into()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,396 @@
+//! Recycled memory for the columns and tables a query computes.
+//!
+//! Every morsel of a scan widens its packed columns and computes its
+//! expressions into fresh arrays of up to 32 Ki rows (256-512 KiB each), which
+//! are dropped a moment later; a join or aggregation builds indexes and bitmaps
+//! of megabytes, and the next statement builds them again. Under glibc's
+//! malloc, blocks that large are mapped for each allocation, or trimmed from the
+//! top of a thread's arena when freed, so the kernel faults them in and zeroes
+//! them every time: through the embedded API with the system allocator, that
+//! was 60% of TPC-H Q1's time. This pool keeps freed blocks of [`MIN_POOLED`]
+//! bytes or more by power-of-two size class and hands them out again, so the
+//! engine's speed does not depend on the allocator of the program that links
+//! it. As jemalloc and mimalloc do with freed memory, it keeps a block at most
+//! [`DECAY`] (blocks idle longer are freed at the pool's next use) and at most
+//! [`MAX_IDLE`] bytes in all.
+//!
+//! A block is a [`Buffer`] (through `Buffer::from_custom_allocation`: when the
+//! last array that holds it is dropped, the block goes back) or a [`PooledSlice`], a
+//! fixed-size slice of zeros for an index. Idle blocks are not counted by the
+//! memory limit.
+
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::collections::VecDeque;
+use std::mem::{size_of, MaybeUninit};
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::buffer::Buffer;
+use arrow::datatypes::ArrowNativeType;
+
+/// The smallest block pooled: smaller ones are served well by any malloc from
+/// its free lists.
+pub const MIN_POOLED: usize = 64 * 1024;
+/// The largest block pooled.
+pub const MAX_POOLED: usize = MIN_POOLED << (CLASSES - 1);
+/// The most bytes the pool keeps for reuse.
+pub const MAX_IDLE: usize = 1 << 30;
+/// How long an idle block is kept.
+pub const DECAY: Duration = Duration::from_secs(10);
+/// Size classes MIN_POOLED, 2 * MIN_POOLED, ... (up to 1 GiB).
+const CLASSES: usize = 15;
+/// Blocks are aligned for any Arrow type (as Arrow's own buffers are).
+const ALIGN: usize = 64;
+
+/// The idle blocks, by size class (oldest first), and their total size.
+struct Idle {
+    classes: [VecDeque<(NonNull<u8>, Instant)>; CLASSES],
+    bytes: usize,
+    max_bytes: usize,
+}
+
+// SAFETY: the pointers are blocks owned by the pool alone, with no thread
+// affinity.
+unsafe impl Send for Idle {}
+
+static IDLE: Mutex<Idle> = Mutex::new(Idle::new(MAX_IDLE));
+
+impl Idle {
+    const fn new(max_bytes: usize) -> Idle {
+        Idle {
+            classes: [const { VecDeque::new() }; CLASSES],
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// Frees the blocks idle for longer than [`DECAY`].
+    fn decay(&mut self, now: Instant) {
+        for (class, blocks) in self.classes.iter_mut().enumerate() {
+            while let Some(&(ptr, since)) = blocks.front() {
+                if now.duration_since(since) < DECAY {
+                    break;
+                }
+                blocks.pop_front();
+                self.bytes -= MIN_POOLED << class;
+                // SAFETY: allocated by Block::new with this layout; idle.
+                unsafe { dealloc(ptr.as_ptr(), pooled_layout(class)) };
+            }
+        }
+    }
+}
+
+/// One block of memory, owned by the Buffer or PooledSlice it backs, and the pool it
+/// returns to when it is of a pooled size class.
+struct Block {
+    ptr: NonNull<u8>,
+    layout: Layout,
+    class: Option<usize>,
+    pool: &'static Mutex<Idle>,
+}
+
+// SAFETY: a block is plain memory, owned by one Block; Buffers only read it.
+unsafe impl Send for Block {}
+// SAFETY: as above.
+unsafe impl Sync for Block {}
+
+fn pooled_layout(class: usize) -> Layout {
+    // The sizes are powers of two under isize::MAX, the alignment a power of two.
+    Layout::from_size_align(MIN_POOLED << class, ALIGN).expect("a valid layout")
+}
+
+/// The class of a block that holds `bytes`, if the pool serves that size.
+fn class_of(bytes: usize) -> Option<usize> {
+    if !(MIN_POOLED..=MAX_POOLED).contains(&bytes) {
+        return None;
+    }
+    Some(
+        bytes
+            .div_ceil(MIN_POOLED)
+            .next_power_of_two()
+            .trailing_zeros() as usize,
+    )
+}
+
+impl Block {
+    /// A block of at least `bytes` (more than zero) bytes: an idle one of its
+    /// class from `pool`, or a new one.
+    fn new(pool: &'static Mutex<Idle>, bytes: usize) -> Block {
+        let class = class_of(bytes);
+        let reused = class.and_then(|class| {
+            let mut idle = pool.lock().unwrap_or_else(|e| e.into_inner());
+            idle.decay(Instant::now());
+            let (ptr, _) = idle.classes[class].pop_back()?;
+            idle.bytes -= MIN_POOLED << class;
+            Some(ptr)
+        });
+        let layout = match class {
+            Some(class) => pooled_layout(class),
+            None => Layout::from_size_align(bytes, ALIGN)
+                .unwrap_or_else(|_| handle_alloc_error(Layout::new::<u8>())),
+        };
+        let ptr = reused.unwrap_or_else(|| {
+            // SAFETY: the layout's size is not zero.
+            NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout))
+        });
+        Block {
+            ptr,
+            layout,
+            class,
+            pool,
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if let Some(class) = self.class {
+            let mut idle = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            idle.decay(now);
+            let size = MIN_POOLED << class;
+            if idle.bytes + size <= idle.max_bytes {
+                idle.bytes += size;
+                idle.classes[class].push_back((self.ptr, now));
+                return;
+            }
+        }
+        // SAFETY: allocated in Block::new with this layout, and no longer used.
+        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// `f` of each of `input`, in a Buffer (a pooled block when one serves its size).
+pub fn map<S, T: ArrowNativeType>(input: &[S], f: impl Fn(&S) -> T) -> Buffer {
+    map_in(&IDLE, input, f)
+}
+
+fn map_in<S, T: ArrowNativeType>(
+    pool: &'static Mutex<Idle>,
+    input: &[S],
+    f: impl Fn(&S) -> T,
+) -> Buffer {
+    fill_in(pool, input.len(), |out| {
+        out.iter_mut().zip(input).for_each(|(o, i)| {
+            o.write(f(i));
+        })
+    })
+}
+
+/// `f` of each pair of `a` and `b` (slices of one length), in a Buffer as [`map`].
+pub fn zip_map<A, B, T: ArrowNativeType>(a: &[A], b: &[B], f: impl Fn(&A, &B) -> T) -> Buffer {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    fill_in(&IDLE, len, |out| {
+        out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| {
+            o.write(f(x, y));
+        })
+    })
+}
+
+/// A Buffer of `len` values of T, written by `write`, which must write every
+/// slot it is given (slices of one length zipped with it do).
+fn fill_in<T: ArrowNativeType>(
+    pool: &'static Mutex<Idle>,
+    len: usize,
+    write: impl FnOnce(&mut [MaybeUninit<T>]),
+) -> Buffer {
+    let bytes = len * size_of::<T>();
+    if bytes < MIN_POOLED {
+        let mut values = Vec::with_capacity(len);
+        write(&mut values.spare_capacity_mut()[..len]);
+        // SAFETY: `write` wrote all `len` values.
+        unsafe { values.set_len(len) };
+        return Buffer::from_vec(values);
+    }
+    let block = Block::new(pool, bytes);
+    // SAFETY: the block holds at least `len` values of T and is aligned for it;
+    // MaybeUninit makes no claim on its contents.
+    let out =
+        unsafe { std::slice::from_raw_parts_mut(block.ptr.as_ptr().cast::<MaybeUninit<T>>(), len) };
+    write(out);
+    let ptr = block.ptr;
+    // SAFETY: `write` wrote all `len` values, and the block lives as long as
+    // the Buffer.
+    unsafe { Buffer::from_custom_allocation(ptr, bytes, Arc::new(block)) }
+}
+
+/// A fixed number of integer slots, all zero at first, in a pooled block: the
+/// direct indexes and bitmaps of joins and aggregations.
+pub struct PooledSlice<T: ArrowNativeType> {
+    block: Option<Block>,
+    len: usize,
+    _values: std::marker::PhantomData<T>,
+}
+
+impl<T: ArrowNativeType> PooledSlice<T> {
+    /// `len` zeros. They are written out even in fresh memory: a table read
+    /// before it is written (a probe that finds an empty slot) would otherwise
+    /// map each page to the kernel's shared zero page first and copy it on the
+    /// first write, a second page fault and a TLB flush on every other core.
+    pub fn zeros(len: usize) -> PooledSlice<T> {
+        PooledSlice::zeros_in(&IDLE, len)
+    }
+
+    fn zeros_in(pool: &'static Mutex<Idle>, len: usize) -> PooledSlice<T> {
+        let bytes = len * size_of::<T>();
+        let block = (bytes > 0).then(|| Block::new(pool, bytes));
+        if let Some(block) = &block {
+            // SAFETY: the block holds `bytes` bytes; all-zero bytes are a valid
+            // value of every Arrow native type.
+            unsafe { block.ptr.as_ptr().write_bytes(0, bytes) };
+        }
+        PooledSlice {
+            block,
+            len,
+            _values: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: ArrowNativeType> PooledSlice<T> {
+    /// The bytes it holds (its block's size).
+    pub fn memory_size(&self) -> usize {
+        self.block.as_ref().map_or(0, |b| b.layout.size())
+    }
+}
+
+impl<T: ArrowNativeType> Deref for PooledSlice<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match &self.block {
+            // SAFETY: `len` initialized values of T, aligned, owned by self.
+            Some(b) => unsafe { std::slice::from_raw_parts(b.ptr.as_ptr().cast::<T>(), self.len) },
+            None => &[],
+        }
+    }
+}
+
+impl<T: ArrowNativeType> DerefMut for PooledSlice<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match &mut self.block {
+            // SAFETY: as in deref, and borrowed mutably through self.
+            Some(b) => unsafe {
+                std::slice::from_raw_parts_mut(b.ptr.as_ptr().cast::<T>(), self.len)
+            },
+            None => &mut [],
+        }
+    }
+}
+
+impl<T: ArrowNativeType> Clone for PooledSlice<T> {
+    fn clone(&self) -> PooledSlice<T> {
+        let mut copy =
+            PooledSlice::zeros_in(self.block.as_ref().map_or(&IDLE, |b| b.pool), self.len);
+        copy.copy_from_slice(self);
+        copy
+    }
+}
+
+impl<T: ArrowNativeType> std::fmt::Debug for PooledSlice<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PooledSlice({} of {})",
+            self.len,
+            std::any::type_name::<T>()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_pool(max_bytes: usize) -> &'static Mutex<Idle> {
+        Box::leak(Box::new(Mutex::new(Idle::new(max_bytes))))
+    }
+
+    fn idle(pool: &Mutex<Idle>) -> usize {
+        pool.lock().unwrap().bytes
+    }
+
+    #[test]
+    fn size_classes_cover_the_pooled_sizes() {
+        assert_eq!(class_of(MIN_POOLED - 1), None);
+        assert_eq!(class_of(MIN_POOLED), Some(0));
+        assert_eq!(class_of(MIN_POOLED + 1), Some(1));
+        assert_eq!(class_of(4 * MIN_POOLED), Some(2));
+        assert_eq!(class_of(MAX_POOLED), Some(CLASSES - 1));
+        assert_eq!(class_of(MAX_POOLED + 1), None);
+    }
+
+    #[test]
+    fn buffers_hold_their_values_and_their_blocks_are_reused() {
+        let pool = test_pool(4 << 20);
+        let n = 100_000; // 800,000 bytes: the class of 1 MiB
+        let numbers: Vec<i64> = (0..n as i64).collect();
+        let first = map_in(pool, &numbers, |&i| i);
+        assert_eq!(first.typed_data::<i64>().len(), n);
+        assert!(first
+            .typed_data::<i64>()
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == i as i64));
+        let address = first.as_ptr();
+        let copy = first.clone();
+        drop(first);
+        assert_eq!(idle(pool), 0, "a block is in use while any Buffer holds it");
+        drop(copy);
+        assert_eq!(idle(pool), 1 << 20);
+        let again = map_in(pool, &numbers, |&i| -i);
+        assert_eq!(again.as_ptr(), address);
+        assert_eq!(idle(pool), 0);
+        assert!(again
+            .typed_data::<i64>()
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == -(i as i64)));
+        // The pool keeps at most its maximum.
+        let bytes = vec![7u8; 1 << 20];
+        let many: Vec<Buffer> = (0..6).map(|_| map_in(pool, &bytes, |&b| b)).collect();
+        drop(many);
+        assert_eq!(idle(pool), 4 << 20);
+        // Small buffers are ordinary allocations.
+        assert_eq!(
+            map_in(pool, &[1i32, 2, 3], |&i| i).typed_data::<i32>(),
+            &[1, 2, 3]
+        );
+        assert_eq!(map_in(pool, &[] as &[u8], |&i| i as i64).len(), 0);
+        assert_eq!(idle(pool), 4 << 20);
+        let pairs = zip_map(&numbers, &numbers[1..], |&a, &b| a * b);
+        assert_eq!(pairs.typed_data::<i64>().len(), n - 1);
+        assert_eq!(pairs.typed_data::<i64>()[2], 6);
+    }
+
+    #[test]
+    fn slots_are_zeros_even_in_a_reused_block() {
+        let pool = test_pool(4 << 20);
+        let mut slots = PooledSlice::<u32>::zeros_in(pool, 50_000);
+        slots.iter_mut().for_each(|s| *s = 9);
+        let copy = slots.clone();
+        assert!(copy.iter().all(|&s| s == 9));
+        drop((slots, copy));
+        assert_eq!(idle(pool), 2 * 256 * 1024);
+        let again = PooledSlice::<u32>::zeros_in(pool, 60_000);
+        assert_eq!(again.len(), 60_000);
+        assert!(again.iter().all(|&s| s == 0));
+        assert!(PooledSlice::<u64>::zeros_in(pool, 0).is_empty());
+        // Smaller than any class: allocated and freed alone.
+        let small = PooledSlice::<u8>::zeros_in(pool, MIN_POOLED - 1);
+        assert!(small.iter().all(|&s| s == 0));
+        drop(small);
+        assert_eq!(idle(pool), 256 * 1024);
+    }
+
+    #[test]
+    fn idle_blocks_are_freed_after_the_decay() {
+        let pool = test_pool(4 << 20);
+        drop(PooledSlice::<u8>::zeros_in(pool, MIN_POOLED));
+        assert_eq!(idle(pool), MIN_POOLED);
+        pool.lock().unwrap().decay(Instant::now() + DECAY);
+        assert_eq!(idle(pool), 0);
+    }
+}
