@@ -78,7 +78,7 @@ pub fn filter_batch(batch: &RecordBatch, predicate: &Expr) -> Result<RecordBatch
     if mask.true_count() == batch.num_rows() {
         return Ok(batch.clone());
     }
-    Ok(arrow::compute::filter_record_batch(batch, &mask)?)
+    Ok(crate::buffer_pool::filter_batch(batch, &mask)?)
 }
 
 /// Evaluates an expression that has no column references.

@@ -40,7 +40,7 @@ use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{all_valid, for_each_integer, hash_integer, KeyTable, MISSING};
 use super::memory::{batches_size, vec_size, Reservation};
 use super::pipeline::Operator;
-use crate::buffer_pool::PooledSlice;
+use crate::buffer_pool::{self, PooledSlice};
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
 use crate::types::ScalarValue;
@@ -510,7 +510,10 @@ fn concat_in_parallel(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Rec
             Ok(match parts.as_slice() {
                 [] => new_empty_array(schema.field(c).data_type()),
                 [_] => batches[0].column(c).clone(),
-                _ => concat(&parts)?,
+                _ => match buffer_pool::concat(&parts) {
+                    Some(array) => array?,
+                    None => concat(&parts)?,
+                },
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -285,7 +285,7 @@ fn keep_rows(columns: &mut [StoredColumn], mask: &BooleanArray, rows: usize) -> 
     let kept = mask.true_count();
     if kept < rows {
         // The mask's runs or indexes worked out once for every column.
-        let predicate = arrow::compute::FilterBuilder::new(mask).optimize().build();
+        let predicate = crate::buffer_pool::RowFilter::new(mask);
         for column in columns.iter_mut() {
             *column = column.filter(&predicate)?;
         }

@@ -19,7 +19,6 @@ use arrow::array::{
 };
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
 use arrow::compute::kernels::cmp;
-use arrow::compute::FilterPredicate;
 use arrow::datatypes::{
     ArrowNativeType, ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Int32Type,
     Int64Type, TimeUnit, TimestampMicrosecondType, ToByteSlice, UInt16Type, UInt32Type, UInt64Type,
@@ -28,6 +27,7 @@ use arrow::datatypes::{
 use arrow::error::ArrowError;
 
 use super::ZonePredicate;
+use crate::buffer_pool::RowFilter;
 use crate::types::ScalarValue;
 
 /// A chunk's values packed: the base, the bytes per value, and the packed values.
@@ -188,7 +188,7 @@ impl PackedRows {
     }
 
     /// The rows `predicate` keeps, still packed.
-    pub fn filter(&self, predicate: &FilterPredicate) -> Result<PackedRows, ArrowError> {
+    pub fn filter(&self, predicate: &RowFilter) -> Result<PackedRows, ArrowError> {
         Ok(PackedRows {
             offsets: predicate.filter(self.offsets.as_ref())?,
             ..self.clone()

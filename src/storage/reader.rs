@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::{make_array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
-use arrow::compute::FilterPredicate;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use memmap2::Mmap;
 
@@ -17,6 +16,7 @@ use super::packing::PackedRows;
 use super::{
     ColumnChunk, DataFile, Encoding, SegmentMeta, TableData, ALIGNMENT, HEADER_LEN, MAGIC,
 };
+use crate::buffer_pool::RowFilter;
 use crate::error::{Error, Result};
 
 /// One file's mapping, filled the first time the file is read.
@@ -434,7 +434,7 @@ impl StoredColumn {
     }
 
     /// The rows `predicate` keeps, still as stored.
-    pub fn filter(&self, predicate: &FilterPredicate) -> Result<StoredColumn> {
+    pub fn filter(&self, predicate: &RowFilter) -> Result<StoredColumn> {
         Ok(match self {
             StoredColumn::Array(array) => StoredColumn::Array(predicate.filter(array.as_ref())?),
             StoredColumn::Packed(packed) => StoredColumn::Packed(packed.filter(predicate)?),
