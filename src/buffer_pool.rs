@@ -31,7 +31,7 @@ use arrow::array::{
     make_array, Array, ArrayData, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder,
     RecordBatch, RecordBatchOptions,
 };
-use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer};
+use arrow::buffer::{Buffer, NullBuffer};
 use arrow::compute::{FilterBuilder, FilterPredicate};
 use arrow::datatypes::{ArrowNativeType, DataType};
 use arrow::error::ArrowError;
@@ -228,10 +228,15 @@ fn fill_in<T: ArrowNativeType>(
 /// allocates each output afresh), others go to Arrow's prepared filter.
 pub struct RowFilter {
     predicate: FilterPredicate,
-    mask: BooleanBuffer,
     kept: usize,
-    /// Runs of kept rows, when they are long enough to copy as runs.
-    runs: Option<Vec<(usize, usize)>>,
+    selection: Selection,
+}
+
+/// The kept rows as runs (when most rows are kept, as Arrow's filter decides)
+/// or as their indexes.
+enum Selection {
+    Runs(Vec<(usize, usize)>),
+    Indexes(Vec<u32>),
 }
 
 impl RowFilter {
@@ -242,15 +247,16 @@ impl RowFilter {
             None => mask.values().clone(),
         };
         let kept = mask.count_set_bits();
-        let runs: Vec<(usize, usize)> = mask.set_slices().collect();
-        // Runs of fewer than 8 rows on average are copied row by row.
-        let runs = (runs.len() * 8 <= kept).then_some(runs);
-        let predicate = FilterBuilder::new(&BooleanArray::new(mask.clone(), None)).build();
+        let selection = if kept * 5 > mask.len() * 4 {
+            Selection::Runs(mask.set_slices().collect())
+        } else {
+            Selection::Indexes(mask.set_indices().map(|i| i as u32).collect())
+        };
+        let predicate = FilterBuilder::new(&BooleanArray::new(mask, None)).build();
         RowFilter {
             predicate,
-            mask,
             kept,
-            runs,
+            selection,
         }
     }
 
@@ -302,25 +308,20 @@ impl RowFilter {
         if !head.is_empty() {
             return None;
         }
-        Some(fill_in(&IDLE, self.kept, |out| {
-            let mut at = 0;
-            match &self.runs {
-                Some(runs) => {
-                    for &(start, end) in runs {
-                        for (slot, &v) in out[at..at + end - start]
-                            .iter_mut()
-                            .zip(&values[start..end])
-                        {
-                            slot.write(v);
-                        }
-                        at += end - start;
+        Some(fill_in(&IDLE, self.kept, |out| match &self.selection {
+            Selection::Runs(runs) => {
+                let mut at = 0;
+                for &(start, end) in runs {
+                    let run = &values[start..end];
+                    for (slot, &v) in out[at..at + run.len()].iter_mut().zip(run) {
+                        slot.write(v);
                     }
+                    at += run.len();
                 }
-                None => {
-                    for i in self.mask.set_indices() {
-                        out[at].write(values[i]);
-                        at += 1;
-                    }
+            }
+            Selection::Indexes(indexes) => {
+                for (slot, &i) in out.iter_mut().zip(indexes) {
+                    slot.write(values[i as usize]);
                 }
             }
         }))
@@ -598,7 +599,7 @@ mod tests {
     fn row_filters_keep_what_arrow_filter_keeps() {
         let n = 70_000; // over MIN_POOLED bytes for the wider types
         let masks = [
-            BooleanArray::from_iter((0..n).map(|i| Some(i % 1000 < 600))), // long runs
+            BooleanArray::from_iter((0..n).map(|i| Some(i % 1000 < 900))), // long runs
             BooleanArray::from_iter((0..n).map(|i| Some(i % 3 == 1))),     // row by row
             BooleanArray::from_iter((0..n).map(|i| (i % 5 != 0).then_some(i % 2 == 0))), // NULLs
             BooleanArray::from(vec![false; n]),
