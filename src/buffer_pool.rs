@@ -72,6 +72,21 @@ impl Idle {
         }
     }
 
+    /// Frees idle blocks, oldest first, until at most `max_bytes` are left.
+    fn shrink_to(&mut self, max_bytes: usize) {
+        while self.bytes > max_bytes {
+            let oldest = (0..CLASSES)
+                .filter_map(|c| self.classes[c].front().map(|&(_, since)| (since, c)))
+                .min();
+            let Some((_, class)) = oldest else { break };
+            if let Some((ptr, _)) = self.classes[class].pop_front() {
+                self.bytes -= MIN_POOLED << class;
+                // SAFETY: allocated by Block::new with this layout; idle.
+                unsafe { dealloc(ptr.as_ptr(), pooled_layout(class)) };
+            }
+        }
+    }
+
     /// Frees the blocks idle for longer than [`DECAY`].
     fn decay(&mut self, now: Instant) {
         for (class, blocks) in self.classes.iter_mut().enumerate() {
@@ -86,6 +101,16 @@ impl Idle {
             }
         }
     }
+}
+
+/// Keeps at most `bytes` (and at most [`MAX_IDLE`]) idle from now on, freeing
+/// what is over. A database sets it to a part of its memory limit, so that a
+/// low limit is not undone by idle blocks.
+pub fn set_max_idle(bytes: usize) {
+    let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+    idle.max_bytes = bytes.min(MAX_IDLE);
+    let max = idle.max_bytes;
+    idle.shrink_to(max);
 }
 
 /// One block of memory, owned by the Buffer or PooledSlice it backs, and the pool it
@@ -562,12 +587,19 @@ mod tests {
     }
 
     #[test]
-    fn idle_blocks_are_freed_after_the_decay() {
+    fn idle_blocks_are_freed_after_the_decay_or_past_the_maximum() {
         let pool = test_pool(4 << 20);
         drop(PooledSlice::<u8>::zeros_in(pool, MIN_POOLED));
         assert_eq!(idle(pool), MIN_POOLED);
         pool.lock().unwrap().decay(Instant::now() + DECAY);
         assert_eq!(idle(pool), 0);
+        let blocks: Vec<_> = (0..4)
+            .map(|_| PooledSlice::<u8>::zeros_in(pool, MIN_POOLED))
+            .collect();
+        drop(blocks);
+        assert_eq!(idle(pool), 4 * MIN_POOLED);
+        pool.lock().unwrap().shrink_to(MIN_POOLED + 1);
+        assert_eq!(idle(pool), MIN_POOLED);
     }
 
     /// Arrays of several types and layouts (sliced, with NULLs), in pieces.

@@ -34,6 +34,10 @@ pub struct MemoryPool {
     temp_directory: Mutex<std::path::PathBuf>,
 }
 
+/// The buffer pool keeps idle at most this part of the memory limit (see
+/// `buffer_pool::set_max_idle`).
+const IDLE_SHARE: usize = 8;
+
 impl MemoryPool {
     /// A pool of `limit` bytes, spilling into the system's temporary directory.
     pub fn new(limit: usize) -> Arc<MemoryPool> {
@@ -58,6 +62,7 @@ impl MemoryPool {
 
     pub fn set_limit(&self, limit: usize) {
         self.limit.store(limit, Ordering::Relaxed);
+        crate::buffer_pool::set_max_idle(limit / IDLE_SHARE);
     }
 
     /// The bytes reserved now.
