@@ -253,6 +253,8 @@ fn fill_in<T: ArrowNativeType>(
 /// allocates each output afresh), others go to Arrow's prepared filter.
 pub struct RowFilter {
     predicate: FilterPredicate,
+    /// The mask's length, and how many rows it keeps.
+    rows: usize,
     kept: usize,
     selection: Selection,
 }
@@ -271,7 +273,7 @@ impl RowFilter {
             Some(nulls) => mask.values() & nulls.inner(),
             None => mask.values().clone(),
         };
-        let kept = mask.count_set_bits();
+        let (rows, kept) = (mask.len(), mask.count_set_bits());
         let selection = if kept * 5 > mask.len() * 4 {
             Selection::Runs(mask.set_slices().collect())
         } else {
@@ -280,13 +282,22 @@ impl RowFilter {
         let predicate = FilterBuilder::new(&BooleanArray::new(mask, None)).build();
         RowFilter {
             predicate,
+            rows,
             kept,
             selection,
         }
     }
 
-    /// The rows of `array` (as long as the mask) that the mask keeps.
+    /// The rows of `array` that the mask keeps (an error if their lengths
+    /// differ).
     pub fn filter(&self, array: &dyn Array) -> Result<ArrayRef, ArrowError> {
+        if array.len() != self.rows {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "a filter of {} rows applied to {} rows",
+                self.rows,
+                array.len()
+            )));
+        }
         let data = array.to_data();
         let width = match array.data_type().primitive_width() {
             Some(w) if array.data_type() != &DataType::Boolean && data.buffers().len() == 1 => w,
@@ -643,6 +654,7 @@ mod tests {
                 let ours = filter.filter(array.as_ref()).unwrap();
                 let theirs = arrow::compute::filter(array.as_ref(), mask).unwrap();
                 assert_eq!(ours.as_ref(), theirs.as_ref(), "{}", array.data_type());
+                assert!(filter.filter(array.slice(1, n - 1).as_ref()).is_err());
             }
         }
     }
