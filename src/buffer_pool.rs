@@ -79,26 +79,28 @@ impl Idle {
                 .filter_map(|c| self.classes[c].front().map(|&(_, since)| (since, c)))
                 .min();
             let Some((_, class)) = oldest else { break };
-            if let Some((ptr, _)) = self.classes[class].pop_front() {
-                self.bytes -= MIN_POOLED << class;
-                // SAFETY: allocated by Block::new with this layout; idle.
-                unsafe { dealloc(ptr.as_ptr(), pooled_layout(class)) };
-            }
+            self.free_oldest(class);
         }
     }
 
     /// Frees the blocks idle for longer than [`DECAY`].
     fn decay(&mut self, now: Instant) {
-        for (class, blocks) in self.classes.iter_mut().enumerate() {
-            while let Some(&(ptr, since)) = blocks.front() {
-                if now.duration_since(since) < DECAY {
-                    break;
-                }
-                blocks.pop_front();
-                self.bytes -= MIN_POOLED << class;
-                // SAFETY: allocated by Block::new with this layout; idle.
-                unsafe { dealloc(ptr.as_ptr(), pooled_layout(class)) };
+        for class in 0..CLASSES {
+            while self.classes[class]
+                .front()
+                .is_some_and(|&(_, since)| now.duration_since(since) >= DECAY)
+            {
+                self.free_oldest(class);
             }
+        }
+    }
+
+    /// Frees the block of `class` idle longest, if there is one.
+    fn free_oldest(&mut self, class: usize) {
+        if let Some((ptr, _)) = self.classes[class].pop_front() {
+            self.bytes -= MIN_POOLED << class;
+            // SAFETY: allocated by Block::new with this layout; idle.
+            unsafe { dealloc(ptr.as_ptr(), pooled_layout(class)) };
         }
     }
 }
@@ -274,7 +276,7 @@ impl RowFilter {
             None => mask.values().clone(),
         };
         let (rows, kept) = (mask.len(), mask.count_set_bits());
-        let selection = if kept * 5 > mask.len() * 4 {
+        let selection = if kept * 5 > rows * 4 {
             Selection::Runs(mask.set_slices().collect())
         } else {
             Selection::Indexes(mask.set_indices().map(|i| i as u32).collect())
@@ -299,13 +301,7 @@ impl RowFilter {
             )));
         }
         let data = array.to_data();
-        let width = match array.data_type().primitive_width() {
-            Some(w) if array.data_type() != &DataType::Boolean && data.buffers().len() == 1 => w,
-            _ => return self.predicate.filter(array),
-        };
-        let values = &data.buffers()[0];
-        let start = data.offset() * width;
-        let Some(bytes) = values.as_slice().get(start..start + array.len() * width) else {
+        let Some((width, bytes)) = fixed_width_values(&data) else {
             return self.predicate.filter(array);
         };
         let gathered = match width {
@@ -364,6 +360,20 @@ impl RowFilter {
     }
 }
 
+/// The width of the values of `data` and the bytes of its rows, for an array
+/// of a fixed-width type (not Boolean, whose values are bits).
+fn fixed_width_values(data: &ArrayData) -> Option<(usize, &[u8])> {
+    let width = data.data_type().primitive_width()?;
+    if data.data_type() == &DataType::Boolean || data.buffers().len() != 1 {
+        return None;
+    }
+    let start = data.offset() * width;
+    let bytes = data.buffers()[0]
+        .as_slice()
+        .get(start..start + data.len() * width)?;
+    Some((width, bytes))
+}
+
 /// The rows of `batch` that `mask` keeps (NULL: not kept), as
 /// `arrow::compute::filter_record_batch` gives them.
 pub fn filter_batch(batch: &RecordBatch, mask: &BooleanArray) -> Result<RecordBatch, ArrowError> {
@@ -383,26 +393,18 @@ pub fn filter_batch(batch: &RecordBatch, mask: &BooleanArray) -> Result<RecordBa
 /// `parts` (arrays of one fixed-width type, e.g. a join's build side in
 /// batches) as one array in a pooled block, or None for other types.
 pub fn concat(parts: &[&dyn Array]) -> Option<Result<ArrayRef, ArrowError>> {
-    let first = parts.first()?;
-    let data_type = first.data_type();
-    let width = data_type
-        .primitive_width()
-        .filter(|_| data_type != &DataType::Boolean)?;
+    let data_type = parts.first()?.data_type();
     let data: Vec<ArrayData> = parts.iter().map(|p| p.to_data()).collect();
     let mut slices = Vec::with_capacity(parts.len());
     for d in &data {
-        if d.data_type() != data_type || d.buffers().len() != 1 {
+        if d.data_type() != data_type {
             return None;
         }
-        let start = d.offset() * width;
-        slices.push(
-            d.buffers()[0]
-                .as_slice()
-                .get(start..start + d.len() * width)?,
-        );
+        slices.push(fixed_width_values(d)?.1);
     }
     let rows: usize = data.iter().map(ArrayData::len).sum();
-    let values = fill_in(&IDLE, rows * width, |out: &mut [MaybeUninit<u8>]| {
+    let bytes = slices.iter().map(|s| s.len()).sum();
+    let values = fill_in(&IDLE, bytes, |out: &mut [MaybeUninit<u8>]| {
         let mut at = 0;
         for slice in &slices {
             for (slot, &b) in out[at..at + slice.len()].iter_mut().zip(slice.iter()) {
@@ -447,12 +449,20 @@ impl<T: ArrowNativeType> PooledSlice<T> {
     }
 
     fn zeros_in(pool: &'static Mutex<Idle>, len: usize) -> PooledSlice<T> {
+        // SAFETY: all-zero bytes are a valid value of every Arrow native type.
+        PooledSlice::written_in(pool, len, |ptr, bytes| unsafe { ptr.write_bytes(0, bytes) })
+    }
+
+    /// `len` slots from `pool`, their bytes all written by `write(ptr, bytes)`.
+    fn written_in(
+        pool: &'static Mutex<Idle>,
+        len: usize,
+        write: impl FnOnce(*mut u8, usize),
+    ) -> PooledSlice<T> {
         let bytes = len * size_of::<T>();
         let block = (bytes > 0).then(|| Block::new(pool, bytes));
         if let Some(block) = &block {
-            // SAFETY: the block holds `bytes` bytes; all-zero bytes are a valid
-            // value of every Arrow native type.
-            unsafe { block.ptr.as_ptr().write_bytes(0, bytes) };
+            write(block.ptr.as_ptr(), bytes);
         }
         PooledSlice {
             block,
@@ -460,9 +470,7 @@ impl<T: ArrowNativeType> PooledSlice<T> {
             _values: std::marker::PhantomData,
         }
     }
-}
 
-impl<T: ArrowNativeType> PooledSlice<T> {
     /// The bytes it holds (its block's size).
     pub fn memory_size(&self) -> usize {
         self.block.as_ref().map_or(0, |b| b.layout.size())
@@ -494,10 +502,12 @@ impl<T: ArrowNativeType> DerefMut for PooledSlice<T> {
 
 impl<T: ArrowNativeType> Clone for PooledSlice<T> {
     fn clone(&self) -> PooledSlice<T> {
-        let mut copy =
-            PooledSlice::zeros_in(self.block.as_ref().map_or(&IDLE, |b| b.pool), self.len);
-        copy.copy_from_slice(self);
-        copy
+        let pool = self.block.as_ref().map_or(&IDLE, |b| b.pool);
+        let from = self.as_ptr().cast::<u8>();
+        // SAFETY: both blocks hold `bytes` bytes and do not overlap.
+        PooledSlice::written_in(pool, self.len, |to, bytes| unsafe {
+            std::ptr::copy_nonoverlapping(from, to, bytes)
+        })
     }
 }
 

@@ -28,7 +28,7 @@ use arrow::datatypes::*;
 
 use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{KeyTable, MISSING};
-use super::memory::{batches_size, vec_size, MemoryPool, Reservation};
+use super::memory::{batch_size, batches_size, vec_size, MemoryPool, Reservation};
 use super::pipeline::{merge_pairwise, Sink};
 use super::spill::{PartitionWriters, SpillFile, SpillWriter, PARTITIONS};
 use crate::error::{Error, Result};
@@ -539,7 +539,7 @@ impl Sink for AggregateSink {
         // state may grow by a few times the bytes of its input), it goes in
         // slices, each counted: a state then freezes close to its share.
         let near_share = |m: &Reservation| {
-            let growth = 4 * batches_size(std::slice::from_ref(&batch));
+            let growth = 4 * batch_size(&batch);
             (m.pool().used() + growth) as f64 > m.pool().limit() as f64 * spill_fraction(0)
         };
         let rows = match &state.memory {

@@ -38,7 +38,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{all_valid, for_each_integer, hash_integer, KeyTable, MISSING};
-use super::memory::{batches_size, vec_size, Reservation};
+use super::memory::{batch_size, vec_size, Reservation};
 use super::pipeline::Operator;
 use crate::buffer_pool::{self, PooledSlice};
 use crate::error::Result;
@@ -426,7 +426,7 @@ impl JoinTable {
                 starts.memory_size() + order.as_ref().map_or(0, PooledSlice::memory_size)
             }
         };
-        batches_size(std::slice::from_ref(&self.batch)) + slots + rows + vec_size(&self.matched)
+        batch_size(&self.batch) + slots + rows + vec_size(&self.matched)
     }
 
     pub fn num_rows(&self) -> usize {

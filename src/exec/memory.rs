@@ -213,11 +213,12 @@ impl Drop for Reservation {
 /// the whole buffers, since a scan's morsel is a slice of a column file mapped
 /// whole (counting its capacity counted the file once per morsel).
 pub fn batches_size(batches: &[RecordBatch]) -> usize {
-    batches
-        .iter()
-        .flat_map(|b| b.columns())
-        .map(|column| array_size(column.as_ref()))
-        .sum()
+    batches.iter().map(batch_size).sum()
+}
+
+/// The bytes of one batch's rows, as [`batches_size`] counts them.
+pub fn batch_size(batch: &RecordBatch) -> usize {
+    batch.columns().iter().map(|c| array_size(c.as_ref())).sum()
 }
 
 /// The bytes of the rows of `array`, as [`batches_size`] counts them.

@@ -24,7 +24,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use rayon::prelude::*;
 
 use super::expr::evaluate;
-use super::memory::{batches_size, MemoryPool, Reservation};
+use super::memory::{batch_size, MemoryPool, Reservation};
 use super::pipeline::Sink;
 use super::slices;
 use super::spill::{SpillFile, SpillWriter};
@@ -63,7 +63,7 @@ impl Sink for SortSink {
     }
 
     fn consume(&self, state: &mut Self::State, _morsel: usize, batch: RecordBatch) -> Result<()> {
-        let size = state.memory.size() + batches_size(std::slice::from_ref(&batch));
+        let size = state.memory.size() + batch_size(&batch);
         state.buffered.push(batch);
         if !state.memory.try_resize(size, BUFFER_FRACTION) {
             // Sorted and written out, the buffer holds nothing.
