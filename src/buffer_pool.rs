@@ -212,14 +212,23 @@ fn map_in<S, T: ArrowNativeType>(
     })
 }
 
-/// `f` of each pair of `a` and `b` (slices of one length), in a Buffer as [`map`].
-pub fn zip_map<A, B, T: ArrowNativeType>(a: &[A], b: &[B], f: impl Fn(&A, &B) -> T) -> Buffer {
-    let len = a.len().min(b.len());
-    let (a, b) = (&a[..len], &b[..len]);
+/// A Buffer of `len` values of T written `chunk` (> 0) at a time:
+/// `write(start, values)` sets `values` (scratch space in the cache) to those
+/// of rows `start..start + values.len()`, which are then copied into place.
+pub fn fill_by_chunks<T: ArrowNativeType>(
+    len: usize,
+    chunk: usize,
+    mut write: impl FnMut(usize, &mut [T]),
+) -> Buffer {
+    let mut scratch = vec![T::default(); chunk.min(len)];
     fill_in(&IDLE, len, |out| {
-        out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| {
-            o.write(f(x, y));
-        })
+        for (i, out) in out.chunks_mut(chunk).enumerate() {
+            let values = &mut scratch[..out.len()];
+            write(i * chunk, values);
+            out.iter_mut().zip(values.iter()).for_each(|(o, v)| {
+                o.write(*v);
+            });
+        }
     })
 }
 
@@ -582,9 +591,18 @@ mod tests {
         );
         assert_eq!(map_in(pool, &[] as &[u8], |&i| i as i64).len(), 0);
         assert_eq!(idle(pool), 4 << 20);
-        let pairs = zip_map(&numbers, &numbers[1..], |&a, &b| a * b);
-        assert_eq!(pairs.typed_data::<i64>().len(), n - 1);
-        assert_eq!(pairs.typed_data::<i64>()[2], 6);
+        // Chunk by chunk, the last one shorter.
+        let squares = fill_by_chunks(n, 1000, |start, out: &mut [i64]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = ((start + i) * (start + i)) as i64;
+            }
+        });
+        let squares = squares.typed_data::<i64>();
+        assert_eq!(squares.len(), n);
+        assert!(squares
+            .iter()
+            .enumerate()
+            .all(|(i, &s)| s == (i * i) as i64));
     }
 
     #[test]

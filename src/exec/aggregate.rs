@@ -942,16 +942,23 @@ trait Summable: ArrowNativeTypeOp {
     /// A sum of values whose magnitudes add up to at most this cannot overflow.
     const SAFE_TOTAL: u128;
 
-    /// [`add_by_group`] of `values` whose magnitudes sum to at most
-    /// `magnitude` (a batch that cannot overflow its totals).
-    fn add_batch(
+    /// [`add_by_group`] of `values`, unchecked, unless adding the batch's
+    /// magnitude to `bound` (the sum of the magnitudes of all values added to
+    /// `totals` so far) could take a sum past [`Self::SAFE_TOTAL`]: then
+    /// nothing is added and the answer is false.
+    fn add_unchecked(
         totals: &mut [Self],
         seen: Option<&mut [bool]>,
         groups: &[u32],
         values: &[Self],
-        _magnitude: u128,
-    ) {
-        add_by_group(totals, seen, groups, values, |v| v)
+        bound: &mut u128,
+    ) -> bool {
+        *bound = bound.saturating_add(batch_magnitude(values));
+        if *bound > Self::SAFE_TOTAL {
+            return false;
+        }
+        add_by_group(totals, seen, groups, values, |v| v);
+        true
     }
 }
 
@@ -968,34 +975,53 @@ impl Summable for i128 {
     }
     const SAFE_TOTAL: u128 = i128::MAX as u128;
 
-    fn add_batch(
+    fn add_unchecked(
         totals: &mut [i128],
         seen: Option<&mut [bool]>,
         groups: &[u32],
         values: &[i128],
-        magnitude: u128,
-    ) {
-        add_wide_by_group(totals, seen, groups, values, magnitude, |v| v)
+        bound: &mut u128,
+    ) -> bool {
+        add_wide_unchecked(totals, seen, groups, values, bound)
     }
 }
 
-/// [`add_by_group`] into `i128` totals of `values` whose magnitudes sum to at
-/// most `magnitude`: when that fits 64 bits (DECIMAL(15,2) prices, batch by
-/// batch), the lanes of partial totals are `i64`s, half the width to load,
-/// add and store.
-fn add_wide_by_group<V: Copy>(
+/// [`Summable::add_unchecked`] of `values` into `i128` totals. With few
+/// groups, the lanes of partial totals are `i64`s (half the width to add and
+/// store) and the batch's magnitude is found in the same pass: when it turns
+/// out not to fit 64 bits (it seldom does: DECIMAL(15,2) prices fit, batch by
+/// batch), the batch is added again in `i128` lanes.
+fn add_wide_unchecked<V: Summable + Into<i128>>(
     totals: &mut [i128],
     seen: Option<&mut [bool]>,
     groups: &[u32],
     values: &[V],
-    magnitude: u128,
-    to_total: impl Fn(V) -> i128,
-) {
-    if totals.len() > LANE_GROUPS || magnitude > i64::MAX as u128 {
-        return add_by_group(totals, seen, groups, values, to_total);
+    bound: &mut u128,
+) -> bool {
+    if totals.len() > LANE_GROUPS {
+        *bound = bound.saturating_add(batch_magnitude(values));
+        if *bound > i128::SAFE_TOTAL {
+            return false;
+        }
+        add_by_group(totals, seen, groups, values, V::into);
+        return true;
     }
-    let (lanes, touched) = lanes_by_group(groups, values, |v| to_total(v) as i64);
-    add_lanes(totals, seen, &lanes, touched, i128::from);
+    let (lanes, touched, largest) =
+        lanes_by_group(groups, values, |v| v.into() as i64, V::magnitude);
+    let magnitude = largest
+        .saturating_add(1)
+        .saturating_mul(values.len() as u128);
+    *bound = bound.saturating_add(magnitude);
+    if *bound > i128::SAFE_TOTAL {
+        return false;
+    }
+    if magnitude <= i64::MAX as u128 {
+        add_lanes(totals, seen, &lanes, touched, i128::from);
+    } else {
+        let (lanes, touched, _) = lanes_by_group(groups, values, V::into, |_| 0);
+        add_lanes(totals, seen, &lanes, touched, |l| l);
+    }
+    true
 }
 
 impl Summable for f64 {
@@ -1042,21 +1068,24 @@ fn add_by_group<T: ArrowNativeTypeOp, V: Copy>(
         }
         return;
     }
-    let (lanes, touched) = lanes_by_group(groups, values, to_total);
+    let (lanes, touched, _) = lanes_by_group(groups, values, to_total, |_| 0);
     add_lanes(totals, seen, &lanes, touched, |l| l);
 }
 
 /// Lanes of partial totals by group (fewer than [`LANE_GROUPS`]) of
 /// `to_lane(values[i])` for group `groups[i]`, rows taking turns among the
-/// lanes; and a bit per group that had a row.
+/// lanes; a bit per group that had a row; and the OR of the values'
+/// `magnitude`s (see [`batch_magnitude`]).
 fn lanes_by_group<L: ArrowNativeTypeOp, V: Copy>(
     groups: &[u32],
     values: &[V],
     to_lane: impl Fn(V) -> L,
-) -> ([[L; LANE_GROUPS]; LANES], u64) {
+    magnitude: impl Fn(V) -> u128,
+) -> ([[L; LANE_GROUPS]; LANES], u64, u128) {
     let mut lanes = [[L::ZERO; LANE_GROUPS]; LANES];
     // One set of bits per lane: no lane waits on another's.
     let mut touched = [0u64; LANES];
+    let mut largest = 0;
     let (group_chunks, group_rest) = groups.as_chunks::<LANES>();
     let (value_chunks, value_rest) = values.as_chunks::<LANES>();
     for (gs, vs) in group_chunks.iter().zip(value_chunks) {
@@ -1064,14 +1093,16 @@ fn lanes_by_group<L: ArrowNativeTypeOp, V: Copy>(
             let total = &mut lanes[lane][gs[lane] as usize];
             *total = total.add_wrapping(to_lane(vs[lane]));
             touched[lane] |= 1 << gs[lane];
+            largest |= magnitude(vs[lane]);
         }
     }
     for (&g, &v) in group_rest.iter().zip(value_rest) {
         let total = &mut lanes[0][g as usize];
         *total = total.add_wrapping(to_lane(v));
         touched[0] |= 1 << g;
+        largest |= magnitude(v);
     }
-    (lanes, touched.iter().fold(0, |all, t| all | t))
+    (lanes, touched.iter().fold(0, |all, t| all | t), largest)
 }
 
 /// Adds the lanes' partial totals into `totals`, and marks the groups
@@ -1144,12 +1175,8 @@ where
         let values = values.as_primitive::<T>();
         if values.null_count() == 0 {
             let values = values.values();
-            let magnitude = batch_magnitude(values);
-            self.bound = self.bound.saturating_add(magnitude);
-            if self.bound <= T::Native::SAFE_TOTAL {
-                let seen = Some(&mut self.seen[..]);
-                T::Native::add_batch(&mut self.sums, seen, groups, values, magnitude);
-            } else {
+            let (sums, seen) = (&mut self.sums, Some(&mut self.seen[..]));
+            if !T::Native::add_unchecked(sums, seen, groups, values, &mut self.bound) {
                 for (&g, &v) in groups.iter().zip(values.iter()) {
                     self.add(g as usize, v)?;
                 }
@@ -1233,10 +1260,7 @@ impl AvgAcc {
         groups: &[u32],
         values: &[N],
     ) -> Result<()> {
-        let magnitude = batch_magnitude(values);
-        self.bound = self.bound.saturating_add(magnitude);
-        if self.bound <= i128::SAFE_TOTAL {
-            add_wide_by_group(&mut self.exact, None, groups, values, magnitude, N::into);
+        if add_wide_unchecked(&mut self.exact, None, groups, values, &mut self.bound) {
             add_by_group(&mut self.counts, None, groups, groups, |_| 1);
             return Ok(());
         }
@@ -1679,11 +1703,18 @@ mod tests {
                 assert_eq!(seen, expected_seen, "{num_groups} groups, {rows} rows");
                 // Into i128 totals, through i64 lanes where the batch allows.
                 let wide: Vec<i128> = values.iter().map(|&v| v as i128).collect();
-                let magnitude = batch_magnitude(&wide);
-                assert!(magnitude >= wide.iter().map(|v| v.unsigned_abs()).sum::<u128>());
                 let mut totals = vec![5i128; num_groups];
                 let mut seen = vec![false; num_groups];
-                i128::add_batch(&mut totals, Some(&mut seen), &groups, &wide, magnitude);
+                let mut bound = 0;
+                let seen_in = Some(&mut seen[..]);
+                assert!(i128::add_unchecked(
+                    &mut totals,
+                    seen_in,
+                    &groups,
+                    &wide,
+                    &mut bound
+                ));
+                assert!(bound >= wide.iter().map(|v| v.unsigned_abs()).sum::<u128>());
                 let expected: Vec<i128> = expected.iter().map(|&t| t as i128).collect();
                 assert_eq!(totals, expected, "{num_groups} groups, {rows} rows, i128");
                 assert_eq!(
@@ -1713,13 +1744,13 @@ mod tests {
         // A batch of i128 values too large for i64 lanes still sums exactly.
         let values = vec![i64::MAX as i128, i64::MAX as i128, -3];
         let mut totals = vec![0i128; 2];
-        i128::add_batch(
-            &mut totals,
-            None,
-            &[0, 0, 1],
-            &values,
-            batch_magnitude(&values),
-        );
+        let mut add = |bound: u128| {
+            let mut bound = bound;
+            i128::add_unchecked(&mut totals, None, &[0, 0, 1], &values, &mut bound)
+        };
+        assert!(add(0));
+        // One that could overflow its totals adds nothing.
+        assert!(!add(i128::MAX as u128 - 5));
         assert_eq!(totals, vec![2 * i64::MAX as i128, -3]);
     }
 

@@ -1,175 +1,347 @@
-//! `+`, `-` and `*` of DECIMAL columns without a check per value.
+//! `+`, `-` and `*` of DECIMAL columns without a check per value, a whole
+//! expression of them in one pass.
 //!
 //! Arrow's kernels check every product and sum for overflow and every result
-//! for its precision, one value at a time. Here a bound of the magnitudes of
-//! each operand is found first (the power of two above the largest, by OR-ing
-//! the values' bits: one pass that the compiler vectorizes); when those
-//! bounds prove that no result can leave the result type's precision, the
-//! operation runs as plain `i128` arithmetic over the value buffers. Otherwise
-//! (values near the limits) the caller falls back to Arrow's checked kernels,
-//! which report the overflow. The result type is the one Arrow's kernel gives.
+//! for its precision, one value at a time, and each operator writes a column
+//! of 16-byte values that the next one reads back. Here an expression of
+//! `+ - *` over DECIMAL operands (a [`Term`]) is bounded first: a bound of
+//! the magnitudes of each column (the power of two above the largest, by
+//! OR-ing the values' bits: one pass that the compiler vectorizes), from which
+//! interval arithmetic bounds every node. When those bounds prove that no node
+//! can leave its type's precision, the expression runs as a little postfix
+//! program over chunks of rows that stay in the L1 cache, in `i64` lanes when
+//! every bound fits 64 bits (DECIMAL(15,2) prices and rates: `price * (1 -
+//! discount) * (1 + tax)` is one pass that reads three columns and writes
+//! one), else in `i128`. Otherwise (values near the limits) the caller
+//! evaluates node by node with Arrow's checked kernels, which report the
+//! overflow.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Datum, PrimitiveArray};
-use arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
-use arrow::compute::kernels::numeric;
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Decimal128Type};
 
+use super::expr::ColumnarValue;
 use crate::buffer_pool;
-use crate::error::Result;
+use crate::types::ScalarValue;
 
-/// A DECIMAL operand: a column, or one value for every row.
-pub enum Operand<'a> {
-    Column(&'a PrimitiveArray<Decimal128Type>),
-    Constant(i128),
-}
-
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Op {
     Add,
     Sub,
     Mul,
 }
 
-impl Operand<'_> {
-    /// A bound of the magnitude of the operand's values (NULL slots included):
-    /// for a column, the largest magnitude rounded up to a power of two minus
-    /// one, found by OR-ing every value's bits (with negative values
-    /// complemented), which vectorizes where a running maximum of `i128`s does
-    /// not.
-    fn max_magnitude(&self) -> u128 {
-        match self {
-            Operand::Column(a) => {
-                let bits = a
-                    .values()
-                    .iter()
-                    .fold(0u128, |acc, &v| acc | (v ^ (v >> 127)) as u128);
-                // Every |v| (or |v| - 1 for negative v) is below 2^(bits' width).
-                match bits {
-                    0 => 1,
-                    b => (u128::MAX >> b.leading_zeros()).saturating_add(1),
+/// An expression of `+ - *` whose nodes have DECIMAL types; its leaves are
+/// evaluated values (columns or constants).
+pub enum Term {
+    Value(ColumnarValue),
+    Node {
+        op: Op,
+        left: Box<Term>,
+        right: Box<Term>,
+        data_type: DataType,
+    },
+}
+
+/// The value of `term` over `n` rows as an array of the root's type, or None
+/// when it must be left to the checked kernels (an operand that is not a
+/// DECIMAL column or constant, a type that does not follow the scale rules of
+/// `+ - *`, or values too large to rule out overflow).
+pub fn evaluate(term: &Term, n: usize) -> Option<ArrayRef> {
+    let mut program = Program::default();
+    let (_, precision, scale) = program.compile(term, n)?;
+    if program
+        .leaves
+        .iter()
+        .all(|l| matches!(l, Leaf::Constant(_)))
+    {
+        return None;
+    }
+    let values = if program.widest <= i64::MAX as u128 {
+        program.run::<i64>(n)
+    } else {
+        program.run::<i128>(n)
+    };
+    let nulls = program
+        .nulls
+        .iter()
+        .fold(None, |acc, n| NullBuffer::union(acc.as_ref(), Some(n)));
+    let array = PrimitiveArray::<Decimal128Type>::new(values.into(), nulls)
+        .with_data_type(DataType::Decimal128(precision, scale));
+    Some(Arc::new(array))
+}
+
+enum Leaf<'a> {
+    Column(&'a [i128]),
+    Constant(i128),
+}
+
+enum Step {
+    /// Pushes a leaf's values.
+    Load(usize),
+    /// Pops `r`, then `l`, and pushes `l * r`, or `l * lf ± r * rf`.
+    Apply(Op, i128, i128),
+    /// Replaces the top `a` by `a * k`, or `a * f ± k` (`k - a * f` when the
+    /// constant is on the left): an operation with a constant, `k` already
+    /// scaled.
+    WithConstant {
+        op: Op,
+        f: i128,
+        k: i128,
+        constant_left: bool,
+    },
+}
+
+/// A term compiled into postfix steps over its leaves.
+#[derive(Default)]
+struct Program<'a> {
+    leaves: Vec<Leaf<'a>>,
+    steps: Vec<Step>,
+    /// The largest bound of any value the steps compute.
+    widest: u128,
+    nulls: Vec<NullBuffer>,
+    depth: usize,
+    max_depth: usize,
+}
+
+/// Rows per chunk: eight stacked chunks of `i128` stay within the L1 cache.
+const CHUNK: usize = 256;
+
+impl<'a> Program<'a> {
+    /// Appends the steps of `term`; its bound, precision and scale.
+    fn compile(&mut self, term: &'a Term, n: usize) -> Option<(u128, u8, i8)> {
+        let (op, left, right, data_type) = match term {
+            Term::Value(value) => return self.leaf(value, n),
+            Term::Node {
+                op,
+                left,
+                right,
+                data_type,
+            } => (*op, left, right, data_type),
+        };
+        let DataType::Decimal128(precision, scale) = *data_type else {
+            return None;
+        };
+        // One constant operand is folded into the step rather than loaded.
+        let (lc, rc) = (constant(left), constant(right));
+        let (lm, ls) = match (lc, rc) {
+            (Some((v, s)), None) => (v.unsigned_abs(), s),
+            _ => self.compile(left, n).map(|(m, _, s)| (m, s))?,
+        };
+        let (rm, rs) = match (lc, rc) {
+            (None, Some((v, s))) => (v.unsigned_abs(), s),
+            _ => self.compile(right, n).map(|(m, _, s)| (m, s))?,
+        };
+        // Add and subtract bring both sides to the result's scale first; a
+        // product's scale is the sum of the operands'.
+        let factor = |from: i8| 10i128.checked_pow(u32::try_from(scale - from).ok()?);
+        let (lf, rf) = match op {
+            Op::Mul if scale != ls + rs => return None,
+            Op::Mul => (1, 1),
+            Op::Add | Op::Sub => (factor(ls)?, factor(rs)?),
+        };
+        let (lm, rm) = (lm.checked_mul(lf as u128)?, rm.checked_mul(rf as u128)?);
+        let bound = match op {
+            Op::Mul => lm.checked_mul(rm)?,
+            Op::Add | Op::Sub => lm.checked_add(rm)?,
+        };
+        if bound > 10u128.checked_pow(precision as u32)? - 1 {
+            return None;
+        }
+        self.widest = self.widest.max(lm).max(rm).max(bound);
+        // |v| * f is within a bound checked above.
+        let step = match (lc, rc) {
+            (None, Some((v, _))) => Step::WithConstant {
+                op,
+                f: lf,
+                k: v * rf,
+                constant_left: false,
+            },
+            (Some((v, _)), None) => Step::WithConstant {
+                op,
+                f: rf,
+                k: v * lf,
+                constant_left: true,
+            },
+            _ => {
+                self.depth -= 1;
+                Step::Apply(op, lf, rf)
+            }
+        };
+        self.steps.push(step);
+        Some((bound, precision, scale))
+    }
+
+    fn leaf(&mut self, value: &'a ColumnarValue, n: usize) -> Option<(u128, u8, i8)> {
+        let (leaf, bound, data_type) = match value {
+            ColumnarValue::Scalar(ScalarValue::Decimal128(Some(v), p, s)) => (
+                Leaf::Constant(*v),
+                v.unsigned_abs(),
+                DataType::Decimal128(*p, *s),
+            ),
+            ColumnarValue::Array(a) if a.len() == n => {
+                let values = a.as_primitive_opt::<Decimal128Type>()?;
+                self.nulls.extend(values.nulls().cloned());
+                let values = values.values();
+                (
+                    Leaf::Column(values),
+                    max_magnitude(values),
+                    a.data_type().clone(),
+                )
+            }
+            _ => return None,
+        };
+        let DataType::Decimal128(precision, scale) = data_type else {
+            return None;
+        };
+        self.leaves.push(leaf);
+        self.steps.push(Step::Load(self.leaves.len() - 1));
+        self.depth += 1;
+        self.max_depth = self.max_depth.max(self.depth);
+        Some((bound, precision, scale))
+    }
+
+    /// The root's values for `n` rows (NULL slots included: their values are
+    /// ignored, and the bounds cover them too), computed in lanes of `L`.
+    fn run<L: Lane>(&self, n: usize) -> arrow::buffer::Buffer {
+        let mut stack = vec![[L::default(); CHUNK]; self.max_depth];
+        buffer_pool::fill_by_chunks(n, CHUNK, |start, out: &mut [i128]| {
+            let len = out.len();
+            let mut top = 0;
+            for step in &self.steps {
+                match *step {
+                    Step::Load(leaf) => {
+                        let to = &mut stack[top][..len];
+                        match self.leaves[leaf] {
+                            Leaf::Column(values) => {
+                                let from = &values[start..start + len];
+                                to.iter_mut()
+                                    .zip(from)
+                                    .for_each(|(t, &v)| *t = L::narrow(v));
+                            }
+                            Leaf::Constant(v) => to.fill(L::narrow(v)),
+                        }
+                        top += 1;
+                    }
+                    Step::WithConstant {
+                        op,
+                        f,
+                        k,
+                        constant_left,
+                    } => {
+                        let values = &mut stack[top - 1][..len];
+                        with_constant(op, values, L::narrow(f), L::narrow(k), constant_left);
+                    }
+                    Step::Apply(op, lf, rf) => {
+                        top -= 1;
+                        let (below, above) = stack.split_at_mut(top);
+                        let (l, r) = (&mut below[top - 1][..len], &above[0][..len]);
+                        apply(op, l, r, L::narrow(lf), L::narrow(rf));
+                    }
                 }
             }
-            Operand::Constant(v) => v.unsigned_abs(),
-        }
-    }
-
-    fn nulls(&self) -> Option<&NullBuffer> {
-        match self {
-            Operand::Column(a) => a.nulls(),
-            Operand::Constant(_) => None,
-        }
+            out.iter_mut()
+                .zip(&stack[0][..len])
+                .for_each(|(o, v)| *o = v.widen());
+        })
     }
 }
 
-/// `l op r` for `n` rows (operands of types `l_type` and `r_type`), or None
-/// when it must be left to the checked kernels (operand types other than
-/// DECIMAL, or values too large to rule out overflow).
-pub fn arithmetic(
-    op: Op,
-    l: &Operand,
-    r: &Operand,
-    (l_type, r_type): (&DataType, &DataType),
-    n: usize,
-) -> Option<Result<ArrayRef>> {
-    let (DataType::Decimal128(_, ls), DataType::Decimal128(_, rs)) = (l_type, r_type) else {
-        return None;
-    };
-    let result_type = result_type(op, l_type, r_type)?;
-    let DataType::Decimal128(precision, scale) = result_type else {
-        return None;
-    };
-    // Add and subtract bring both sides to the result's scale first; a product's
-    // scale is the sum of the operands' (anything else is left to Arrow).
-    let (lf, rf) = match op {
-        Op::Mul if scale != *ls + *rs => return None,
-        Op::Mul => (1i128, 1i128),
-        Op::Add | Op::Sub => (
-            10i128.checked_pow((scale - *ls) as u32)?,
-            10i128.checked_pow((scale - *rs) as u32)?,
-        ),
-    };
-    let limit = 10u128.checked_pow(precision as u32)? - 1;
-    let (lm, rm) = (
-        l.max_magnitude().checked_mul(lf as u128)?,
-        r.max_magnitude().checked_mul(rf as u128)?,
-    );
-    let bound = match op {
-        Op::Mul => lm.checked_mul(rm)?,
-        Op::Add | Op::Sub => lm.checked_add(rm)?,
-    };
-    if bound > limit {
-        return None;
+/// The value and scale of a DECIMAL constant term.
+fn constant(term: &Term) -> Option<(i128, i8)> {
+    match term {
+        Term::Value(ColumnarValue::Scalar(ScalarValue::Decimal128(Some(v), _, s))) => {
+            Some((*v, *s))
+        }
+        _ => None,
     }
-    // Within 64 bits (the usual case: DECIMAL(15,2) prices and rates), every
-    // operand and result fits an i64, whose products are one instruction.
-    let values = if bound <= i64::MAX as u128 {
-        let (lf, rf) = (lf as i64, rf as i64);
-        match op {
-            Op::Mul => combine(l, r, n, |a, b| (a as i64 * b as i64) as i128),
-            Op::Add => combine(l, r, n, |a, b| (a as i64 * lf + b as i64 * rf) as i128),
-            Op::Sub => combine(l, r, n, |a, b| (a as i64 * lf - b as i64 * rf) as i128),
-        }
-    } else {
-        match op {
-            Op::Mul => combine(l, r, n, |a, b| a * b),
-            Op::Add => combine(l, r, n, |a, b| a * lf + b * rf),
-            Op::Sub => combine(l, r, n, |a, b| a * lf - b * rf),
-        }
-    };
-    let nulls = NullBuffer::union(l.nulls(), r.nulls());
-    let array = PrimitiveArray::<Decimal128Type>::new(values, nulls).with_data_type(result_type);
-    Some(Ok(Arc::new(array)))
 }
 
-/// `f(l, r)` for each of `n` rows (NULL slots included: their values are
-/// ignored, and `arithmetic`'s bounds cover them too).
-fn combine(
-    l: &Operand,
-    r: &Operand,
-    n: usize,
-    f: impl Fn(i128, i128) -> i128,
-) -> ScalarBuffer<i128> {
-    let values = match (l, r) {
-        (Operand::Column(a), Operand::Column(b)) => {
-            buffer_pool::zip_map(a.values(), b.values(), |&x, &y| f(x, y))
+/// `a = a * k`, `a * f ± k`, or `k - a * f` (constant on the left), for each
+/// `a` of `values`.
+fn with_constant<L: Lane>(op: Op, values: &mut [L], f: L, k: L, constant_left: bool) {
+    let one = L::narrow(1);
+    let values = values.iter_mut();
+    match (op, constant_left) {
+        (Op::Mul, _) => values.for_each(|a| *a = a.mul(k)),
+        (Op::Add, _) if f == one => values.for_each(|a| *a = a.add(k)),
+        (Op::Add, _) => values.for_each(|a| *a = a.mul(f).add(k)),
+        (Op::Sub, false) if f == one => values.for_each(|a| *a = a.sub(k)),
+        (Op::Sub, false) => values.for_each(|a| *a = a.mul(f).sub(k)),
+        (Op::Sub, true) if f == one => values.for_each(|a| *a = k.sub(*a)),
+        (Op::Sub, true) => values.for_each(|a| *a = k.sub(a.mul(f))),
+    }
+}
+
+/// `l = l op r`, element by element; `l * lf ± r * rf` for add and subtract.
+fn apply<L: Lane>(op: Op, l: &mut [L], r: &[L], lf: L, rf: L) {
+    let pairs = l.iter_mut().zip(r);
+    let one = L::narrow(1);
+    match op {
+        Op::Mul => pairs.for_each(|(a, &b)| *a = a.mul(b)),
+        Op::Add if lf == one && rf == one => pairs.for_each(|(a, &b)| *a = a.add(b)),
+        Op::Sub if lf == one && rf == one => pairs.for_each(|(a, &b)| *a = a.sub(b)),
+        Op::Add => pairs.for_each(|(a, &b)| *a = a.mul(lf).add(b.mul(rf))),
+        Op::Sub => pairs.for_each(|(a, &b)| *a = a.mul(lf).sub(b.mul(rf))),
+    }
+}
+
+/// The integers a program computes in: `i64` where the bounds allow, else
+/// `i128`. Wrapping arithmetic, which the bounds keep from wrapping.
+trait Lane: Copy + Default + PartialEq {
+    fn narrow(v: i128) -> Self;
+    fn widen(self) -> i128;
+    fn add(self, other: Self) -> Self;
+    fn sub(self, other: Self) -> Self;
+    fn mul(self, other: Self) -> Self;
+}
+
+macro_rules! lane {
+    ($t:ty) => {
+        impl Lane for $t {
+            fn narrow(v: i128) -> Self {
+                v as $t
+            }
+            fn widen(self) -> i128 {
+                self as i128
+            }
+            fn add(self, other: Self) -> Self {
+                self.wrapping_add(other)
+            }
+            fn sub(self, other: Self) -> Self {
+                self.wrapping_sub(other)
+            }
+            fn mul(self, other: Self) -> Self {
+                self.wrapping_mul(other)
+            }
         }
-        (Operand::Column(a), Operand::Constant(c)) => buffer_pool::map(a.values(), |&x| f(x, *c)),
-        (Operand::Constant(c), Operand::Column(b)) => buffer_pool::map(b.values(), |&y| f(*c, y)),
-        (Operand::Constant(x), Operand::Constant(y)) => Buffer::from_vec(vec![f(*x, *y); n]),
     };
-    values.into()
 }
+lane!(i64);
+lane!(i128);
 
-/// The type Arrow's kernel gives `l op r` (computed on one row of zeros).
-fn result_type(op: Op, l: &DataType, r: &DataType) -> Option<DataType> {
-    let zero = |t: &DataType| -> ArrayRef {
-        Arc::new(PrimitiveArray::<Decimal128Type>::from(vec![0i128]).with_data_type(t.clone()))
-    };
-    let (a, b) = (zero(l), zero(r));
-    let (a, b): (&dyn Datum, &dyn Datum) = (&a, &b);
-    let out = match op {
-        Op::Add => numeric::add(a, b),
-        Op::Sub => numeric::sub(a, b),
-        Op::Mul => numeric::mul(a, b),
-    };
-    Some(out.ok()?.data_type().clone())
-}
-
-/// An operand as a DECIMAL column or constant, if it is one.
-pub fn operand(array: &ArrayRef, constant: bool) -> Option<Operand<'_>> {
-    let a = array.as_primitive_opt::<Decimal128Type>()?;
-    if constant {
-        (a.len() == 1 && a.is_valid(0)).then(|| Operand::Constant(a.value(0)))
-    } else {
-        Some(Operand::Column(a))
+/// A bound of the magnitude of `values` (NULL slots included): the largest
+/// magnitude rounded up to a power of two minus one, found by OR-ing every
+/// value's bits (with negative values complemented), which vectorizes where a
+/// running maximum of `i128`s does not.
+fn max_magnitude(values: &[i128]) -> u128 {
+    let bits = values
+        .iter()
+        .fold(0u128, |acc, &v| acc | (v ^ (v >> 127)) as u128);
+    // Every |v| (or |v| - 1 for negative v) is below 2^(bits' width).
+    match bits {
+        0 => 1,
+        b => (u128::MAX >> b.leading_zeros()).saturating_add(1),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::Datum;
+    use arrow::compute::kernels::numeric;
 
     fn decimals(values: Vec<Option<i128>>, p: u8, s: i8) -> ArrayRef {
         Arc::new(
@@ -178,25 +350,43 @@ mod tests {
         )
     }
 
-    /// The fast path's result equals Arrow's checked kernel's, type included.
-    fn same_as_arrow(op: Op, l: &ArrayRef, r: &ArrayRef) {
-        let fast = arithmetic(
-            op,
-            &operand(l, false).unwrap(),
-            &operand(r, false).unwrap(),
-            (l.data_type(), r.data_type()),
-            l.len(),
-        )
-        .expect("fast path taken")
-        .unwrap();
-        let (a, b): (&dyn Datum, &dyn Datum) = (l, r);
-        let arrow = match op {
-            Op::Add => numeric::add(a, b),
-            Op::Sub => numeric::sub(a, b),
-            Op::Mul => numeric::mul(a, b),
+    fn column(a: &ArrayRef) -> Term {
+        Term::Value(ColumnarValue::Array(a.clone()))
+    }
+
+    fn constant(v: i128, p: u8, s: i8) -> Term {
+        Term::Value(ColumnarValue::Scalar(ScalarValue::Decimal128(
+            Some(v),
+            p,
+            s,
+        )))
+    }
+
+    /// Arrow's checked kernel on one node: its result, whose type the node gets.
+    fn arrow_op(op: Op, l: &dyn Datum, r: &dyn Datum) -> ArrayRef {
+        match op {
+            Op::Add => numeric::add(l, r),
+            Op::Sub => numeric::sub(l, r),
+            Op::Mul => numeric::mul(l, r),
         }
-        .unwrap();
-        assert_eq!(fast.to_data(), arrow.to_data());
+        .unwrap()
+    }
+
+    fn node(op: Op, left: Term, right: Term, data_type: &DataType) -> Term {
+        Term::Node {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+            data_type: data_type.clone(),
+        }
+    }
+
+    /// The one-pass result equals Arrow's checked kernel's, type included.
+    fn same_as_arrow(op: Op, l: &ArrayRef, r: &ArrayRef) {
+        let arrow = arrow_op(op, l, r);
+        let term = node(op, column(l), column(r), arrow.data_type());
+        let fast = evaluate(&term, l.len()).expect("fast path taken");
+        assert_eq!(fast.to_data(), arrow.to_data(), "{op:?}");
     }
 
     #[test]
@@ -220,14 +410,74 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_expression_agrees_with_arrow_node_by_node() {
+        // price * (1 - discount) * (1 + tax), over more rows than one chunk.
+        let rows = CHUNK * 3 + 17;
+        let values = |f: fn(i128) -> i128| (0..rows as i128).map(|i| Some(f(i))).collect();
+        let price = decimals(values(|i| 90_000 + i * 7919 % 10_000_000), 15, 2);
+        let discount = decimals(values(|i| i % 11), 15, 2);
+        let mut tax = values(|i| i % 9);
+        tax[5] = None;
+        let tax = decimals(tax, 15, 2);
+        let one = decimals(vec![Some(1)], 1, 0);
+        let one = arrow::array::Scalar::new(one);
+
+        let net = arrow_op(Op::Sub, &one, &discount);
+        let discounted = arrow_op(Op::Mul, &price, &net);
+        let rate = arrow_op(Op::Add, &one, &tax);
+        let charge = arrow_op(Op::Mul, &discounted, &rate);
+
+        let term = node(
+            Op::Mul,
+            node(
+                Op::Mul,
+                column(&price),
+                node(
+                    Op::Sub,
+                    constant(1, 1, 0),
+                    column(&discount),
+                    net.data_type(),
+                ),
+                discounted.data_type(),
+            ),
+            node(Op::Add, constant(1, 1, 0), column(&tax), rate.data_type()),
+            charge.data_type(),
+        );
+        let fast = evaluate(&term, rows).expect("fast path taken");
+        assert_eq!(fast.to_data(), charge.to_data());
+    }
+
+    #[test]
+    fn constants_on_either_side_agree_with_arrow() {
+        let price = decimals(vec![Some(123456), None, Some(-99), Some(0)], 15, 2);
+        for (v, p, s) in [(3, 1, 0), (-25, 4, 1), (7, 5, 3)] {
+            let c = arrow::array::Scalar::new(decimals(vec![Some(v)], p, s));
+            for op in [Op::Add, Op::Sub, Op::Mul] {
+                let left = arrow_op(op, &c, &price);
+                let term = node(op, constant(v, p, s), column(&price), left.data_type());
+                let fast = evaluate(&term, 4).expect("fast path taken");
+                assert_eq!(fast.to_data(), left.to_data(), "{v} {op:?} price");
+                let right = arrow_op(op, &price, &c);
+                let term = node(op, column(&price), constant(v, p, s), right.data_type());
+                let fast = evaluate(&term, 4).expect("fast path taken");
+                assert_eq!(fast.to_data(), right.to_data(), "price {op:?} {v}");
+            }
+        }
+    }
+
+    #[test]
     fn leaves_possible_overflow_to_the_checked_kernel() {
         let big = decimals(vec![Some(10i128.pow(38) - 5), Some(1)], 38, 0);
         let ten = decimals(vec![Some(10), Some(10)], 38, 0);
-        let l = operand(&big, false).unwrap();
-        let r = operand(&ten, false).unwrap();
-        let types = (big.data_type(), ten.data_type());
-        assert!(arithmetic(Op::Mul, &l, &r, types, 2).is_none());
-        assert!(arithmetic(Op::Add, &l, &r, types, 2).is_none());
+        let t = DataType::Decimal128(38, 0);
+        for op in [Op::Mul, Op::Add] {
+            assert!(evaluate(&node(op, column(&big), column(&ten), &t), 2).is_none());
+        }
+        // A node whose type does not follow the scale rules, and constants only.
+        let odd = DataType::Decimal128(38, 3);
+        assert!(evaluate(&node(Op::Mul, column(&ten), column(&ten), &odd), 2).is_none());
+        let both = node(Op::Add, constant(1, 1, 0), constant(2, 1, 0), &t);
+        assert!(evaluate(&both, 2).is_none());
     }
 
     #[test]
@@ -243,29 +493,11 @@ mod tests {
             vec![i128::MIN + 1],
         ];
         for values in cases {
-            let array = PrimitiveArray::<Decimal128Type>::from(values.clone());
-            let bound = Operand::Column(&array).max_magnitude();
+            let bound = max_magnitude(&values);
             let largest = values.iter().map(|v| v.unsigned_abs()).max().unwrap();
             assert!(bound >= largest, "{values:?}: {bound} < {largest}");
             // At most twice the largest (a power of two), or 1 for zeros.
             assert!(bound <= (2 * largest).max(1), "{values:?}: {bound}");
         }
-    }
-
-    #[test]
-    fn constants() {
-        let one = decimals(vec![Some(1)], 1, 0);
-        let discount = decimals(vec![Some(5), None, Some(100)], 15, 2);
-        let fast = arithmetic(
-            Op::Sub,
-            &operand(&one, true).unwrap(),
-            &operand(&discount, false).unwrap(),
-            (one.data_type(), discount.data_type()),
-            3,
-        )
-        .unwrap()
-        .unwrap();
-        let arrow = numeric::sub(&arrow::array::Scalar::new(one.clone()), &discount).unwrap();
-        assert_eq!(fast.to_data(), arrow.to_data());
     }
 }

@@ -14,6 +14,7 @@ use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::*;
 use arrow::error::ArrowError;
 
+use super::decimal;
 use super::like::InOrderPattern;
 use crate::error::{Error, Result};
 use crate::plan::{BinaryOp, Expr};
@@ -111,16 +112,19 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
             left,
             right,
             data_type,
-        } => {
-            let (l, r) = (eval(left, batch)?, eval(right, batch)?);
-            let result = binary(*op, &l, &r, n)?;
-            match result {
-                ColumnarValue::Array(a) if a.data_type() != data_type => {
-                    ColumnarValue::Array(cast(&a, data_type)?)
+        } => match decimal_op(*op, data_type) {
+            Some(_) => {
+                let term = decimal_term(expr, batch)?;
+                match decimal::evaluate(&term, n) {
+                    Some(array) => ColumnarValue::Array(array),
+                    None => evaluate_term(term, n)?,
                 }
-                other => other,
             }
-        }
+            None => {
+                let (l, r) = (eval(left, batch)?, eval(right, batch)?);
+                of_type(binary(*op, &l, &r, n)?, data_type)?
+            }
+        },
         Expr::Not(e) => {
             let v = eval(e, batch)?.into_array(n);
             ColumnarValue::Array(Arc::new(boolean::not(as_bool(&v)?)?))
@@ -408,10 +412,7 @@ fn binary(op: BinaryOp, l: &ColumnarValue, r: &ColumnarValue, n: usize) -> Resul
             )
         }
         BinaryOp::Plus | BinaryOp::Minus => date_or_numeric(op, l, r, n)?,
-        BinaryOp::Multiply => match fast_decimal(super::decimal::Op::Mul, l, r, n) {
-            Some(result) => result?,
-            None => within_precision(numeric::mul(&*ld, &*rd).map_err(overflow)?)?,
-        },
+        BinaryOp::Multiply => within_precision(numeric::mul(&*ld, &*rd).map_err(overflow)?)?,
         // DOUBLE division follows IEEE 754 (1/0 is inf), as in DuckDB.
         BinaryOp::Divide => within_precision(numeric::div(&*ld, &*rd).map_err(overflow)?)?,
         BinaryOp::IntegerDivide | BinaryOp::Modulo => {
@@ -493,34 +494,74 @@ fn date_or_numeric(
                 cast(&days, &DataType::Date32)
             }
         }
-        _ => {
-            let fast_op = if op == BinaryOp::Plus {
-                super::decimal::Op::Add
-            } else {
-                super::decimal::Op::Sub
+        _ => within_precision(arith(&*l.datum(), &*r.datum())?),
+    }
+}
+
+/// The operator of a DECIMAL `+ - *` node, which [`decimal::evaluate`] may
+/// compute together with the nodes below it.
+fn decimal_op(op: BinaryOp, data_type: &DataType) -> Option<decimal::Op> {
+    if !matches!(data_type, DataType::Decimal128(..)) {
+        return None;
+    }
+    match op {
+        BinaryOp::Plus => Some(decimal::Op::Add),
+        BinaryOp::Minus => Some(decimal::Op::Sub),
+        BinaryOp::Multiply => Some(decimal::Op::Mul),
+        _ => None,
+    }
+}
+
+/// `expr` as a [`decimal::Term`]: its DECIMAL `+ - *` nodes, over the values of
+/// the other expressions below them.
+fn decimal_term(expr: &Expr, batch: &RecordBatch) -> Result<decimal::Term> {
+    if let Expr::Binary {
+        op,
+        left,
+        right,
+        data_type,
+    } = expr
+    {
+        if let Some(op) = decimal_op(*op, data_type) {
+            return Ok(decimal::Term::Node {
+                op,
+                left: Box::new(decimal_term(left, batch)?),
+                right: Box::new(decimal_term(right, batch)?),
+                data_type: data_type.clone(),
+            });
+        }
+    }
+    Ok(decimal::Term::Value(eval(expr, batch)?))
+}
+
+/// A term node by node with Arrow's checked kernels, which report overflow.
+fn evaluate_term(term: decimal::Term, n: usize) -> Result<ColumnarValue> {
+    match term {
+        decimal::Term::Value(value) => Ok(value),
+        decimal::Term::Node {
+            op,
+            left,
+            right,
+            data_type,
+        } => {
+            let op = match op {
+                decimal::Op::Add => BinaryOp::Plus,
+                decimal::Op::Sub => BinaryOp::Minus,
+                decimal::Op::Mul => BinaryOp::Multiply,
             };
-            match fast_decimal(fast_op, l, r, n) {
-                Some(result) => result,
-                None => within_precision(arith(&*l.datum(), &*r.datum())?),
-            }
+            let (l, r) = (evaluate_term(*left, n)?, evaluate_term(*right, n)?);
+            of_type(binary(op, &l, &r, n)?, &data_type)
         }
     }
 }
 
-/// DECIMAL `+`, `-`, `*` without per-value checks when no overflow is possible
-/// ([`super::decimal`]); None for other operands.
-fn fast_decimal(
-    op: super::decimal::Op,
-    l: &ColumnarValue,
-    r: &ColumnarValue,
-    n: usize,
-) -> Option<Result<ArrayRef>> {
-    let as_array = |v: &ColumnarValue| match v {
-        ColumnarValue::Array(a) => (a.clone(), false),
-        ColumnarValue::Scalar(s) => (s.to_array(1), true),
-    };
-    let ((la, lc), (ra, rc)) = (as_array(l), as_array(r));
-    let lo = super::decimal::operand(&la, lc)?;
-    let ro = super::decimal::operand(&ra, rc)?;
-    super::decimal::arithmetic(op, &lo, &ro, (la.data_type(), ra.data_type()), n)
+/// A result cast to the type its expression has in the plan (Arrow's kernels
+/// may give another precision).
+fn of_type(result: ColumnarValue, data_type: &DataType) -> Result<ColumnarValue> {
+    Ok(match result {
+        ColumnarValue::Array(a) if a.data_type() != data_type => {
+            ColumnarValue::Array(cast(&a, data_type)?)
+        }
+        other => other,
+    })
 }
