@@ -20,7 +20,8 @@
 //! memory limit.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
-use std::collections::VecDeque;
+use std::any::TypeId;
+use std::collections::{BTreeMap, VecDeque};
 use std::mem::{size_of, MaybeUninit};
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
@@ -122,6 +123,38 @@ struct Block {
     layout: Layout,
     class: Option<usize>,
     pool: &'static Mutex<Idle>,
+    /// Whether [`BOUNDS`] holds a bound of the integers written in it.
+    bounded: bool,
+}
+
+/// A bound of the magnitudes of the integers written into a block, by the
+/// block's first address: (its end, the bound). Whoever writes a block may
+/// record what it knows of its values ([`map_bounded`], [`fill_by_chunks`]), so
+/// that readers of an array in it need not scan the values for a bound of
+/// their own ([`bound_of`]): a packed DECIMAL column widened from `base` plus
+/// offsets of `w` bytes lies within `base..base + 2^(8w)`. A block's entry is
+/// removed when the block is freed, before its memory can be written again.
+/// The type of the values is kept with the bound: only a reader of the same
+/// type learns it.
+static BOUNDS: Mutex<BTreeMap<usize, Bound>> = Mutex::new(BTreeMap::new());
+
+struct Bound {
+    end: usize,
+    values: TypeId,
+    bound: u128,
+}
+
+/// The bound recorded for the block holding all of `values`, if they are of
+/// the type it was written with.
+pub fn bound_of<T: 'static>(values: &[T]) -> Option<u128> {
+    if values.is_empty() {
+        return None;
+    }
+    let start = values.as_ptr() as usize;
+    let end = start + std::mem::size_of_val(values);
+    let bounds = BOUNDS.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, b) = bounds.range(..=start).next_back()?;
+    (end <= b.end && b.values == TypeId::of::<T>()).then_some(b.bound)
 }
 
 // SAFETY: a block is plain memory, owned by one Block; Buffers only read it.
@@ -173,12 +206,17 @@ impl Block {
             layout,
             class,
             pool,
+            bounded: false,
         }
     }
 }
 
 impl Drop for Block {
     fn drop(&mut self) {
+        if self.bounded {
+            let mut bounds = BOUNDS.lock().unwrap_or_else(|e| e.into_inner());
+            bounds.remove(&(self.ptr.as_ptr() as usize));
+        }
         if let Some(class) = self.class {
             let mut idle = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
@@ -200,6 +238,16 @@ pub fn map<S, T: ArrowNativeType>(input: &[S], f: impl Fn(&S) -> T) -> Buffer {
     map_in(&IDLE, input, f)
 }
 
+/// [`map`] of a function whose every result has a magnitude of at most
+/// `bound`, which readers of the buffer learn from [`bound_of`].
+pub fn map_bounded<S, T: ArrowNativeType>(input: &[S], bound: u128, f: impl Fn(&S) -> T) -> Buffer {
+    fill_bounded(&IDLE, input.len(), Some(bound), |out| {
+        out.iter_mut().zip(input).for_each(|(o, i)| {
+            o.write(f(i));
+        })
+    })
+}
+
 fn map_in<S, T: ArrowNativeType>(
     pool: &'static Mutex<Idle>,
     input: &[S],
@@ -214,14 +262,16 @@ fn map_in<S, T: ArrowNativeType>(
 
 /// A Buffer of `len` values of T written `chunk` (> 0) at a time:
 /// `write(start, values)` sets `values` (scratch space in the cache) to those
-/// of rows `start..start + values.len()`, which are then copied into place.
+/// of rows `start..start + values.len()`, which are then copied into place;
+/// `bound`, if given, bounds their magnitudes (see [`bound_of`]).
 pub fn fill_by_chunks<T: ArrowNativeType>(
     len: usize,
     chunk: usize,
+    bound: Option<u128>,
     mut write: impl FnMut(usize, &mut [T]),
 ) -> Buffer {
     let mut scratch = vec![T::default(); chunk.min(len)];
-    fill_in(&IDLE, len, |out| {
+    fill_bounded(&IDLE, len, bound, |out| {
         for (i, out) in out.chunks_mut(chunk).enumerate() {
             let values = &mut scratch[..out.len()];
             write(i * chunk, values);
@@ -234,9 +284,20 @@ pub fn fill_by_chunks<T: ArrowNativeType>(
 
 /// A Buffer of `len` values of T, written by `write`, which must write every
 /// slot it is given (slices of one length zipped with it do).
-fn fill_in<T: ArrowNativeType>(
+fn fill_in<T: ArrowNativeType + 'static>(
     pool: &'static Mutex<Idle>,
     len: usize,
+    write: impl FnOnce(&mut [MaybeUninit<T>]),
+) -> Buffer {
+    fill_bounded(pool, len, None, write)
+}
+
+/// [`fill_in`], recording `bound` (a bound of the magnitude of every value
+/// written) for a pooled block.
+fn fill_bounded<T: ArrowNativeType + 'static>(
+    pool: &'static Mutex<Idle>,
+    len: usize,
+    bound: Option<u128>,
     write: impl FnOnce(&mut [MaybeUninit<T>]),
 ) -> Buffer {
     let bytes = len * size_of::<T>();
@@ -247,13 +308,21 @@ fn fill_in<T: ArrowNativeType>(
         unsafe { values.set_len(len) };
         return Buffer::from_vec(values);
     }
-    let block = Block::new(pool, bytes);
+    let mut block = Block::new(pool, bytes);
     // SAFETY: the block holds at least `len` values of T and is aligned for it;
     // MaybeUninit makes no claim on its contents.
     let out =
         unsafe { std::slice::from_raw_parts_mut(block.ptr.as_ptr().cast::<MaybeUninit<T>>(), len) };
     write(out);
     let ptr = block.ptr;
+    if let Some(bound) = bound {
+        let start = ptr.as_ptr() as usize;
+        let mut bounds = BOUNDS.lock().unwrap_or_else(|e| e.into_inner());
+        let values = TypeId::of::<T>();
+        let end = start + bytes;
+        bounds.insert(start, Bound { end, values, bound });
+        block.bounded = true;
+    }
     // SAFETY: `write` wrote all `len` values, and the block lives as long as
     // the Buffer.
     unsafe { Buffer::from_custom_allocation(ptr, bytes, Arc::new(block)) }
@@ -544,6 +613,35 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_is_known_to_readers_of_its_block_alone() {
+        let pool = test_pool(4 << 20);
+        let values: Vec<i128> = (0..10_000).map(|i| i - 5000).collect();
+        let write = |out: &mut [MaybeUninit<i128>]| {
+            out.iter_mut().zip(&values).for_each(|(o, &v)| {
+                o.write(v);
+            })
+        };
+        let buffer = fill_bounded(pool, values.len(), Some(5000), write);
+        let written: &[i128] = buffer.typed_data();
+        assert_eq!(written, &values[..]);
+        assert_eq!(bound_of(written), Some(5000));
+        assert_eq!(bound_of(&written[100..200]), Some(5000));
+        // A view of another type, and memory outside the block, learn nothing.
+        assert_eq!(bound_of(buffer.typed_data::<u64>()), None);
+        assert_eq!(bound_of(&values), None);
+        // Freed, the block forgets its bound before it is written again.
+        let start = written.as_ptr() as usize;
+        drop(buffer);
+        assert!(!BOUNDS.lock().unwrap().contains_key(&start));
+        let again = fill_in(pool, values.len(), write);
+        assert_eq!(again.as_ptr() as usize, start, "the idle block is reused");
+        assert_eq!(bound_of(again.typed_data::<i128>()), None);
+        // Small buffers are not pooled, and keep no bound.
+        let small = map_bounded(&values[..10], 5000, |&v| v);
+        assert_eq!(bound_of(small.typed_data::<i128>()), None);
+    }
+
+    #[test]
     fn size_classes_cover_the_pooled_sizes() {
         assert_eq!(class_of(MIN_POOLED - 1), None);
         assert_eq!(class_of(MIN_POOLED), Some(0));
@@ -592,7 +690,7 @@ mod tests {
         assert_eq!(map_in(pool, &[] as &[u8], |&i| i as i64).len(), 0);
         assert_eq!(idle(pool), 4 << 20);
         // Chunk by chunk, the last one shorter.
-        let squares = fill_by_chunks(n, 1000, |start, out: &mut [i64]| {
+        let squares = fill_by_chunks(n, 1000, None, |start, out: &mut [i64]| {
             for (i, o) in out.iter_mut().enumerate() {
                 *o = ((start + i) * (start + i)) as i64;
             }

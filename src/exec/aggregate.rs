@@ -988,7 +988,8 @@ impl Summable for i128 {
 
 /// [`Summable::add_unchecked`] of `values` into `i128` totals. With few
 /// groups, the lanes of partial totals are `i64`s (half the width to add and
-/// store) and the batch's magnitude is found in the same pass: when it turns
+/// store) and the batch's magnitude is the one its buffer was written with
+/// (`buffer_pool::bound_of`), or found in the same pass: when it turns
 /// out not to fit 64 bits (it seldom does: DECIMAL(15,2) prices fit, batch by
 /// batch), the batch is added again in `i128` lanes.
 fn add_wide_unchecked<V: Summable + Into<i128>>(
@@ -1006,8 +1007,14 @@ fn add_wide_unchecked<V: Summable + Into<i128>>(
         add_by_group(totals, seen, groups, values, V::into);
         return true;
     }
-    let (lanes, touched, largest) =
-        lanes_by_group(groups, values, |v| v.into() as i64, V::magnitude);
+    let to_lane = |v: V| v.into() as i64;
+    let (lanes, touched, largest) = match crate::buffer_pool::bound_of(values) {
+        Some(known) => {
+            let (lanes, touched, _) = lanes_by_group(groups, values, to_lane, |_| 0);
+            (lanes, touched, known)
+        }
+        None => lanes_by_group(groups, values, to_lane, V::magnitude),
+    };
     let magnitude = largest
         .saturating_add(1)
         .saturating_mul(values.len() as u128);
@@ -1031,12 +1038,14 @@ impl Summable for f64 {
     const SAFE_TOTAL: u128 = u128::MAX;
 }
 
-/// A bound of the largest absolute value among `values` times their number:
-/// a bound of how much they can add to any sum.
+/// A bound of the largest absolute value among `values` (the one their buffer
+/// was written with, if known) times their number: a bound of how much they
+/// can add to any sum.
 /// (The bitwise OR of the magnitudes, plus one, is at least the largest
 /// absolute value, and a fold of ORs has no compare to wait on.)
 fn batch_magnitude<N: Summable>(values: &[N]) -> u128 {
-    let largest = values.iter().fold(0, |bits, v| bits | v.magnitude());
+    let largest = crate::buffer_pool::bound_of(values)
+        .unwrap_or_else(|| values.iter().fold(0, |bits, v| bits | v.magnitude()));
     largest
         .saturating_add(1)
         .saturating_mul(values.len() as u128)

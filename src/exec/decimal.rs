@@ -5,9 +5,9 @@
 //! for its precision, one value at a time, and each operator writes a column
 //! of 16-byte values that the next one reads back. Here an expression of
 //! `+ - *` over DECIMAL operands (a [`Term`]) is bounded first: a bound of
-//! the magnitudes of each column (the power of two above the largest, by
-//! OR-ing the values' bits: one pass that the compiler vectorizes), from which
-//! interval arithmetic bounds every node. When those bounds prove that no node
+//! the magnitudes of each column (the one its buffer was written with, see
+//! [`buffer_pool::bound_of`]; else the power of two above the largest, by
+//! OR-ing the values' bits), from which interval arithmetic bounds every node. When those bounds prove that no node
 //! can leave its type's precision, the expression runs as a little postfix
 //! program over chunks of rows that stay in the L1 cache, in `i64` lanes when
 //! every bound fits 64 bits (DECIMAL(15,2) prices and rates: `price * (1 -
@@ -51,7 +51,7 @@ pub enum Term {
 /// `+ - *`, or values too large to rule out overflow).
 pub fn evaluate(term: &Term, n: usize) -> Option<ArrayRef> {
     let mut program = Program::default();
-    let (_, precision, scale) = program.compile(term, n)?;
+    let (bound, precision, scale) = program.compile(term, n)?;
     if program
         .leaves
         .iter()
@@ -60,9 +60,9 @@ pub fn evaluate(term: &Term, n: usize) -> Option<ArrayRef> {
         return None;
     }
     let values = if program.widest <= i64::MAX as u128 {
-        program.run::<i64>(n)
+        program.run::<i64>(n, bound)
     } else {
-        program.run::<i128>(n)
+        program.run::<i128>(n, bound)
     };
     let nulls = program
         .nulls
@@ -185,11 +185,8 @@ impl<'a> Program<'a> {
                 let values = a.as_primitive_opt::<Decimal128Type>()?;
                 self.nulls.extend(values.nulls().cloned());
                 let values = values.values();
-                (
-                    Leaf::Column(values),
-                    max_magnitude(values),
-                    a.data_type().clone(),
-                )
+                let bound = buffer_pool::bound_of(values).unwrap_or_else(|| max_magnitude(values));
+                (Leaf::Column(values), bound, a.data_type().clone())
             }
             _ => return None,
         };
@@ -204,10 +201,11 @@ impl<'a> Program<'a> {
     }
 
     /// The root's values for `n` rows (NULL slots included: their values are
-    /// ignored, and the bounds cover them too), computed in lanes of `L`.
-    fn run<L: Lane>(&self, n: usize) -> arrow::buffer::Buffer {
+    /// ignored, and the bounds cover them too), computed in lanes of `L`, in a
+    /// buffer that remembers `bound`, the root's.
+    fn run<L: Lane>(&self, n: usize, bound: u128) -> arrow::buffer::Buffer {
         let mut stack = vec![[L::default(); CHUNK]; self.max_depth];
-        buffer_pool::fill_by_chunks(n, CHUNK, |start, out: &mut [i128]| {
+        buffer_pool::fill_by_chunks(n, CHUNK, Some(bound), |start, out: &mut [i128]| {
             let len = out.len();
             let mut top = 0;
             for step in &self.steps {

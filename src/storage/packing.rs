@@ -231,7 +231,12 @@ impl PackedRows {
             // for the values written; corrupt input only wraps.
             Some(4) => widen(stored, |d| (base as i32).wrapping_add(d as i32)),
             Some(8) => widen(stored, |d| base.wrapping_add(d as i64)),
-            _ => widen(stored, |d| base as i128 + d as i128),
+            // No wrapping: every value lies within `base..base + 2^(8 * width)`.
+            _ => {
+                let top = base as i128 + (u64::MAX >> (64 - 8 * size_of::<S>())) as i128;
+                let bound = (base as i128).unsigned_abs().max(top.unsigned_abs());
+                crate::buffer_pool::map_bounded(stored, bound, |&d| base as i128 + d.into() as i128)
+            }
         }
     }
 
@@ -335,6 +340,31 @@ mod tests {
             assert_eq!(part.widen().as_ref(), array.slice(1, rows - 2).as_ref());
         }
         Some(width)
+    }
+
+    #[test]
+    fn widened_decimals_carry_a_bound_of_their_values() {
+        let dt = DataType::Decimal128(18, 2);
+        // Ranges that pack into 1, 2, 4 and 8 bytes, negative and positive,
+        // with enough rows for a pooled block.
+        for (low, step) in [
+            (-100i128, 0i128),
+            (-9_000, 1),
+            (5, 97),
+            (-(1 << 40), 1 << 22),
+        ] {
+            let values: Vec<i128> = (0..8192).map(|i| low + (i % 251) * step).collect();
+            let array = Decimal128Array::from(values.clone()).with_data_type(dt.clone());
+            let (rows, _) = read(&array, 0..values.len());
+            let widened = rows.widen();
+            let widened = widened.as_primitive::<Decimal128Type>().values();
+            assert_eq!(&widened[..], &values[..]);
+            let bound = crate::buffer_pool::bound_of(&widened[..]).expect("a bound");
+            assert!(
+                values.iter().all(|v| v.unsigned_abs() <= bound),
+                "{low} {step}"
+            );
+        }
     }
 
     #[test]
