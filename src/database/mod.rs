@@ -397,6 +397,7 @@ impl Database {
             pool: state.pool.clone(),
             memory: state.memory.clone(),
             work_tables: Default::default(),
+            shared: Default::default(),
         }
     }
 

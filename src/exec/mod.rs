@@ -20,6 +20,7 @@ mod operators;
 mod pipeline;
 mod recursion;
 mod reduce;
+mod shared;
 mod sort;
 pub mod sources;
 mod spill;
@@ -54,6 +55,8 @@ pub struct ExecContext {
     pub memory: Arc<memory::MemoryPool>,
     /// The rows the last run of each running recursive CTE added, by id.
     pub work_tables: Arc<std::collections::HashMap<usize, Arc<Vec<RecordBatch>>>>,
+    /// The aggregates the query computes more than once, and their rows.
+    pub shared: Arc<shared::SharedAggregates>,
 }
 
 /// A recursive CTE that runs this many times without reaching its end is an
@@ -62,6 +65,10 @@ const MAX_RECURSION: usize = 100_000;
 
 /// Runs `plan` and returns its rows.
 pub fn execute(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>> {
+    let ctx = &ExecContext {
+        shared: Arc::new(shared::SharedAggregates::of(plan)),
+        ..ctx.clone()
+    };
     ctx.pool.install(|| {
         let plan = evaluate_subqueries(plan.clone(), ctx)?;
         materialize(&plan, ctx)
@@ -536,7 +543,8 @@ fn in_memory(
 }
 
 /// Runs an aggregate node, `filter` (if any) applied to its input rows: the
-/// result rows in memory, and those written to disk when they did not fit.
+/// result rows in memory, and those written to disk when they did not fit. An
+/// aggregate the query repeats runs once ([`shared`]).
 fn run_aggregate(
     plan: &LogicalPlan,
     ctx: &ExecContext,
@@ -552,6 +560,13 @@ fn run_aggregate(
     else {
         unreachable!("run_aggregate is called on aggregates")
     };
+    // An aggregate computed before in this query: its rows (a filter only
+    // drops rows that could not be used).
+    let shared = ctx.shared.key(plan);
+    if let Some(rows) = shared.as_deref().and_then(|key| ctx.shared.get(key)) {
+        return Ok((rows.as_ref().clone(), vec![]));
+    }
+    let keep = shared.filter(|_| filter.is_none());
     let keys_encoded = match filter {
         None => pipeline_keeping_keys_encoded(input, group, aggs, grouping_sets, ctx)?,
         Some(_) => None,
@@ -569,7 +584,11 @@ fn run_aggregate(
     )?
     .with_memory(ctx.memory.clone());
     let batches = run(source.as_ref(), &operators, &sink)?;
-    Ok((batches, sink.take_spilled_result()))
+    let spilled = sink.take_spilled_result();
+    if let (Some(key), true) = (keep, spilled.is_empty()) {
+        ctx.shared.keep(key, &batches, ctx.memory.limit() / 16);
+    }
+    Ok((batches, spilled))
 }
 
 /// For an aggregate whose string group keys are read straight from a scan
