@@ -235,25 +235,22 @@ impl Drop for Block {
 
 /// `f` of each of `input`, in a Buffer (a pooled block when one serves its size).
 pub fn map<S, T: ArrowNativeType>(input: &[S], f: impl Fn(&S) -> T) -> Buffer {
-    map_in(&IDLE, input, f)
+    map_in(&IDLE, input, None, f)
 }
 
 /// [`map`] of a function whose every result has a magnitude of at most
 /// `bound`, which readers of the buffer learn from [`bound_of`].
 pub fn map_bounded<S, T: ArrowNativeType>(input: &[S], bound: u128, f: impl Fn(&S) -> T) -> Buffer {
-    fill_bounded(&IDLE, input.len(), Some(bound), |out| {
-        out.iter_mut().zip(input).for_each(|(o, i)| {
-            o.write(f(i));
-        })
-    })
+    map_in(&IDLE, input, Some(bound), f)
 }
 
 fn map_in<S, T: ArrowNativeType>(
     pool: &'static Mutex<Idle>,
     input: &[S],
+    bound: Option<u128>,
     f: impl Fn(&S) -> T,
 ) -> Buffer {
-    fill_in(pool, input.len(), |out| {
+    fill_in(pool, input.len(), bound, |out| {
         out.iter_mut().zip(input).for_each(|(o, i)| {
             o.write(f(i));
         })
@@ -271,7 +268,7 @@ pub fn fill_by_chunks<T: ArrowNativeType>(
     mut write: impl FnMut(usize, &mut [T]),
 ) -> Buffer {
     let mut scratch = vec![T::default(); chunk.min(len)];
-    fill_bounded(&IDLE, len, bound, |out| {
+    fill_in(&IDLE, len, bound, |out| {
         for (i, out) in out.chunks_mut(chunk).enumerate() {
             let values = &mut scratch[..out.len()];
             write(i * chunk, values);
@@ -283,18 +280,9 @@ pub fn fill_by_chunks<T: ArrowNativeType>(
 }
 
 /// A Buffer of `len` values of T, written by `write`, which must write every
-/// slot it is given (slices of one length zipped with it do).
+/// slot it is given (slices of one length zipped with it do). A pooled block
+/// records `bound`, if given: a bound of the magnitude of every value written.
 fn fill_in<T: ArrowNativeType + 'static>(
-    pool: &'static Mutex<Idle>,
-    len: usize,
-    write: impl FnOnce(&mut [MaybeUninit<T>]),
-) -> Buffer {
-    fill_bounded(pool, len, None, write)
-}
-
-/// [`fill_in`], recording `bound` (a bound of the magnitude of every value
-/// written) for a pooled block.
-fn fill_bounded<T: ArrowNativeType + 'static>(
     pool: &'static Mutex<Idle>,
     len: usize,
     bound: Option<u128>,
@@ -418,20 +406,22 @@ impl RowFilter {
         if !head.is_empty() {
             return None;
         }
-        Some(fill_in(&IDLE, self.kept, |out| match &self.selection {
-            Selection::Runs(runs) => {
-                let mut at = 0;
-                for &(start, end) in runs {
-                    let run = &values[start..end];
-                    for (slot, &v) in out[at..at + run.len()].iter_mut().zip(run) {
-                        slot.write(v);
+        Some(fill_in(&IDLE, self.kept, None, |out| {
+            match &self.selection {
+                Selection::Runs(runs) => {
+                    let mut at = 0;
+                    for &(start, end) in runs {
+                        let run = &values[start..end];
+                        for (slot, &v) in out[at..at + run.len()].iter_mut().zip(run) {
+                            slot.write(v);
+                        }
+                        at += run.len();
                     }
-                    at += run.len();
                 }
-            }
-            Selection::Indexes(indexes) => {
-                for (slot, &i) in out.iter_mut().zip(indexes) {
-                    slot.write(values[i as usize]);
+                Selection::Indexes(indexes) => {
+                    for (slot, &i) in out.iter_mut().zip(indexes) {
+                        slot.write(values[i as usize]);
+                    }
                 }
             }
         }))
@@ -482,7 +472,7 @@ pub fn concat(parts: &[&dyn Array]) -> Option<Result<ArrayRef, ArrowError>> {
     }
     let rows: usize = data.iter().map(ArrayData::len).sum();
     let bytes = slices.iter().map(|s| s.len()).sum();
-    let values = fill_in(&IDLE, bytes, |out: &mut [MaybeUninit<u8>]| {
+    let values = fill_in(&IDLE, bytes, None, |out: &mut [MaybeUninit<u8>]| {
         let mut at = 0;
         for slice in &slices {
             for (slot, &b) in out[at..at + slice.len()].iter_mut().zip(slice.iter()) {
@@ -621,7 +611,7 @@ mod tests {
                 o.write(v);
             })
         };
-        let buffer = fill_bounded(pool, values.len(), Some(5000), write);
+        let buffer = fill_in(pool, values.len(), Some(5000), write);
         let written: &[i128] = buffer.typed_data();
         assert_eq!(written, &values[..]);
         assert_eq!(bound_of(written), Some(5000));
@@ -633,7 +623,7 @@ mod tests {
         let start = written.as_ptr() as usize;
         drop(buffer);
         assert!(!BOUNDS.lock().unwrap().contains_key(&start));
-        let again = fill_in(pool, values.len(), write);
+        let again = fill_in(pool, values.len(), None, write);
         assert_eq!(again.as_ptr() as usize, start, "the idle block is reused");
         assert_eq!(bound_of(again.typed_data::<i128>()), None);
         // Small buffers are not pooled, and keep no bound.
@@ -656,7 +646,7 @@ mod tests {
         let pool = test_pool(4 << 20);
         let n = 100_000; // 800,000 bytes: the class of 1 MiB
         let numbers: Vec<i64> = (0..n as i64).collect();
-        let first = map_in(pool, &numbers, |&i| i);
+        let first = map_in(pool, &numbers, None, |&i| i);
         assert_eq!(first.typed_data::<i64>().len(), n);
         assert!(first
             .typed_data::<i64>()
@@ -669,7 +659,7 @@ mod tests {
         assert_eq!(idle(pool), 0, "a block is in use while any Buffer holds it");
         drop(copy);
         assert_eq!(idle(pool), 1 << 20);
-        let again = map_in(pool, &numbers, |&i| -i);
+        let again = map_in(pool, &numbers, None, |&i| -i);
         assert_eq!(again.as_ptr(), address);
         assert_eq!(idle(pool), 0);
         assert!(again
@@ -679,15 +669,15 @@ mod tests {
             .all(|(i, &v)| v == -(i as i64)));
         // The pool keeps at most its maximum.
         let bytes = vec![7u8; 1 << 20];
-        let many: Vec<Buffer> = (0..6).map(|_| map_in(pool, &bytes, |&b| b)).collect();
+        let many: Vec<Buffer> = (0..6).map(|_| map_in(pool, &bytes, None, |&b| b)).collect();
         drop(many);
         assert_eq!(idle(pool), 4 << 20);
         // Small buffers are ordinary allocations.
         assert_eq!(
-            map_in(pool, &[1i32, 2, 3], |&i| i).typed_data::<i32>(),
+            map_in(pool, &[1i32, 2, 3], None, |&i| i).typed_data::<i32>(),
             &[1, 2, 3]
         );
-        assert_eq!(map_in(pool, &[] as &[u8], |&i| i as i64).len(), 0);
+        assert_eq!(map_in(pool, &[] as &[u8], None, |&i| i as i64).len(), 0);
         assert_eq!(idle(pool), 4 << 20);
         // Chunk by chunk, the last one shorter.
         let squares = fill_by_chunks(n, 1000, None, |start, out: &mut [i64]| {

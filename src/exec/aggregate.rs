@@ -953,13 +953,27 @@ trait Summable: ArrowNativeTypeOp {
         values: &[Self],
         bound: &mut u128,
     ) -> bool {
-        *bound = bound.saturating_add(batch_magnitude(values));
-        if *bound > Self::SAFE_TOTAL {
-            return false;
-        }
-        add_by_group(totals, seen, groups, values, |v| v);
-        true
+        add_within(totals, seen, groups, values, bound, Self::SAFE_TOTAL, |v| v)
     }
+}
+
+/// [`add_by_group`] of `to_total(values[i])`, unless the batch's magnitude
+/// added to `bound` passes `safe` (see [`Summable::add_unchecked`]).
+fn add_within<T: ArrowNativeTypeOp, V: Summable>(
+    totals: &mut [T],
+    seen: Option<&mut [bool]>,
+    groups: &[u32],
+    values: &[V],
+    bound: &mut u128,
+    safe: u128,
+    to_total: impl Fn(V) -> T,
+) -> bool {
+    *bound = bound.saturating_add(batch_magnitude(values));
+    if *bound > safe {
+        return false;
+    }
+    add_by_group(totals, seen, groups, values, to_total);
+    true
 }
 
 impl Summable for i64 {
@@ -1000,12 +1014,15 @@ fn add_wide_unchecked<V: Summable + Into<i128>>(
     bound: &mut u128,
 ) -> bool {
     if totals.len() > LANE_GROUPS {
-        *bound = bound.saturating_add(batch_magnitude(values));
-        if *bound > i128::SAFE_TOTAL {
-            return false;
-        }
-        add_by_group(totals, seen, groups, values, V::into);
-        return true;
+        return add_within(
+            totals,
+            seen,
+            groups,
+            values,
+            bound,
+            i128::SAFE_TOTAL,
+            V::into,
+        );
     }
     let to_lane = |v: V| v.into() as i64;
     let (lanes, touched, largest) = match crate::buffer_pool::bound_of(values) {
