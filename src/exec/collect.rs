@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 
-use super::memory::{MemoryPool, Reservation};
+use super::memory::{batch_size, MemoryPool, Reservation};
 use super::pipeline::Sink;
 use crate::error::Result;
 
@@ -58,6 +58,22 @@ impl Buffered {
         Ok(())
     }
 
+    /// Keeps `batch` if the pool then stays within `share` of its limit;
+    /// otherwise gives it back.
+    pub fn try_push(
+        &mut self,
+        morsel: usize,
+        batch: RecordBatch,
+        share: f64,
+    ) -> Option<RecordBatch> {
+        let size = self.memory.size() + batch_size(&batch);
+        if !self.memory.try_resize(size, share) {
+            return Some(batch);
+        }
+        self.batches.push((morsel, batch));
+        None
+    }
+
     /// Takes over `other`'s batches and the bytes they hold.
     pub fn append(&mut self, other: Buffered) {
         self.batches.extend(other.batches);
@@ -66,7 +82,16 @@ impl Buffered {
 
     /// The batches in morsel order (their bytes given back).
     pub fn into_batches(mut self) -> Vec<RecordBatch> {
+        self.take_batches()
+    }
+
+    /// Takes out the batches, in morsel order (their bytes given back).
+    pub fn take_batches(&mut self) -> Vec<RecordBatch> {
+        self.memory.try_resize(0, 1.0);
         self.batches.sort_by_key(|(morsel, _)| *morsel);
-        self.batches.into_iter().map(|(_, b)| b).collect()
+        std::mem::take(&mut self.batches)
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect()
     }
 }

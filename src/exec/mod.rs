@@ -12,6 +12,7 @@ mod collect;
 mod decimal;
 pub mod expr;
 mod functions;
+mod grace_join;
 mod hash_join;
 mod key_table;
 mod like;
@@ -35,11 +36,13 @@ use arrow::datatypes::DataType;
 pub use self::aggregate::aggregate_numbered;
 use self::aggregate::AggregateSink;
 use self::collect::CollectSink;
+use self::grace_join::{JoinRows, JoinSpec, PartitionSink, PartitionedJoin};
 use self::hash_join::{JoinProbe, JoinTable};
 use self::operators::{FilterOp, ProjectOp};
 use self::pipeline::{run, Operator, Sink, Source};
 use self::sort::SortSink;
 use self::sources::{BatchSource, KeyRange, ScanSource, SpilledSource};
+use self::spill::SpillFile;
 use crate::error::{Error, Result};
 use crate::etl;
 use crate::plan::{AggExpr, Expr, JoinKind, LogicalPlan};
@@ -249,37 +252,15 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
             Ok(limit(batches, *offset, *fetch))
         }
         LogicalPlan::Join {
-            left,
-            kind: kind @ (JoinKind::RightSemi | JoinKind::RightAnti),
+            kind: JoinKind::Right | JoinKind::Full | JoinKind::RightSemi | JoinKind::RightAnti,
             ..
-        } => {
-            // The probe pipeline only flags the right rows it matched; then those
-            // (or the others) are the result. Left rows outside the build keys'
-            // ranges cannot flag any.
-            let (table, probe) = join_probe(plan, ctx, true)?;
-            let (source, mut operators) =
-                pipeline_with(left, ctx, &build_key_ranges(&probe, &table))?;
-            operators.push(Box::new(probe));
-            run(source.as_ref(), &operators, &collect_sink(ctx))?;
-            Ok(table
-                .right_rows(*kind == JoinKind::RightSemi)?
-                .into_iter()
-                .collect())
-        }
-        LogicalPlan::Join {
-            left,
-            kind: JoinKind::Right | JoinKind::Full,
-            schema,
-            ..
-        } => {
-            // The probe pipeline flags the right rows it matched; the rest follow.
-            let (table, probe) = join_probe(plan, ctx, true)?;
-            let (source, mut operators) = pipeline(left, ctx)?;
-            operators.push(Box::new(probe));
-            let mut batches = run(source.as_ref(), &operators, &collect_sink(ctx))?;
-            batches.extend(table.unmatched_right(&left.schema(), schema)?);
-            Ok(batches)
-        }
+        } => match join_build(plan, ctx, true)? {
+            JoinBuild::Table(table, probe) => right_join_rows(plan, table, probe, ctx),
+            JoinBuild::Spilled(right) => {
+                let (source, operators) = partitioned_join(plan, right, &[], ctx)?;
+                run(source.as_ref(), &operators, &collect_sink(ctx))
+            }
+        },
         LogicalPlan::Union { inputs, .. } => {
             let mut batches = vec![];
             for input in inputs {
@@ -418,21 +399,51 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
         ) =>
         {
             if let Some(group_keys) = reduce::reducible(left, right, *kind, on) {
-                // The probe side first: its keys reduce the aggregate that builds.
-                let left_batches = materialize(left, ctx)?;
-                let left_keys: Vec<Expr> = on.iter().map(|(l, _)| l.clone()).collect();
-                let set = reduce::key_set(&left_batches, &left_keys)?;
+                // The probe side first: its keys reduce the aggregate that builds
+                // (unless it does not fit: then it is partitioned for the join).
+                let sink = PartitionSink::probe_side(
+                    left_keys(on),
+                    &right_keys(on),
+                    &right.schema(),
+                    Some(grace_join::BUILD_SHARE),
+                    &ctx.memory,
+                )?;
+                let left_batches = match sink.collect(&pipeline(left, ctx)?)? {
+                    JoinRows::InMemory(batches) => batches,
+                    JoinRows::Spilled(left_files) => {
+                        return match join_build(plan, ctx, false)? {
+                            JoinBuild::Table(_, probe) => {
+                                let source = SpilledSource {
+                                    batches: BatchSource::new(vec![]),
+                                    files: left_files
+                                        .into_iter()
+                                        .flatten()
+                                        .map(|f| Mutex::new(Some(f)))
+                                        .collect(),
+                                };
+                                Ok((Box::new(source), vec![Box::new(probe)]))
+                            }
+                            JoinBuild::Spilled(right_files) => {
+                                Ok(join_partitions(plan, right_files, left_files, ctx))
+                            }
+                        };
+                    }
+                };
+                let set = reduce::key_set(&left_batches, &left_keys(on))?;
                 let right_batches = materialize_reduced(right, ctx, group_keys, set)?;
                 let (_, probe) = join_probe_over(plan, right_batches, false, ctx)?;
                 let source = BatchSource::new(left_batches);
                 return Ok((Box::new(source), vec![Box::new(probe)]));
             }
-            let (table, probe) = join_probe(plan, ctx, false)?;
             // Ranges on the left columns hold below; an inner or semi join adds the
             // ranges of its build keys (a left row outside them has no partner).
             let nl = left.schema().fields().len();
             let mut below: Vec<KeyRange> =
                 ranges.iter().filter(|r| r.column < nl).cloned().collect();
+            let (table, probe) = match join_build(plan, ctx, false)? {
+                JoinBuild::Table(table, probe) => (table, probe),
+                JoinBuild::Spilled(right) => return partitioned_join(plan, right, &below, ctx),
+            };
             if matches!(kind, JoinKind::Inner | JoinKind::Semi) {
                 below.extend(build_key_ranges(&probe, &table));
             }
@@ -473,6 +484,17 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
             };
             (Box::new(source), vec![])
         }
+        LogicalPlan::Join {
+            kind: JoinKind::Right | JoinKind::Full | JoinKind::RightSemi | JoinKind::RightAnti,
+            ..
+        } => match join_build(plan, ctx, true)? {
+            // Partitioned, the right rows a partition adds follow its probes.
+            JoinBuild::Spilled(right) => partitioned_join(plan, right, &[], ctx)?,
+            JoinBuild::Table(table, probe) => {
+                let batches = right_join_rows(plan, table, probe, ctx)?;
+                (Box::new(BatchSource::held(batches, &ctx.memory)?), vec![])
+            }
+        },
         breaker => {
             let batches = materialize(breaker, ctx)?;
             (Box::new(BatchSource::held(batches, &ctx.memory)?), vec![])
@@ -683,16 +705,136 @@ fn scan_source(plan: &LogicalPlan, ctx: &ExecContext) -> Option<ScanSource> {
     ))
 }
 
-/// Builds the hash table of a join's right input and the operator that probes it.
-fn join_probe(
-    plan: &LogicalPlan,
-    ctx: &ExecContext,
-    track_matches: bool,
-) -> Result<(Arc<JoinTable>, JoinProbe)> {
-    let LogicalPlan::Join { right, .. } = plan else {
-        unreachable!("join_probe is called on joins")
+/// A join's right input built into a hash table (with the operator that
+/// probes it), or partitioned on disk because it did not fit.
+enum JoinBuild {
+    Table(Arc<JoinTable>, JoinProbe),
+    Spilled(Vec<Vec<SpillFile>>),
+}
+
+/// Builds the hash table of a join's right input and the operator that probes
+/// it, or partitions the input to disk (see [`grace_join`]).
+fn join_build(plan: &LogicalPlan, ctx: &ExecContext, track_matches: bool) -> Result<JoinBuild> {
+    let LogicalPlan::Join {
+        right, kind, on, ..
+    } = plan
+    else {
+        unreachable!("join_build is called on joins")
     };
-    join_probe_over(plan, materialize(right, ctx)?, track_matches, ctx)
+    let right_batches = if grace_join::can_partition(*kind, on) {
+        let sink = PartitionSink::build_side(right_keys(on), &right.schema(), &ctx.memory)?;
+        match sink.collect(&pipeline(right, ctx)?)? {
+            JoinRows::InMemory(batches) => batches,
+            JoinRows::Spilled(files) => return Ok(JoinBuild::Spilled(files)),
+        }
+    } else {
+        materialize(right, ctx)?
+    };
+    let (table, probe) = join_probe_over(plan, right_batches, track_matches, ctx)?;
+    Ok(JoinBuild::Table(table, probe))
+}
+
+/// The pipeline of a join whose right rows were partitioned to disk: its left
+/// rows (under `ranges`) are partitioned too, and the partitions joined in
+/// turn as the morsels of its source.
+fn partitioned_join(
+    plan: &LogicalPlan,
+    right_files: Vec<Vec<SpillFile>>,
+    ranges: &[KeyRange],
+    ctx: &ExecContext,
+) -> Result<Pipeline> {
+    let LogicalPlan::Join {
+        left, right, on, ..
+    } = plan
+    else {
+        unreachable!("partitioned_join is called on joins")
+    };
+    let sink = PartitionSink::probe_side(
+        left_keys(on),
+        &right_keys(on),
+        &right.schema(),
+        None,
+        &ctx.memory,
+    )?;
+    let left_files = sink.partition(&pipeline_with(left, ctx, ranges)?)?;
+    Ok(join_partitions(plan, right_files, left_files, ctx))
+}
+
+/// The pipeline that joins the partitions of both inputs of a join in turn.
+fn join_partitions(
+    plan: &LogicalPlan,
+    right_files: Vec<Vec<SpillFile>>,
+    left_files: Vec<Vec<SpillFile>>,
+    ctx: &ExecContext,
+) -> Pipeline {
+    let LogicalPlan::Join {
+        left,
+        right,
+        kind,
+        on,
+        filter,
+        schema,
+    } = plan
+    else {
+        unreachable!("join_partitions is called on joins")
+    };
+    let spec = JoinSpec {
+        kind: *kind,
+        left_keys: left_keys(on),
+        right_keys: right_keys(on),
+        filter: filter.clone(),
+        left_schema: left.schema(),
+        right_schema: right.schema(),
+        schema: schema.clone(),
+    };
+    let source = PartitionedJoin::new(spec, right_files, left_files, &ctx.memory);
+    (Box::new(source), vec![])
+}
+
+/// The left input's expressions of a join's keys.
+fn left_keys(on: &[(Expr, Expr)]) -> Vec<Expr> {
+    on.iter().map(|(l, _)| l.clone()).collect()
+}
+
+/// The right input's expressions of a join's keys.
+fn right_keys(on: &[(Expr, Expr)]) -> Vec<Expr> {
+    on.iter().map(|(_, r)| r.clone()).collect()
+}
+
+/// The rows of a right, full, right semi or right anti join over the table of
+/// its right input: the probe pipeline flags the right rows it matched; then
+/// the unmatched ones follow the joined pairs, or the matched (unmatched) ones
+/// are the result. In a right semi or anti join, left rows outside the build
+/// keys' ranges cannot flag any.
+fn right_join_rows(
+    plan: &LogicalPlan,
+    table: Arc<JoinTable>,
+    probe: JoinProbe,
+    ctx: &ExecContext,
+) -> Result<Vec<RecordBatch>> {
+    let LogicalPlan::Join {
+        left, kind, schema, ..
+    } = plan
+    else {
+        unreachable!("right_join_rows is called on joins")
+    };
+    let semi_or_anti = matches!(kind, JoinKind::RightSemi | JoinKind::RightAnti);
+    let ranges = match semi_or_anti {
+        true => build_key_ranges(&probe, &table),
+        false => vec![],
+    };
+    let (source, mut operators) = pipeline_with(left, ctx, &ranges)?;
+    operators.push(Box::new(probe));
+    let mut batches = run(source.as_ref(), &operators, &collect_sink(ctx))?;
+    if semi_or_anti {
+        batches = table
+            .right_rows(*kind == JoinKind::RightSemi)?
+            .into_iter()
+            .collect();
+    } else {
+        batches.extend(table.unmatched_right(&left.schema(), schema)?);
+    }
+    Ok(batches)
 }
 
 /// The hash table over `right_batches` (a join's right input) and the operator
@@ -712,16 +854,20 @@ fn join_probe_over(
         ..
     } = plan
     else {
-        unreachable!("join_probe is called on joins")
+        unreachable!("join_probe_over is called on joins")
     };
-    let right_keys: Vec<_> = on.iter().map(|(_, r)| r.clone()).collect();
-    let table = JoinTable::build(&right.schema(), &right_batches, &right_keys, track_matches)?
-        .held(ctx.memory.reservation("a hash join's build side"))?;
+    let table = JoinTable::build(
+        &right.schema(),
+        &right_batches,
+        &right_keys(on),
+        track_matches,
+    )?
+    .held(ctx.memory.reservation("a hash join's build side"))?;
     let table = Arc::new(table);
     let probe = JoinProbe {
         table: table.clone(),
         kind: *kind,
-        left_keys: on.iter().map(|(l, _)| l.clone()).collect(),
+        left_keys: left_keys(on),
         filter: filter.clone(),
         schema: schema.clone(),
     };

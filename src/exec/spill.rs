@@ -84,18 +84,34 @@ impl SpillFile {
     }
 }
 
-/// Spill files being written, one per partition, each opened on first use.
+/// Spill files being written, one per partition, each opened on first use
+/// (and, with a row limit per file, followed by another when it is full).
 pub struct PartitionWriters {
-    writers: Vec<Option<SpillWriter>>,
+    /// The file being written of each partition, and the rows written to it.
+    writers: Vec<Option<(SpillWriter, usize)>>,
+    /// The full files of each partition.
+    full: Vec<Vec<SpillFile>>,
     /// The seed of the hash that picks the partition.
     seed: u64,
+    rows_per_file: usize,
 }
 
 impl PartitionWriters {
     pub fn new(seed: u64) -> PartitionWriters {
         PartitionWriters {
             writers: (0..PARTITIONS).map(|_| None).collect(),
+            full: (0..PARTITIONS).map(|_| vec![]).collect(),
             seed,
+            rows_per_file: usize::MAX,
+        }
+    }
+
+    /// Writers that start a new file of a partition once its file holds `rows`
+    /// rows, so that the files can be read as morsels of a bounded size.
+    pub fn with_rows_per_file(self, rows: usize) -> PartitionWriters {
+        PartitionWriters {
+            rows_per_file: rows,
+            ..self
         }
     }
 
@@ -116,20 +132,34 @@ impl PartitionWriters {
                 continue;
             }
             let part = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))?;
-            let writer = match &mut self.writers[p] {
+            if let Some((writer, written)) = self.writers[p].take() {
+                if written >= self.rows_per_file {
+                    self.full[p].push(writer.finish()?);
+                } else {
+                    self.writers[p] = Some((writer, written));
+                }
+            }
+            let (writer, written) = match &mut self.writers[p] {
                 Some(w) => w,
-                empty => empty.insert(SpillWriter::new(pool, &batch.schema())?),
+                empty => empty.insert((SpillWriter::new(pool, &batch.schema())?, 0)),
             };
             writer.write(&part)?;
+            *written += part.num_rows();
         }
         Ok(())
     }
 
     /// The files written, by partition.
     pub fn finish(self) -> Result<Vec<Vec<SpillFile>>> {
-        self.writers
+        self.full
             .into_iter()
-            .map(|w| w.map(SpillWriter::finish).into_iter().collect())
+            .zip(self.writers)
+            .map(|(mut files, writer)| {
+                if let Some((writer, _)) = writer {
+                    files.push(writer.finish()?);
+                }
+                Ok(files)
+            })
             .collect()
     }
 }
