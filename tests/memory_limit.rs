@@ -190,6 +190,44 @@ fn operators_that_cannot_spill_fail_cleanly_and_the_database_goes_on() {
 }
 
 #[test]
+fn copy_to_writes_a_table_larger_than_the_limit_as_it_reads_it() {
+    let (dir, db) = sf001();
+    db.execute(
+        "CREATE TABLE big AS SELECT l_orderkey, l_linenumber, x, l_comment, l_extendedprice \
+         FROM lineitem, (VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10)) v(x)",
+    )
+    .unwrap();
+    // (A CSV file's DECIMAL column is read back as DOUBLE, as DuckDB infers it.)
+    let columns = "l_orderkey, l_linenumber, x, l_comment, CAST(l_extendedprice AS DOUBLE)";
+    let expected = db
+        .query(&format!("SELECT {columns} FROM big"))
+        .unwrap()
+        .to_string_rows();
+    assert_eq!(expected.len(), 601_750);
+    for (file, read) in [("big.parquet", "read_parquet"), ("big.csv", "read_csv")] {
+        let path = dir.path().join(file).display().to_string();
+        // The table holds about 48 MB as Arrow arrays; the rows are written a
+        // window of morsels at a time.
+        db.execute("SET memory_limit = '16MB'").unwrap();
+        let copy = format!("COPY big TO '{path}'");
+        let written = db.execute(&copy).unwrap_or_else(|e| panic!("{copy}: {e}"));
+        assert_eq!(written.to_string_rows(), [["601750"]], "{copy}");
+        db.execute("SET memory_limit = '1GB'").unwrap();
+        let back = db
+            .query(&format!("SELECT {columns} FROM {read}('{path}')"))
+            .unwrap()
+            .to_string_rows();
+        let first = back.iter().zip(&expected).position(|(a, b)| a != b);
+        assert!(
+            back.len() == expected.len() && first.is_none(),
+            "{file}: {} rows, the first that differs: {:?}",
+            back.len(),
+            first.map(|i| (&back[i], &expected[i]))
+        );
+    }
+}
+
+#[test]
 fn memory_limit_settings_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path().join("db")).unwrap();

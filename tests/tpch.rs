@@ -191,7 +191,10 @@ fn sf01_all_22_queries_match_the_reference() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(db.memory().spilled() > spilled, "nothing spilled under 4 MB");
+    assert!(
+        db.memory().spilled() > spilled,
+        "nothing spilled under 4 MB"
+    );
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Output {

@@ -481,13 +481,19 @@ impl Database {
                 format,
                 csv,
             } => {
-                let result = self.run_query(state, query)?;
+                // Written as the rows come, a window of morsels at a time.
+                let plan = self.optimize(state, query)?;
+                let context = self.context(state);
                 let rows = match format {
                     FileFormat::Csv => {
-                        etl::write_csv(&path, &result.schema, &result.batches, &csv)?
+                        let mut file = etl::CsvFileWriter::create(&path, &plan.schema(), &csv)?;
+                        exec::execute_each(&plan, &context, &mut |b| file.write(b))?;
+                        file.finish()?
                     }
                     FileFormat::Parquet => {
-                        etl::write_parquet(&path, &result.schema, &result.batches)?
+                        let mut file = etl::ParquetFileWriter::create(&path, &plan.schema())?;
+                        exec::execute_each(&plan, &context, &mut |b| file.write(b))?;
+                        file.finish()?
                     }
                 };
                 QueryResult::count(rows)

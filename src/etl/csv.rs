@@ -1522,80 +1522,145 @@ pub fn write_csv(
     batches: &[RecordBatch],
     options: &CsvOptions,
 ) -> Result<u64> {
-    let name = display_name(path);
-    let is_tsv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    let delim = options
-        .delimiter
-        .unwrap_or(if is_tsv { b'\t' } else { b',' });
-    if delim == options.quote || matches!(delim, b'\n' | b'\r') {
-        return Err(Error::Load(format!(
-            "could not write '{name}': invalid delimiter for the quote character"
-        )));
-    }
-    let width = schema.fields().len();
+    let mut writer = CsvFileWriter::create(path, schema, options)?;
     for batch in batches {
-        if batch.num_columns() != width {
+        writer.write(batch)?;
+    }
+    writer.finish()
+}
+
+/// A CSV file being written, batch by batch, to a temporary file that
+/// [`CsvFileWriter::finish`] renames into place (dropped unfinished, say after
+/// an error, it is removed and the target left as it was).
+pub struct CsvFileWriter<'a> {
+    name: String,
+    format: CsvFormat<'a>,
+    width: usize,
+    out: std::io::BufWriter<std::fs::File>,
+    temp: TempFile,
+    rows: u64,
+}
+
+impl<'a> CsvFileWriter<'a> {
+    /// A new file at `path` for rows of `schema`, its header written (unless
+    /// `options` say none).
+    pub fn create(
+        path: &Path,
+        schema: &SchemaRef,
+        options: &'a CsvOptions,
+    ) -> Result<CsvFileWriter<'a>> {
+        let name = display_name(path);
+        let is_tsv = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+        let delim = options
+            .delimiter
+            .unwrap_or(if is_tsv { b'\t' } else { b',' });
+        if delim == options.quote || matches!(delim, b'\n' | b'\r') {
             return Err(Error::Load(format!(
-                "could not write '{name}': a batch has {} columns but the schema has {width}",
-                batch.num_columns()
+                "could not write '{name}': invalid delimiter for the quote character"
             )));
         }
-    }
-    let format = CsvFormat {
-        delim,
-        quote: options.quote,
-        escape: options.escape.filter(|&e| e != options.quote),
-        null: options.null_string.as_bytes(),
-    };
-    let fail =
-        |e: std::io::Error| Error::Load(format!("could not write '{name}': {}", os_message(&e)));
-
-    let mut temp = TempFile::create(path)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.take_file());
-    if options.header != Some(false) {
-        let mut line = Vec::new();
-        for (c, field) in schema.fields().iter().enumerate() {
-            if c > 0 {
-                line.push(delim);
+        let format = CsvFormat {
+            delim,
+            quote: options.quote,
+            escape: options.escape.filter(|&e| e != options.quote),
+            null: options.null_string.as_bytes(),
+        };
+        let mut temp = TempFile::create(path)?;
+        let out = std::io::BufWriter::with_capacity(1 << 20, temp.take_file());
+        let mut writer = CsvFileWriter {
+            name,
+            format,
+            width: schema.fields().len(),
+            out,
+            temp,
+            rows: 0,
+        };
+        if options.header != Some(false) {
+            let mut line = Vec::new();
+            for (c, field) in schema.fields().iter().enumerate() {
+                if c > 0 {
+                    line.push(delim);
+                }
+                writer
+                    .format
+                    .write_field(&mut line, field.name().as_bytes());
             }
-            format.write_field(&mut line, field.name().as_bytes());
+            line.push(b'\n');
+            writer.write_bytes(&line)?;
         }
-        line.push(b'\n');
-        out.write_all(&line).map_err(fail)?;
+        Ok(writer)
     }
-    // Rendered in parallel, a window of slices at a time, written in order.
-    const SLICE_ROWS: usize = 16 * 1024;
-    let slices: Vec<RecordBatch> = batches
-        .iter()
-        .flat_map(|b| {
-            (0..b.num_rows())
-                .step_by(SLICE_ROWS)
-                .map(move |off| b.slice(off, SLICE_ROWS.min(b.num_rows() - off)))
-        })
-        .collect();
-    let window = (rayon::current_num_threads() * 2).max(1);
-    let mut rows = 0u64;
-    for group in slices.chunks(window) {
-        let rendered: Vec<Vec<u8>> = group
-            .par_iter()
-            .map(|b| {
-                let mut buf = Vec::with_capacity(b.num_rows() * 64);
-                format.write_batch(b, &mut buf);
-                buf
-            })
+
+    fn fail(&self, e: &std::io::Error) -> Error {
+        Error::Load(format!(
+            "could not write '{}': {}",
+            self.name,
+            os_message(e)
+        ))
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        match self.out.write_all(bytes) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(&e)),
+        }
+    }
+
+    /// Renders `batch` (in parallel, a window of slices at a time) and writes
+    /// it.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_columns() != self.width {
+            return Err(Error::Load(format!(
+                "could not write '{}': a batch has {} columns but the schema has {}",
+                self.name,
+                batch.num_columns(),
+                self.width
+            )));
+        }
+        const SLICE_ROWS: usize = 16 * 1024;
+        let slices: Vec<RecordBatch> = (0..batch.num_rows())
+            .step_by(SLICE_ROWS)
+            .map(|off| batch.slice(off, SLICE_ROWS.min(batch.num_rows() - off)))
             .collect();
-        for (buf, b) in rendered.iter().zip(group) {
-            out.write_all(buf).map_err(fail)?;
-            rows += b.num_rows() as u64;
+        let window = (rayon::current_num_threads() * 2).max(1);
+        for group in slices.chunks(window) {
+            let format = &self.format;
+            let rendered: Vec<Vec<u8>> = group
+                .par_iter()
+                .map(|b| {
+                    let mut buf = Vec::with_capacity(b.num_rows() * 64);
+                    format.write_batch(b, &mut buf);
+                    buf
+                })
+                .collect();
+            for (buf, b) in rendered.iter().zip(group) {
+                self.write_bytes(buf)?;
+                self.rows += b.num_rows() as u64;
+            }
         }
+        Ok(())
     }
-    let file = out.into_inner().map_err(|e| fail(e.into_error()))?;
-    file.sync_all().map_err(fail)?;
-    drop(file);
-    temp.commit()?;
-    Ok(rows)
+
+    /// Flushes and syncs the file and renames it into place; the rows written.
+    pub fn finish(self) -> Result<u64> {
+        let CsvFileWriter {
+            name,
+            out,
+            temp,
+            rows,
+            ..
+        } = self;
+        let fail = |e: std::io::Error| {
+            Error::Load(format!("could not write '{name}': {}", os_message(&e)))
+        };
+        let file = out.into_inner().map_err(|e| fail(e.into_error()))?;
+        file.sync_all().map_err(fail)?;
+        drop(file);
+        temp.commit()?;
+        Ok(rows)
+    }
 }
 
 #[cfg(test)]

@@ -119,9 +119,9 @@ mod csv;
 mod files;
 mod parquet;
 
-pub use self::csv::{scan_csv, write_csv};
+pub use self::csv::{scan_csv, write_csv, CsvFileWriter};
 pub use self::files::{expand, scan_files};
-pub use self::parquet::{scan_parquet, write_parquet};
+pub use self::parquet::{scan_parquet, write_parquet, ParquetFileWriter};
 
 /// A lazily read sequence of record batches.
 pub type BatchStream = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;

@@ -156,44 +156,91 @@ pub fn scan_parquet(path: &Path) -> Result<(SchemaRef, BatchStream)> {
 /// Writes `batches` as a zstd-compressed Parquet file through a temporary file renamed
 /// into place. Returns the number of rows written.
 pub fn write_parquet(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
-    let name = display_name(path);
-    let fail = |e: String| Error::Load(format!("could not write '{name}': {e}"));
-    // Every column nullable and no metadata: what the engine reads back is its own types.
-    let schema = Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
+    let mut writer = ParquetFileWriter::create(path, schema)?;
     for batch in batches {
-        if batch.num_columns() != schema.fields().len() {
-            return Err(fail(format!(
+        writer.write(batch)?;
+    }
+    writer.finish()
+}
+
+/// A zstd-compressed Parquet file being written, batch by batch, to a temporary
+/// file that [`ParquetFileWriter::finish`] renames into place (dropped
+/// unfinished, say after an error, it is removed and the target left as it was).
+pub struct ParquetFileWriter {
+    name: String,
+    /// Every column nullable and no metadata: what the engine reads back is its
+    /// own types.
+    schema: SchemaRef,
+    writer: ArrowWriter<std::fs::File>,
+    temp: TempFile,
+    rows: u64,
+}
+
+impl ParquetFileWriter {
+    pub fn create(path: &Path, schema: &SchemaRef) -> Result<ParquetFileWriter> {
+        let name = display_name(path);
+        let fail = |e: String| Error::Load(format!("could not write '{name}': {e}"));
+        let schema = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let level = ZstdLevel::try_new(1).map_err(|e| fail(e.to_string()))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_max_row_group_row_count(Some(WRITE_ROW_GROUP_ROWS))
+            .build();
+        let mut temp = TempFile::create(path)?;
+        let writer = ArrowWriter::try_new(temp.take_file(), schema.clone(), Some(props))
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(ParquetFileWriter {
+            name,
+            schema,
+            writer,
+            temp,
+            rows: 0,
+        })
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> Error {
+        Error::Load(format!("could not write '{}': {e}", self.name))
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_columns() != self.schema.fields().len() {
+            return Err(self.fail(format!(
                 "a batch has {} columns but the schema has {}",
                 batch.num_columns(),
-                schema.fields().len()
+                self.schema.fields().len()
             )));
         }
+        let batch = to_engine_types(batch, &self.schema).map_err(|e| self.fail(e))?;
+        if let Err(e) = self.writer.write(&batch) {
+            return Err(self.fail(e));
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
     }
-    let level = ZstdLevel::try_new(1).map_err(|e| fail(e.to_string()))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_row_count(Some(WRITE_ROW_GROUP_ROWS))
-        .build();
-    let mut temp = TempFile::create(path)?;
-    let mut writer = ArrowWriter::try_new(temp.take_file(), schema.clone(), Some(props))
-        .map_err(|e| fail(e.to_string()))?;
-    let mut rows = 0u64;
-    for batch in batches {
-        let batch = to_engine_types(batch, &schema).map_err(|e| fail(e.to_string()))?;
-        writer.write(&batch).map_err(|e| fail(e.to_string()))?;
-        rows += batch.num_rows() as u64;
+
+    /// Writes the footer, syncs the file and renames it into place; the rows
+    /// written.
+    pub fn finish(self) -> Result<u64> {
+        let ParquetFileWriter {
+            name,
+            writer,
+            temp,
+            rows,
+            ..
+        } = self;
+        let fail = |e: String| Error::Load(format!("could not write '{name}': {e}"));
+        let file = writer.into_inner().map_err(|e| fail(e.to_string()))?;
+        file.sync_all().map_err(|e| fail(os_message(&e)))?;
+        drop(file);
+        temp.commit()?;
+        Ok(rows)
     }
-    let file = writer.into_inner().map_err(|e| fail(e.to_string()))?;
-    file.sync_all().map_err(|e| fail(os_message(&e)))?;
-    drop(file);
-    temp.commit()?;
-    Ok(rows)
 }
 
 #[cfg(test)]

@@ -78,6 +78,42 @@ pub fn execute(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
     })
 }
 
+/// Runs `plan` and hands its rows to `each` in order, a window of
+/// [`STREAM_WINDOW`] morsels per worker at a time, so that a result larger
+/// than memory (`COPY lineitem TO ...`) is never held whole. (What a node at
+/// the top holds, say a sort's rows, it holds as in [`execute`].)
+pub fn execute_each(
+    plan: &LogicalPlan,
+    ctx: &ExecContext,
+    each: &mut (dyn FnMut(&RecordBatch) -> Result<()> + Send),
+) -> Result<()> {
+    let ctx = &ExecContext {
+        shared: Arc::new(shared::SharedAggregates::of(plan)),
+        ..ctx.clone()
+    };
+    ctx.pool.install(|| {
+        let plan = evaluate_subqueries(plan.clone(), ctx)?;
+        let (source, operators) = pipeline(&plan, ctx)?;
+        let count = source.morsel_count();
+        let window = STREAM_WINDOW * rayon::current_num_threads().max(1);
+        for start in (0..count).step_by(window) {
+            let morsels = sources::MorselRange {
+                source: source.as_ref(),
+                start,
+                end: count.min(start + window),
+            };
+            for batch in run(&morsels, &operators, &collect_sink(ctx))? {
+                each(&batch)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The morsels per worker that [`execute_each`] runs before it hands on their
+/// rows.
+const STREAM_WINDOW: usize = 2;
+
 /// Aggregates rows held in memory on the calling thread: no morsels and no
 /// per-worker states to merge, so that many small aggregations (the cuboids of a
 /// cube) can run side by side, one per worker.

@@ -482,3 +482,20 @@ impl Source for SpilledSource {
         }
     }
 }
+
+/// Morsels `start..end` of another source.
+pub struct MorselRange<'a> {
+    pub source: &'a dyn Source,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Source for MorselRange<'_> {
+    fn morsel_count(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn read(&self, morsel: usize) -> Result<Option<RecordBatch>> {
+        self.source.read(self.start + morsel)
+    }
+}
