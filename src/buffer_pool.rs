@@ -418,14 +418,76 @@ impl RowFilter {
                         at += run.len();
                     }
                 }
-                Selection::Indexes(indexes) => {
-                    for (slot, &i) in out.iter_mut().zip(indexes) {
-                        slot.write(values[i as usize]);
-                    }
-                }
+                Selection::Indexes(indexes) => gather_into(out, values, indexes),
             }
         }))
     }
+}
+
+/// `values[i]` for each of `indexes`, written to `out`.
+fn gather_into<T: Copy>(out: &mut [MaybeUninit<T>], values: &[T], indexes: &[u32]) {
+    for (slot, &i) in out.iter_mut().zip(indexes) {
+        slot.write(values[i as usize]);
+    }
+}
+
+/// The values of `bytes` (values of T) at `indexes`, in a pooled block, or None
+/// if they are not aligned for T.
+fn gather_at<T: ArrowNativeType>(bytes: &[u8], indexes: &[u32]) -> Option<Buffer> {
+    // SAFETY: every bit pattern is a value of the integer types used here.
+    let (head, values, _) = unsafe { bytes.align_to::<T>() };
+    if !head.is_empty() {
+        return None;
+    }
+    Some(fill_in(&IDLE, indexes.len(), None, |out| {
+        gather_into(out, values, indexes)
+    }))
+}
+
+/// The rows `indexes` of `array` (each within it), as `arrow::compute::take`
+/// gives them: the values of a fixed-width type without NULLs, or the keys of
+/// a dictionary without NULL keys, gathered into a pooled block (Arrow's `take`
+/// allocates each output afresh); other arrays go to Arrow's `take`.
+pub fn take(array: &dyn Array, indexes: &[u32]) -> Result<ArrayRef, ArrowError> {
+    let data = array.to_data();
+    let (width, bytes, children) = match data.data_type() {
+        _ if data.null_count() > 0 => (None, None, vec![]),
+        DataType::Dictionary(key, _) => {
+            let width = key.primitive_width();
+            let bytes = width.and_then(|w| {
+                let start = data.offset() * w;
+                data.buffers()[0]
+                    .as_slice()
+                    .get(start..start + data.len() * w)
+            });
+            (width, bytes, data.child_data().to_vec())
+        }
+        _ => match fixed_width_values(&data) {
+            Some((width, bytes)) => (Some(width), Some(bytes), vec![]),
+            None => (None, None, vec![]),
+        },
+    };
+    let gathered = match (width, bytes) {
+        (Some(1), Some(b)) => gather_at::<u8>(b, indexes),
+        (Some(2), Some(b)) => gather_at::<u16>(b, indexes),
+        (Some(4), Some(b)) => gather_at::<u32>(b, indexes),
+        (Some(8), Some(b)) => gather_at::<u64>(b, indexes),
+        (Some(16), Some(b)) => gather_at::<i128>(b, indexes),
+        _ => None,
+    };
+    let Some(values) = gathered else {
+        let indexes = arrow::array::UInt32Array::from(indexes.to_vec());
+        return arrow::compute::take(array, &indexes, None);
+    };
+    let builder = ArrayData::builder(array.data_type().clone())
+        .len(indexes.len())
+        .add_buffer(values)
+        .child_data(children);
+    // SAFETY: the values were gathered from a valid array of the same type, so
+    // each is a valid value (a dictionary key within its values); the length
+    // matches the buffer, and there are no NULLs. `build` would check every
+    // dictionary key again.
+    Ok(make_array(unsafe { builder.build_unchecked() }))
 }
 
 /// The width of the values of `data` and the bytes of its rows, for an array

@@ -676,16 +676,12 @@ impl JoinProbe {
         left: &[u32],
         right: &[u32],
     ) -> Result<(RecordBatch, Option<BooleanArray>)> {
-        let (li, ri) = (
-            UInt32Array::from(left.to_vec()),
-            UInt32Array::from(right.to_vec()),
-        );
         let mut columns = Vec::with_capacity(batch.num_columns() + self.table.batch.num_columns());
         for c in batch.columns() {
-            columns.push(take(c, &li, None)?);
+            columns.push(buffer_pool::take(c, left)?);
         }
         for c in self.table.batch.columns() {
-            columns.push(take(c, &ri, None)?);
+            columns.push(buffer_pool::take(c, right)?);
         }
         let fields: Vec<_> = batch
             .schema()
@@ -714,13 +710,13 @@ impl JoinProbe {
     }
 
     fn take_left(&self, batch: &RecordBatch, keep: impl Fn(usize) -> bool) -> Result<RecordBatch> {
-        let indices: UInt32Array = (0..batch.num_rows() as u32)
+        let indices: Vec<u32> = (0..batch.num_rows() as u32)
             .filter(|&i| keep(i as usize))
             .collect();
         let columns = batch
             .columns()
             .iter()
-            .map(|c| Ok(take(c, &indices, None)?))
+            .map(|c| Ok(buffer_pool::take(c, &indices)?))
             .collect::<Result<Vec<_>>>()?;
         self.output(columns, indices.len())
     }
@@ -762,14 +758,14 @@ impl Operator for JoinProbe {
             }
             JoinKind::Inner | JoinKind::Right => {
                 let joined = match &mask {
-                    Some(m) => arrow::compute::filter_record_batch(&joined, m)?,
+                    Some(m) => buffer_pool::filter_batch(&joined, m)?,
                     None => joined,
                 };
                 self.output(joined.columns().to_vec(), joined.num_rows())
             }
             JoinKind::Left | JoinKind::Full => {
                 let joined = match &mask {
-                    Some(m) => arrow::compute::filter_record_batch(&joined, m)?,
+                    Some(m) => buffer_pool::filter_batch(&joined, m)?,
                     None => joined,
                 };
                 let unmatched: UInt32Array = (0..n as u32)
