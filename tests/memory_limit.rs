@@ -136,6 +136,31 @@ fn joins_over_the_limit_partition_both_inputs_and_give_the_same_rows() {
 }
 
 #[test]
+fn a_right_join_streams_its_rows_into_the_next_pipeline() {
+    let (_dir, db) = sf001();
+    // TPC-H Q13's join: customer, the build side, fits; the 15,334 rows joined
+    // (about 1 MB with their comments) do not, and go straight into the
+    // aggregate, the unmatched customers after the last morsel of orders.
+    let sql = "SELECT count(*), count(o_orderkey), sum(length(o_comment)), sum(c_custkey) \
+               FROM customer LEFT JOIN orders ON c_custkey = o_custkey \
+               AND o_comment NOT LIKE '%special%requests%'";
+    let plan = db
+        .query(&format!("EXPLAIN {sql}"))
+        .unwrap()
+        .to_string_rows();
+    assert!(
+        plan.iter()
+            .flatten()
+            .any(|line| line.contains("Join ⋈ Right")),
+        "not a right join: {plan:?}"
+    );
+    let expected = sorted_rows(&db, sql);
+    db.execute("SET memory_limit = '200KB'").unwrap();
+    assert_eq!(sorted_rows(&db, sql), expected);
+    db.execute("SET memory_limit = '1GB'").unwrap();
+}
+
+#[test]
 fn order_by_over_the_limit_merges_sorted_runs() {
     let (_dir, db) = sf001();
     let sorts = [

@@ -26,7 +26,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use super::collect::Buffered;
 use super::expr::evaluate;
-use super::hash_join::{JoinProbe, JoinTable};
+use super::hash_join::{one_batch, JoinProbe, JoinTable};
 use super::memory::MemoryPool;
 use super::pipeline::{run, Operator, Sink, Source};
 use super::sources::MORSEL_ROWS;
@@ -388,24 +388,8 @@ impl Source for PartitionedJoin {
         }
         drop(table);
         if let Some(table) = self.done(*p) {
-            out.extend(match spec.kind {
-                JoinKind::Right | JoinKind::Full => {
-                    table.unmatched_right(&spec.left_schema, &spec.schema)?
-                }
-                JoinKind::RightSemi | JoinKind::RightAnti => {
-                    table.right_rows(spec.kind == JoinKind::RightSemi)?
-                }
-                _ => None,
-            });
+            out.extend(table.rows_after_probes(spec.kind, &spec.left_schema, &spec.schema)?);
         }
-        out.retain(|b| b.num_rows() > 0);
-        match out.len() {
-            0 => Ok(None),
-            1 => Ok(out.pop()),
-            _ => Ok(Some(arrow::compute::concat_batches(
-                &out[0].schema(),
-                &out,
-            )?)),
-        }
+        one_batch(out)
     }
 }

@@ -29,7 +29,7 @@
 //!
 //! Memory: the right input and its table (about 16 bytes per row plus the keys).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arrow::array::*;
@@ -39,7 +39,8 @@ use arrow::datatypes::{DataType, SchemaRef};
 use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{all_valid, for_each_integer, hash_integer, KeyTable, MISSING};
 use super::memory::{batch_size, vec_size, Reservation};
-use super::pipeline::Operator;
+use super::pipeline::{read_through, Operator, Source};
+use super::Pipeline;
 use crate::buffer_pool::{self, PooledSlice};
 use crate::error::Result;
 use crate::plan::{Expr, JoinKind};
@@ -472,6 +473,91 @@ impl JoinTable {
             columns.push(take(c, &indices, None)?);
         }
         Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
+    }
+}
+
+impl JoinTable {
+    /// The right rows a join of `kind` adds once every left row has probed
+    /// the table: the unmatched ones for right and full joins, the matched
+    /// (unmatched) ones for right semi (anti) joins.
+    pub fn rows_after_probes(
+        &self,
+        kind: JoinKind,
+        left_schema: &SchemaRef,
+        schema: &SchemaRef,
+    ) -> Result<Option<RecordBatch>> {
+        match kind {
+            JoinKind::Right | JoinKind::Full => self.unmatched_right(left_schema, schema),
+            JoinKind::RightSemi | JoinKind::RightAnti => {
+                self.right_rows(kind == JoinKind::RightSemi)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The rows of a right, full, right semi or right anti join over a table in
+/// memory, as a source: each morsel of the left (probe) pipeline is read and
+/// probed, and the last morsel to finish adds the table's
+/// [`JoinTable::rows_after_probes`]. The rows stream into the next pipeline
+/// instead of being collected first.
+pub struct RightJoinSource {
+    left: Pipeline,
+    probe: JoinProbe,
+    left_schema: SchemaRef,
+    /// The morsels not yet done.
+    morsels_left: AtomicUsize,
+}
+
+impl RightJoinSource {
+    pub fn new(left: Pipeline, probe: JoinProbe, left_schema: SchemaRef) -> RightJoinSource {
+        // One morsel at least: the one that adds the right rows.
+        let morsels = left.0.morsel_count().max(1);
+        RightJoinSource {
+            left,
+            probe,
+            left_schema,
+            morsels_left: AtomicUsize::new(morsels),
+        }
+    }
+}
+
+impl Source for RightJoinSource {
+    fn morsel_count(&self) -> usize {
+        self.left.0.morsel_count().max(1)
+    }
+
+    fn read(&self, morsel: usize) -> Result<Option<RecordBatch>> {
+        let (source, operators) = &self.left;
+        let mut out = vec![];
+        if morsel < source.morsel_count() {
+            if let Some(batch) = read_through(source.as_ref(), operators, morsel)? {
+                out.push(self.probe.apply(batch)?);
+            }
+        }
+        // AcqRel: the last morsel sees the matches every other one flagged.
+        if self.morsels_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let probe = &self.probe;
+            out.extend(probe.table.rows_after_probes(
+                probe.kind,
+                &self.left_schema,
+                &probe.schema,
+            )?);
+        }
+        one_batch(out)
+    }
+}
+
+/// `batches` (of one schema) as one batch, None if they hold no rows.
+pub fn one_batch(mut batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
+    batches.retain(|b| b.num_rows() > 0);
+    match batches.len() {
+        0 => Ok(None),
+        1 => Ok(batches.pop()),
+        _ => Ok(Some(arrow::compute::concat_batches(
+            &batches[0].schema(),
+            &batches,
+        )?)),
     }
 }
 

@@ -37,7 +37,7 @@ pub use self::aggregate::aggregate_numbered;
 use self::aggregate::AggregateSink;
 use self::collect::CollectSink;
 use self::grace_join::{JoinRows, JoinSpec, PartitionSink, PartitionedJoin};
-use self::hash_join::{JoinProbe, JoinTable};
+use self::hash_join::{JoinProbe, JoinTable, RightJoinSource};
 use self::operators::{FilterOp, ProjectOp};
 use self::pipeline::{run, Operator, Sink, Source};
 use self::sort::SortSink;
@@ -287,16 +287,6 @@ fn materialize(plan: &LogicalPlan, ctx: &ExecContext) -> Result<Vec<RecordBatch>
             let batches = materialize(input, ctx)?;
             Ok(limit(batches, *offset, *fetch))
         }
-        LogicalPlan::Join {
-            kind: JoinKind::Right | JoinKind::Full | JoinKind::RightSemi | JoinKind::RightAnti,
-            ..
-        } => match join_build(plan, ctx, true)? {
-            JoinBuild::Table(table, probe) => right_join_rows(plan, table, probe, ctx),
-            JoinBuild::Spilled(right) => {
-                let (source, operators) = partitioned_join(plan, right, &[], ctx)?;
-                run(source.as_ref(), &operators, &collect_sink(ctx))
-            }
-        },
         LogicalPlan::Union { inputs, .. } => {
             let mut batches = vec![];
             for input in inputs {
@@ -526,10 +516,7 @@ fn pipeline_with(plan: &LogicalPlan, ctx: &ExecContext, ranges: &[KeyRange]) -> 
         } => match join_build(plan, ctx, true)? {
             // Partitioned, the right rows a partition adds follow its probes.
             JoinBuild::Spilled(right) => partitioned_join(plan, right, &[], ctx)?,
-            JoinBuild::Table(table, probe) => {
-                let batches = right_join_rows(plan, table, probe, ctx)?;
-                (Box::new(BatchSource::held(batches, &ctx.memory)?), vec![])
-            }
+            JoinBuild::Table(table, probe) => (right_join_source(plan, table, probe, ctx)?, vec![]),
         },
         breaker => {
             let batches = materialize(breaker, ctx)?;
@@ -837,40 +824,28 @@ fn right_keys(on: &[(Expr, Expr)]) -> Vec<Expr> {
     on.iter().map(|(_, r)| r.clone()).collect()
 }
 
-/// The rows of a right, full, right semi or right anti join over the table of
-/// its right input: the probe pipeline flags the right rows it matched; then
-/// the unmatched ones follow the joined pairs, or the matched (unmatched) ones
-/// are the result. In a right semi or anti join, left rows outside the build
-/// keys' ranges cannot flag any.
-fn right_join_rows(
+/// The source of a right, full, right semi or right anti join's rows over the
+/// table of its right input (see [`RightJoinSource`]). In a right semi or anti
+/// join, left rows outside the build keys' ranges cannot flag any right row.
+fn right_join_source(
     plan: &LogicalPlan,
     table: Arc<JoinTable>,
     probe: JoinProbe,
     ctx: &ExecContext,
-) -> Result<Vec<RecordBatch>> {
-    let LogicalPlan::Join {
-        left, kind, schema, ..
-    } = plan
-    else {
-        unreachable!("right_join_rows is called on joins")
+) -> Result<Box<dyn Source>> {
+    let LogicalPlan::Join { left, kind, .. } = plan else {
+        unreachable!("right_join_source is called on joins")
     };
-    let semi_or_anti = matches!(kind, JoinKind::RightSemi | JoinKind::RightAnti);
-    let ranges = match semi_or_anti {
-        true => build_key_ranges(&probe, &table),
-        false => vec![],
+    let ranges = match kind {
+        JoinKind::RightSemi | JoinKind::RightAnti => build_key_ranges(&probe, &table),
+        _ => vec![],
     };
-    let (source, mut operators) = pipeline_with(left, ctx, &ranges)?;
-    operators.push(Box::new(probe));
-    let mut batches = run(source.as_ref(), &operators, &collect_sink(ctx))?;
-    if semi_or_anti {
-        batches = table
-            .right_rows(*kind == JoinKind::RightSemi)?
-            .into_iter()
-            .collect();
-    } else {
-        batches.extend(table.unmatched_right(&left.schema(), schema)?);
-    }
-    Ok(batches)
+    let left_pipeline = pipeline_with(left, ctx, &ranges)?;
+    Ok(Box::new(RightJoinSource::new(
+        left_pipeline,
+        probe,
+        left.schema(),
+    )))
 }
 
 /// The hash table over `right_batches` (a join's right input) and the operator

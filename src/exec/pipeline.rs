@@ -92,6 +92,25 @@ impl MorselRanges {
     }
 }
 
+/// The rows of morsel `morsel` of `source` through `operators`, None if none
+/// are left.
+pub fn read_through(
+    source: &dyn Source,
+    operators: &[Box<dyn Operator>],
+    morsel: usize,
+) -> Result<Option<RecordBatch>> {
+    let Some(mut batch) = source.read(morsel)? else {
+        return Ok(None);
+    };
+    for op in operators {
+        if batch.num_rows() == 0 {
+            break;
+        }
+        batch = op.apply(batch)?;
+    }
+    Ok((batch.num_rows() > 0).then_some(batch))
+}
+
 /// Runs `source` through `operators` into `sink` on the current rayon pool (a
 /// source of one morsel on the calling thread alone).
 ///
@@ -109,18 +128,10 @@ pub fn run<S: Sink>(
     let ranges = MorselRanges::new(count, rayon::current_num_threads());
     let failed = AtomicBool::new(false);
     let process = |state: &mut S::State, morsel: usize| -> Result<()> {
-        if let Some(mut batch) = source.read(morsel)? {
-            for op in operators {
-                if batch.num_rows() == 0 {
-                    break;
-                }
-                batch = op.apply(batch)?;
-            }
-            if batch.num_rows() > 0 {
-                sink.consume(state, morsel, batch)?;
-            }
+        match read_through(source, operators, morsel)? {
+            Some(batch) => sink.consume(state, morsel, batch),
+            None => Ok(()),
         }
-        Ok(())
     };
     if count <= 1 {
         // One morsel: on this thread, without waking the other workers.
