@@ -474,9 +474,7 @@ impl JoinTable {
         }
         Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
     }
-}
 
-impl JoinTable {
     /// The right rows a join of `kind` adds once every left row has probed
     /// the table: the unmatched ones for right and full joins, the matched
     /// (unmatched) ones for right semi (anti) joins.
