@@ -452,21 +452,8 @@ fn gather_at<T: ArrowNativeType>(bytes: &[u8], indexes: &[u32]) -> Option<Buffer
 /// on the strings read.)
 pub fn take(array: &dyn Array, indexes: &[u32]) -> Result<ArrayRef, ArrowError> {
     let data = array.to_data();
-    let (buffers, children) = match data.data_type() {
-        DataType::Dictionary(key, _) => (
-            key.primitive_width()
-                .and_then(|w| gather_fixed(&data, w, indexes))
-                .map(|keys| vec![keys]),
-            data.child_data().to_vec(),
-        ),
-        _ => (
-            fixed_width_values(&data)
-                .and_then(|(w, _)| gather_fixed(&data, w, indexes))
-                .map(|values| vec![values]),
-            vec![],
-        ),
-    };
-    let Some(buffers) = buffers else {
+    let gathered = values_or_keys(&data).and_then(|(w, bytes)| gather_fixed(w, bytes, indexes));
+    let Some(values) = gathered else {
         let indexes = arrow::array::UInt32Array::from(indexes.to_vec());
         return arrow::compute::take(array, &indexes, None);
     };
@@ -477,8 +464,8 @@ pub fn take(array: &dyn Array, indexes: &[u32]) -> Result<ArrayRef, ArrowError> 
     });
     let builder = ArrayData::builder(array.data_type().clone())
         .len(indexes.len())
-        .buffers(buffers)
-        .child_data(children)
+        .add_buffer(values)
+        .child_data(data.child_data().to_vec())
         .nulls(nulls);
     // SAFETY: every value (a dictionary key within its values) and NULL was
     // copied from a valid array of the same type, and the buffer holds
@@ -486,15 +473,9 @@ pub fn take(array: &dyn Array, indexes: &[u32]) -> Result<ArrayRef, ArrowError> 
     Ok(make_array(unsafe { builder.build_unchecked() }))
 }
 
-/// The values (of `width` bytes) of the rows of `data` at `indexes`, in a
-/// pooled block, or None if they are not aligned for their type.
-fn gather_fixed(data: &ArrayData, width: usize, indexes: &[u32]) -> Option<Buffer> {
-    let start = data.offset() * width;
-    let bytes = data
-        .buffers()
-        .first()?
-        .as_slice()
-        .get(start..start + data.len() * width)?;
+/// The values of `bytes` (of `width` bytes each) at `indexes`, in a pooled
+/// block, or None if they are not aligned for their type.
+fn gather_fixed(width: usize, bytes: &[u8], indexes: &[u32]) -> Option<Buffer> {
     match width {
         1 => gather_at::<u8>(bytes, indexes),
         2 => gather_at::<u16>(bytes, indexes),
@@ -505,6 +486,26 @@ fn gather_fixed(data: &ArrayData, width: usize, indexes: &[u32]) -> Option<Buffe
     }
 }
 
+/// [`fixed_width_values`], or for a dictionary the width and bytes of its keys.
+fn values_or_keys(data: &ArrayData) -> Option<(usize, &[u8])> {
+    match data.data_type() {
+        DataType::Dictionary(key, _) => {
+            let width = key.primitive_width()?;
+            Some((width, row_bytes(data, width)?))
+        }
+        _ => fixed_width_values(data),
+    }
+}
+
+/// The bytes of the rows of `data` in its first buffer, `width` bytes a row.
+fn row_bytes(data: &ArrayData, width: usize) -> Option<&[u8]> {
+    let start = data.offset() * width;
+    data.buffers()
+        .first()?
+        .as_slice()
+        .get(start..start + data.len() * width)
+}
+
 /// The width of the values of `data` and the bytes of its rows, for an array
 /// of a fixed-width type (not Boolean, whose values are bits).
 fn fixed_width_values(data: &ArrayData) -> Option<(usize, &[u8])> {
@@ -512,11 +513,7 @@ fn fixed_width_values(data: &ArrayData) -> Option<(usize, &[u8])> {
     if data.data_type() == &DataType::Boolean || data.buffers().len() != 1 {
         return None;
     }
-    let start = data.offset() * width;
-    let bytes = data.buffers()[0]
-        .as_slice()
-        .get(start..start + data.len() * width)?;
-    Some((width, bytes))
+    Some((width, row_bytes(data, width)?))
 }
 
 /// The rows of `batch` that `mask` keeps (NULL: not kept), as
