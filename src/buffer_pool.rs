@@ -15,9 +15,11 @@
 //! [`MAX_IDLE`] bytes in all.
 //!
 //! A block is a [`Buffer`] (through `Buffer::from_custom_allocation`: when the
-//! last array that holds it is dropped, the block goes back) or a [`PooledSlice`], a
-//! fixed-size slice of zeros for an index. Idle blocks are not counted by the
-//! memory limit.
+//! last array that holds it is dropped, the block goes back), a [`PooledSlice`], a
+//! fixed-size slice of zeros for an index, or the memory of a [`PoolVec`] or a
+//! hash table, through [`Pool`], an `allocator_api2` allocator: the growable
+//! accumulators and key tables of an aggregation. Idle blocks are not counted
+//! by the memory limit.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::any::TypeId;
@@ -28,6 +30,7 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use allocator_api2::alloc::{AllocError, Allocator, Global};
 use arrow::array::{
     make_array, Array, ArrayData, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder,
     RecordBatch, RecordBatchOptions,
@@ -180,27 +183,49 @@ fn class_of(bytes: usize) -> Option<usize> {
     )
 }
 
+/// An idle block of `class` from `pool`, if it has one.
+fn take_idle(pool: &Mutex<Idle>, class: usize) -> Option<NonNull<u8>> {
+    let mut idle = pool.lock().unwrap_or_else(|e| e.into_inner());
+    idle.decay(Instant::now());
+    let (ptr, _) = idle.classes[class].pop_back()?;
+    idle.bytes -= MIN_POOLED << class;
+    Some(ptr)
+}
+
+/// Keeps `ptr`, a block of `class` no longer used, idle in `pool`; false
+/// (the caller frees it) when the pool is full.
+fn keep_idle(pool: &Mutex<Idle>, class: usize, ptr: NonNull<u8>) -> bool {
+    let mut idle = pool.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    idle.decay(now);
+    let size = MIN_POOLED << class;
+    if idle.bytes + size > idle.max_bytes {
+        return false;
+    }
+    idle.bytes += size;
+    idle.classes[class].push_back((ptr, now));
+    true
+}
+
+/// A new block of `layout` (of a size other than zero).
+fn allocate(layout: Layout) -> NonNull<u8> {
+    // SAFETY: the layout's size is not zero.
+    NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout))
+}
+
 impl Block {
     /// A block of at least `bytes` (more than zero) bytes: an idle one of its
     /// class from `pool`, or a new one.
     fn new(pool: &'static Mutex<Idle>, bytes: usize) -> Block {
         let class = class_of(bytes);
-        let reused = class.and_then(|class| {
-            let mut idle = pool.lock().unwrap_or_else(|e| e.into_inner());
-            idle.decay(Instant::now());
-            let (ptr, _) = idle.classes[class].pop_back()?;
-            idle.bytes -= MIN_POOLED << class;
-            Some(ptr)
-        });
         let layout = match class {
             Some(class) => pooled_layout(class),
             None => Layout::from_size_align(bytes, ALIGN)
                 .unwrap_or_else(|_| handle_alloc_error(Layout::new::<u8>())),
         };
-        let ptr = reused.unwrap_or_else(|| {
-            // SAFETY: the layout's size is not zero.
-            NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout))
-        });
+        let ptr = class
+            .and_then(|class| take_idle(pool, class))
+            .unwrap_or_else(|| allocate(layout));
         Block {
             ptr,
             layout,
@@ -218,18 +243,134 @@ impl Drop for Block {
             bounds.remove(&(self.ptr.as_ptr() as usize));
         }
         if let Some(class) = self.class {
-            let mut idle = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            idle.decay(now);
-            let size = MIN_POOLED << class;
-            if idle.bytes + size <= idle.max_bytes {
-                idle.bytes += size;
-                idle.classes[class].push_back((self.ptr, now));
+            if keep_idle(self.pool, class, self.ptr) {
                 return;
             }
         }
         // SAFETY: allocated in Block::new with this layout, and no longer used.
         unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// The allocator of [`PoolVec`]s and of the engine's hash tables: blocks of
+/// [`MIN_POOLED`] bytes or more come from the pool and go back to it (growing
+/// within a size class keeps the block), smaller ones from the global
+/// allocator.
+#[derive(Clone, Copy)]
+pub struct Pool {
+    idle: &'static Mutex<Idle>,
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool { idle: &IDLE }
+    }
+}
+
+impl Pool {
+    /// The class of blocks for `layout`, if the pool serves it.
+    fn class(layout: Layout) -> Option<usize> {
+        class_of(layout.size()).filter(|_| layout.align() <= ALIGN)
+    }
+}
+
+// SAFETY: a block handed out is owned by its caller until deallocated; a pooled
+// one is at least as large and as aligned as its layout asks (its class's
+// layout), and is freed with that layout.
+unsafe impl Allocator for Pool {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let Some(class) = Pool::class(layout) else {
+            return Global.allocate(layout);
+        };
+        let ptr = take_idle(self.idle, class).unwrap_or_else(|| allocate(pooled_layout(class)));
+        Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        match Pool::class(layout) {
+            Some(class) if keep_idle(self.idle, class, ptr) => {}
+            // SAFETY: allocated by `allocate` with its class's layout.
+            Some(class) => unsafe { dealloc(ptr.as_ptr(), pooled_layout(class)) },
+            // SAFETY: allocated by Global with this layout (the caller's contract).
+            None => unsafe { Global.deallocate(ptr, layout) },
+        }
+    }
+
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        match (Pool::class(old), Pool::class(new)) {
+            // SAFETY: allocated by Global (the caller's contract).
+            (None, None) => unsafe { Global.grow(ptr, old, new) },
+            (Some(a), Some(b)) if a == b => Ok(NonNull::slice_from_raw_parts(ptr, new.size())),
+            _ => {
+                let grown = self.allocate(new)?;
+                // SAFETY: `old.size()` bytes are valid in both, which are
+                // distinct blocks; the old one is not used again.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(ptr.as_ptr(), grown.cast().as_ptr(), old.size());
+                    self.deallocate(ptr, old);
+                }
+                Ok(grown)
+            }
+        }
+    }
+}
+
+/// A growable vector whose memory comes from the pool: the accumulators and
+/// key tables of aggregations grow to megabytes one batch at a time, and
+/// under glibc's malloc each growth would fault in fresh pages.
+#[derive(Clone, Debug)]
+pub struct PoolVec<T>(allocator_api2::vec::Vec<T, Pool>);
+
+impl<T> Default for PoolVec<T> {
+    fn default() -> PoolVec<T> {
+        PoolVec(allocator_api2::vec::Vec::new_in(Pool::default()))
+    }
+}
+
+impl<T> Deref for PoolVec<T> {
+    type Target = allocator_api2::vec::Vec<T, Pool>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for PoolVec<T> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<T> FromIterator<T> for PoolVec<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> PoolVec<T> {
+        let mut v = PoolVec::default();
+        v.extend(items);
+        v
+    }
+}
+
+impl<T> PoolVec<T> {
+    /// The bytes it holds (its capacity).
+    pub fn memory_size(&self) -> usize {
+        self.capacity() * size_of::<T>()
+    }
+}
+
+impl<T: ArrowNativeType> PoolVec<T> {
+    /// Its values as a Buffer, without a copy: the block goes back to the
+    /// pool when the last array over it is dropped.
+    pub fn into_buffer(self) -> Buffer {
+        let bytes = self.len() * size_of::<T>();
+        let ptr = NonNull::from(self.0.as_slice()).cast::<u8>();
+        // The Buffer only reads the values, which are plain numbers.
+        let owner = Arc::new(std::panic::AssertUnwindSafe(self));
+        // SAFETY: `bytes` initialized bytes at `ptr`, owned by the vector the
+        // Buffer keeps (moving it does not move its heap block).
+        unsafe { Buffer::from_custom_allocation(ptr, bytes, owner) }
     }
 }
 
@@ -754,6 +895,48 @@ mod tests {
         // Small buffers are not pooled, and keep no bound.
         let small = map_bounded(&values[..10], 5000, |&v| v);
         assert_eq!(bound_of(small.typed_data::<i128>()), None);
+    }
+
+    #[test]
+    fn pooled_vectors_keep_their_values_as_they_grow_and_reuse_blocks() {
+        let pool = Pool {
+            idle: test_pool(4 << 20),
+        };
+        let mut v = PoolVec(allocator_api2::vec::Vec::new_in(pool));
+        // Doubling from the global allocator's sizes through five pooled classes.
+        (0..100_000i64).for_each(|x| v.push(x));
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as i64));
+        assert_eq!(v.memory_size(), 1 << 20);
+        let smaller = (1 << 16) + (1 << 17) + (1 << 18) + (1 << 19);
+        assert_eq!(idle(pool.idle), smaller, "the smaller blocks went back");
+        let mut w = PoolVec(allocator_api2::vec::Vec::<i64, Pool>::with_capacity_in(
+            70_000, pool,
+        ));
+        let address = w.as_ptr();
+        w.reserve_exact(120_000);
+        assert_eq!(
+            w.as_ptr(),
+            address,
+            "growing within a class keeps the block"
+        );
+        let address = v.as_ptr();
+        let buffer = v.into_buffer();
+        assert_eq!(buffer.len(), 800_000);
+        assert!(buffer
+            .typed_data::<i64>()
+            .iter()
+            .enumerate()
+            .all(|(i, &x)| x == i as i64));
+        drop(buffer);
+        assert_eq!(idle(pool.idle), smaller + (1 << 20));
+        let mut again = PoolVec(allocator_api2::vec::Vec::new_in(pool));
+        again.resize(100_000, 0u64);
+        assert_eq!(
+            again.as_ptr().cast::<i64>(),
+            address,
+            "the idle block is reused"
+        );
+        assert!(again.iter().all(|&x| x == 0));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::*;
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::*;
 
@@ -31,6 +32,7 @@ use super::key_table::{KeyTable, MISSING};
 use super::memory::{batch_size, batches_size, vec_size, MemoryPool, Reservation};
 use super::pipeline::{merge_pairwise, Sink};
 use super::spill::{PartitionWriters, SpillFile, SpillWriter, PARTITIONS};
+use crate::buffer_pool::PoolVec;
 use crate::error::{Error, Result};
 use crate::plan::{AggExpr, AggFunc, Expr};
 use crate::types::type_name;
@@ -832,7 +834,9 @@ fn plain_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
         )))
     };
     Ok(match (func, arg) {
-        (AggFunc::CountStar, _) | (AggFunc::Count, _) => Box::new(CountAcc { counts: vec![] }),
+        (AggFunc::CountStar, _) | (AggFunc::Count, _) => Box::new(CountAcc {
+            counts: PoolVec::default(),
+        }),
         (AggFunc::Sum, Some(DataType::Int64)) => Box::new(SumAcc::<Int64Type>::new(out)),
         (AggFunc::Sum, Some(DataType::Float64)) => Box::new(SumAcc::<Float64Type>::new(out)),
         (AggFunc::Sum, Some(DataType::Decimal128(..))) => {
@@ -848,9 +852,9 @@ fn plain_accumulator(agg: &AggExpr) -> Result<Box<dyn Accumulator>> {
             ),
         ) => Box::new(AvgAcc {
             input: t.clone(),
-            exact: vec![],
-            float: vec![],
-            counts: vec![],
+            exact: PoolVec::default(),
+            float: PoolVec::default(),
+            counts: PoolVec::default(),
             bound: 0,
         }),
         (AggFunc::Min | AggFunc::Max, Some(t)) => {
@@ -885,7 +889,7 @@ pub(super) fn downcast<T: 'static>(other: &dyn Accumulator) -> Result<&T> {
 }
 
 struct CountAcc {
-    counts: Vec<i64>,
+    counts: PoolVec<i64>,
 }
 
 impl Accumulator for CountAcc {
@@ -922,11 +926,12 @@ impl Accumulator for CountAcc {
 
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
         self.counts.resize(num_groups, 0);
-        Ok(Arc::new(Int64Array::from(std::mem::take(&mut self.counts))))
+        let counts = std::mem::take(&mut self.counts).into_buffer();
+        Ok(Arc::new(Int64Array::new(counts.into(), None)))
     }
 
     fn memory_size(&self) -> usize {
-        vec_size(&self.counts)
+        self.counts.memory_size()
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -1156,8 +1161,8 @@ fn add_lanes<T: ArrowNativeTypeOp, L: Copy>(
 /// values. While the magnitudes of all values added so far sum to less than the
 /// type's limit, no group's sum can overflow, and batches are added unchecked.
 struct SumAcc<T: ArrowPrimitiveType> {
-    sums: Vec<T::Native>,
-    seen: Vec<bool>,
+    sums: PoolVec<T::Native>,
+    seen: PoolVec<bool>,
     /// The sum of the magnitudes of every value added (saturating).
     bound: u128,
     out: DataType,
@@ -1169,8 +1174,8 @@ where
 {
     fn new(out: &DataType) -> Self {
         SumAcc {
-            sums: vec![],
-            seen: vec![],
+            sums: PoolVec::default(),
+            seen: PoolVec::default(),
             bound: 0,
             out: out.clone(),
         }
@@ -1237,17 +1242,16 @@ where
 
     fn finish(&mut self, num_groups: usize) -> Result<ArrayRef> {
         self.resize(num_groups);
-        let array: PrimitiveArray<T> = self
-            .sums
-            .iter()
-            .zip(&self.seen)
-            .map(|(&s, &seen)| seen.then_some(s))
-            .collect();
+        let seen = std::mem::take(&mut self.seen);
+        let nulls = NullBuffer::from(BooleanBuffer::collect_bool(num_groups, |g| seen[g]));
+        let sums = std::mem::take(&mut self.sums).into_buffer();
+        let array =
+            PrimitiveArray::<T>::new(sums.into(), Some(nulls).filter(|n| n.null_count() > 0));
         Ok(Arc::new(array.with_data_type(self.out.clone())))
     }
 
     fn memory_size(&self) -> usize {
-        vec_size(&self.sums) + vec_size(&self.seen)
+        self.sums.memory_size() + self.seen.memory_size()
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -1258,9 +1262,9 @@ where
 /// AVG: integer and decimal sums are kept exactly (i128), then divided as DOUBLE.
 struct AvgAcc {
     input: DataType,
-    exact: Vec<i128>,
-    float: Vec<f64>,
-    counts: Vec<i64>,
+    exact: PoolVec<i128>,
+    float: PoolVec<f64>,
+    counts: PoolVec<i64>,
     /// The sum of the magnitudes of every exact value added (see [`SumAcc`]).
     bound: u128,
 }
@@ -1402,7 +1406,7 @@ impl Accumulator for AvgAcc {
     }
 
     fn memory_size(&self) -> usize {
-        vec_size(&self.exact) + vec_size(&self.float) + vec_size(&self.counts)
+        self.exact.memory_size() + self.float.memory_size() + self.counts.memory_size()
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -1413,7 +1417,7 @@ impl Accumulator for AvgAcc {
 /// MIN / MAX over a primitive type, by the type's total order.
 struct MinMaxAcc<T: ArrowPrimitiveType> {
     min: bool,
-    values: Vec<Option<T::Native>>,
+    values: PoolVec<Option<T::Native>>,
     out: DataType,
 }
 
@@ -1421,7 +1425,7 @@ impl<T: ArrowPrimitiveType> MinMaxAcc<T> {
     fn new(min: bool, out: &DataType) -> Self {
         MinMaxAcc {
             min,
-            values: vec![],
+            values: PoolVec::default(),
             out: out.clone(),
         }
     }
@@ -1503,7 +1507,7 @@ impl<T: ArrowPrimitiveType> Accumulator for MinMaxAcc<T> {
     }
 
     fn memory_size(&self) -> usize {
-        vec_size(&self.values)
+        self.values.memory_size()
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -13,13 +13,19 @@
 //! rehashes a key and most mismatches are caught without touching the arena. The
 //! NULL of a one-column key has a number of its own, handed out on first sight.
 
-use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StringArray, UInt32Array};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBufferBuilder, Date32Array, Decimal128Array, Int32Array,
+    Int64Array, PrimitiveArray, StringArray,
+};
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Int32Type, Int64Type, UInt8Type};
 use arrow::row::{RowConverter, SortField};
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use crate::buffer_pool::PooledSlice;
+use crate::buffer_pool::{self, Pool, PoolVec, PooledSlice};
 use crate::error::Result;
 
 /// The number a lookup gives for a key that is not in the table (or is NULL).
@@ -28,7 +34,7 @@ pub const MISSING: u32 = u32::MAX;
 pub struct KeyTable {
     /// Entries `(key or hash, number)`: the key itself for integer keys, the
     /// hash of the encoded key otherwise. Empty while `direct` numbers the keys.
-    table: HashTable<(u64, u32)>,
+    table: HashTable<(u64, u32), Pool>,
     encoding: Encoding,
     len: u32,
     /// For one integer column whose keys lie densely enough: the numbers by
@@ -87,7 +93,7 @@ enum Encoding {
     /// One Int32, Int64 or Date32 column; `values[number]` is the key.
     Integer {
         data_type: DataType,
-        values: Vec<i64>,
+        values: PoolVec<i64>,
         null: Option<u32>,
     },
     /// One Utf8 column: key `n` is the string in slot `n` of the arena (NULL's
@@ -104,21 +110,23 @@ enum Encoding {
     /// in the low ones, kept in the entry like an integer key.
     Pair {
         columns: Box<[KeyTable; 2]>,
-        pairs: Vec<u64>,
+        pairs: PoolVec<u64>,
     },
 }
 
 /// The bytes of keys, one after another: key `n` is `bytes[offsets[n]..offsets[n + 1]]`.
 struct Arena {
-    bytes: Vec<u8>,
-    offsets: Vec<usize>,
+    bytes: PoolVec<u8>,
+    offsets: PoolVec<usize>,
 }
 
 impl Arena {
     fn new() -> Arena {
+        let mut offsets = PoolVec::default();
+        offsets.push(0);
         Arena {
-            bytes: vec![],
-            offsets: vec![0],
+            bytes: PoolVec::default(),
+            offsets,
         }
     }
 
@@ -218,7 +226,7 @@ impl KeyTable {
         let encoding = match types {
             [t] if integer_key(t) => Encoding::Integer {
                 data_type: t.clone(),
-                values: vec![],
+                values: PoolVec::default(),
                 null: None,
             },
             [DataType::Utf8] => Encoding::Strings {
@@ -230,7 +238,7 @@ impl KeyTable {
                     KeyTable::new(std::slice::from_ref(a))?,
                     KeyTable::new(std::slice::from_ref(b))?,
                 ]),
-                pairs: vec![],
+                pairs: PoolVec::default(),
             },
             _ => Encoding::Rows {
                 converter: RowConverter::new(
@@ -240,7 +248,7 @@ impl KeyTable {
             },
         };
         Ok(KeyTable {
-            table: HashTable::new(),
+            table: HashTable::new_in(Pool::default()),
             encoding,
             len: 0,
             direct: None,
@@ -259,14 +267,13 @@ impl KeyTable {
 
     /// The bytes the table holds (entries, keys, index).
     pub fn memory_size(&self) -> usize {
-        use super::memory::vec_size;
-        let arena = |a: &Arena| vec_size(&a.bytes) + vec_size(&a.offsets);
+        let arena = |a: &Arena| a.bytes.memory_size() + a.offsets.memory_size();
         let encoding = match &self.encoding {
-            Encoding::Integer { values, .. } => vec_size(values),
+            Encoding::Integer { values, .. } => values.memory_size(),
             Encoding::Strings { arena: a, .. } => arena(a),
             Encoding::Rows { arena: a, .. } => arena(a),
             Encoding::Pair { columns, pairs } => {
-                vec_size(pairs) + columns.iter().map(KeyTable::memory_size).sum::<usize>()
+                pairs.memory_size() + columns.iter().map(KeyTable::memory_size).sum::<usize>()
             }
         };
         // hashbrown: an entry and a control byte per bucket.
@@ -501,7 +508,7 @@ impl KeyTable {
         self.direct = direct;
         self.next_direct_try = self.len.saturating_mul(2);
         if self.direct.is_some() {
-            self.table = HashTable::new();
+            self.table = HashTable::new_in(Pool::default());
         } else if was_direct {
             // Back to hashing: every key into the table.
             self.table.reserve(values.len(), inline_entry_hash);
@@ -820,37 +827,32 @@ impl KeyTable {
                 values,
                 null,
             } => {
-                let valid = |i: usize| Some(i as u32) != *null;
+                let nulls = null.map(|n| {
+                    let mut valid = BooleanBufferBuilder::new(values.len());
+                    valid.append_n(values.len(), true);
+                    valid.set_bit(n as usize, false);
+                    NullBuffer::from(valid.finish())
+                });
                 let array: ArrayRef = match data_type {
-                    DataType::Int32 => std::sync::Arc::new(
-                        values
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &v)| valid(i).then_some(v as i32))
-                            .collect::<PrimitiveArray<Int32Type>>(),
+                    DataType::Int32 => Arc::new(Int32Array::new(
+                        buffer_pool::map(values, |&v| v as i32).into(),
+                        nulls,
+                    )),
+                    DataType::Date32 => Arc::new(Date32Array::new(
+                        buffer_pool::map(values, |&v| v as i32).into(),
+                        nulls,
+                    )),
+                    DataType::Decimal128(..) => Arc::new(
+                        Decimal128Array::new(
+                            buffer_pool::map(values, |&v| v as i128).into(),
+                            nulls,
+                        )
+                        .with_data_type(data_type.clone()),
                     ),
-                    DataType::Date32 => std::sync::Arc::new(
-                        values
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &v)| valid(i).then_some(v as i32))
-                            .collect::<PrimitiveArray<Date32Type>>(),
-                    ),
-                    DataType::Decimal128(..) => std::sync::Arc::new(
-                        values
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &v)| valid(i).then_some(v as i128))
-                            .collect::<PrimitiveArray<Decimal128Type>>()
-                            .with_data_type(data_type.clone()),
-                    ),
-                    _ => std::sync::Arc::new(
-                        values
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &v)| valid(i).then_some(v))
-                            .collect::<PrimitiveArray<Int64Type>>(),
-                    ),
+                    _ => Arc::new(Int64Array::new(
+                        buffer_pool::map(values, |&v| v).into(),
+                        nulls,
+                    )),
                 };
                 Ok(vec![array])
             }
@@ -882,15 +884,18 @@ impl KeyTable {
                             "internal error: a key table without its column".into(),
                         )
                     })?;
-                    let numbers = UInt32Array::from_iter_values(pairs.iter().map(|&p| {
-                        let (a, b) = unpair(p);
-                        if c == 0 {
-                            a
-                        } else {
-                            b
-                        }
-                    }));
-                    out.push(arrow::compute::take(values.as_ref(), &numbers, None)?);
+                    let numbers: Vec<u32> = pairs
+                        .iter()
+                        .map(|&p| {
+                            let (a, b) = unpair(p);
+                            if c == 0 {
+                                a
+                            } else {
+                                b
+                            }
+                        })
+                        .collect();
+                    out.push(buffer_pool::take(values.as_ref(), &numbers)?);
                 }
                 Ok(out)
             }
