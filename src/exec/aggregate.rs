@@ -1119,16 +1119,21 @@ fn lanes_by_group<L: ArrowNativeTypeOp, V: Copy>(
     let mut largest = 0;
     let (group_chunks, group_rest) = groups.as_chunks::<LANES>();
     let (value_chunks, value_rest) = values.as_chunks::<LANES>();
+    // Group numbers are below LANE_GROUPS (a power of two): masked, they
+    // index the lanes without a bounds check.
+    let slot = |g: u32| g as usize & (LANE_GROUPS - 1);
     for (gs, vs) in group_chunks.iter().zip(value_chunks) {
         for lane in 0..LANES {
-            let total = &mut lanes[lane][gs[lane] as usize];
+            let g = slot(gs[lane]);
+            let total = &mut lanes[lane][g];
             *total = total.add_wrapping(to_lane(vs[lane]));
-            touched[lane] |= 1 << gs[lane];
+            touched[lane] |= 1 << g;
             largest |= magnitude(vs[lane]);
         }
     }
     for (&g, &v) in group_rest.iter().zip(value_rest) {
-        let total = &mut lanes[0][g as usize];
+        let g = slot(g);
+        let total = &mut lanes[0][g];
         *total = total.add_wrapping(to_lane(v));
         touched[0] |= 1 << g;
         largest |= magnitude(v);
