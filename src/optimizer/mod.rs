@@ -9,13 +9,19 @@
 //!    an inner join below filters that input before the join.
 //! 4. `join_order`: orders inner joins by estimated result sizes (`cardinality`)
 //!    and builds hash tables on the smaller inputs.
-//! 5. `prune_columns`: keeps only the columns each node's parent needs, so that
+//! 5. `empty_joins`: an inner or semi join on keys whose ranges on its two
+//!    sides are disjoint becomes an empty relation, neither side read.
+//! 6. `shared_averages`: AVG of a DECIMAL becomes SUM / COUNT, each aggregate
+//!    of a grouping computed once however many items use it.
+//! 7. `common_subexpressions`: a subexpression of several aggregate arguments
+//!    is computed once, in the projection below the aggregate.
+//! 8. `prune_columns`: keeps only the columns each node's parent needs, so that
 //!    scans read only those columns from disk.
-//! 6. `join_sides`: an inner or outer join builds its hash table on the input
+//! 9. `join_sides`: an inner or outer join builds its hash table on the input
 //!    of fewer estimated bytes, now that each carries only the columns it
 //!    needs (an outer join turns from left to right, or back).
-//! 7. `semi_join_sides`: semi and anti joins build their hash table on the
-//!    smaller input.
+//! 10. `semi_join_sides`: semi and anti joins build their hash table on the
+//!     smaller input.
 
 mod cardinality;
 mod common_subexpressions;
@@ -28,6 +34,7 @@ mod prune_columns;
 mod push_filters;
 mod push_semi_joins;
 mod semi_join_sides;
+mod shared_averages;
 mod unnest;
 
 use crate::error::Result;
@@ -55,6 +62,7 @@ pub fn optimize_with(
     let plan = push_semi_joins::push_semi_joins(plan);
     let plan = join_order::reorder_joins(plan);
     let plan = empty_joins::empty_joins(plan);
+    let plan = shared_averages::shared_averages(plan);
     let plan = common_subexpressions::common_subexpressions(plan);
     let plan = prune_columns::prune_columns(plan);
     let plan = join_sides::join_sides(plan);
