@@ -14,18 +14,28 @@
 //! chunk is evaluated once per dictionary entry (plus once for NULL), and each
 //! row takes its entry's answer: a string comparison per distinct value instead
 //! of per row. Dictionary columns are decoded to plain strings only for the rows
-//! those conjuncts keep; the other conjuncts run on the decoded rows.
+//! those conjuncts keep; the other conjuncts run on the decoded rows, but for
+//! each part of their AND / OR / NOT structure that reads one dictionary column
+//! alone, computed per entry the same way (its NULLs kept apart from false):
+//! TPC-H Q19's `(p_brand = 'Brand#12' AND p_size <= 5) OR ...` compares
+//! strings once per distinct brand. Rows find their entry's answer through the
+//! dictionary's keys as they are stored (one or two bytes).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
-use arrow::buffer::BooleanBuffer;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions,
+};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::datatypes::ArrowNativeType;
+use arrow::datatypes::{
+    ArrowDictionaryKeyType, DataType, Field, Schema, SchemaRef, UInt16Type, UInt8Type,
+};
 
-use super::expr::evaluate_predicate;
+use super::expr::{evaluate, evaluate_predicate};
 use super::pipeline::Source;
 use crate::catalog::TableMeta;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::{BinaryOp, Expr};
 use crate::storage::reader::{batch_typed_as_columns, decode, StoredColumn};
 use crate::storage::{FileStore, ZonePredicate};
@@ -237,9 +247,13 @@ impl Source for ScanSource {
         if let Some(mask) = mask {
             rows = keep_rows(&mut columns, &mask, rows)?;
         }
-        // The other conjuncts read their columns decoded; the rows they drop
+        // The other conjuncts read their columns decoded, but for their parts
+        // over one dictionary column, computed per entry; the rows they drop
         // are dropped before the other columns are widened or decoded.
         if let Some(rest) = Expr::conjunction(rest).filter(|_| rows > 0) {
+            let width = columns.len();
+            let mut per_entry = vec![];
+            let rest = self.per_entry_parts(rest, &columns, width, &mut per_entry)?;
             let mut read = vec![];
             rest.collect_columns(&mut read);
             read.sort_unstable();
@@ -247,10 +261,19 @@ impl Source for ScanSource {
             let mut fields = Vec::with_capacity(read.len());
             let mut decoded = Vec::with_capacity(read.len());
             for &c in &read {
-                let field = self.schema.field(c);
-                let array = decode(&columns[c].widen(), field.data_type())?;
-                columns[c] = StoredColumn::Array(array.clone());
-                fields.push(field.clone());
+                let (field, array) = match c.checked_sub(width) {
+                    Some(k) => (
+                        Field::new(format!("#part{k}"), DataType::Boolean, true),
+                        Arc::clone(&per_entry[k]),
+                    ),
+                    None => {
+                        let field = self.schema.field(c).clone();
+                        let array = decode(&columns[c].widen(), field.data_type())?;
+                        columns[c] = StoredColumn::Array(array.clone());
+                        (field, array)
+                    }
+                };
+                fields.push(field);
                 decoded.push(array);
             }
             // Evaluated over a batch of the columns it reads.
@@ -276,6 +299,57 @@ impl Source for ScanSource {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(batch_typed_as_columns(&self.schema, columns, rows)?))
+    }
+}
+
+impl ScanSource {
+    /// `expr` with each part of its AND / OR / NOT structure that reads just
+    /// one column, dictionary-encoded in this chunk, replaced by column `width +
+    /// k` of its values in `computed` (NULLs kept: a part's NULL and false
+    /// differ under NOT), computed once per dictionary entry.
+    fn per_entry_parts(
+        &self,
+        expr: Expr,
+        columns: &[StoredColumn],
+        width: usize,
+        computed: &mut Vec<ArrayRef>,
+    ) -> Result<Expr> {
+        let mut read = vec![];
+        expr.collect_columns(&mut read);
+        read.dedup();
+        if let ([column], false) = (&read[..], expr.has_subquery()) {
+            let StoredColumn::Array(array) = &columns[*column] else {
+                return Ok(expr);
+            };
+            if array.as_any_dictionary_opt().is_none() || expr.data_type() != DataType::Boolean {
+                return Ok(expr);
+            }
+            let over_column = expr.remap_columns(&|_| 0);
+            let values = per_entry(&over_column, array, self.schema.field(*column))?;
+            computed.push(Arc::new(values));
+            let name = format!("#part{}", computed.len() - 1);
+            return Ok(Expr::column(
+                width + computed.len() - 1,
+                name,
+                DataType::Boolean,
+            ));
+        }
+        let mut parts = |e: Expr| self.per_entry_parts(e, columns, width, computed);
+        Ok(match expr {
+            Expr::Binary {
+                op: op @ (BinaryOp::And | BinaryOp::Or),
+                left,
+                right,
+                data_type,
+            } => Expr::Binary {
+                op,
+                left: Box::new(parts(*left)?),
+                right: Box::new(parts(*right)?),
+                data_type,
+            },
+            Expr::Not(e) => Expr::Not(Box::new(parts(*e)?)),
+            other => other,
+        })
     }
 }
 
@@ -318,41 +392,83 @@ fn dictionary_mask(
     let Some((column, over_column)) = &conjunct.single_column else {
         return Ok(None);
     };
-    let column = *column;
-    let StoredColumn::Array(array) = &columns[column] else {
+    let StoredColumn::Array(array) = &columns[*column] else {
         return Ok(None);
     };
-    let Some(dictionary) = array.as_any_dictionary_opt() else {
+    if array.as_any_dictionary_opt().is_none() {
         return Ok(None);
-    };
-    // The entries, then NULL (for the rows whose value is NULL).
-    let entries = dictionary.values().len();
+    }
+    let on_entries = on_entries(over_column, array, schema.field(*column))?;
+    let true_on = |e: usize| on_entries.is_valid(e) && on_entries.value(e);
+    Ok(Some(BooleanArray::new(by_entry(array, true_on), None)))
+}
+
+/// The value of `over_column` (a boolean expression of column 0 alone, `field`)
+/// for each row of `array`, a dictionary, NULLs kept: computed once per entry,
+/// and once for NULL, then looked up by each row's key.
+fn per_entry(over_column: &Expr, array: &ArrayRef, field: &Field) -> Result<BooleanArray> {
+    let on_entries = on_entries(over_column, array, field)?;
+    let values = by_entry(array, |e| on_entries.value(e));
+    let nulls = (on_entries.null_count() > 0)
+        .then(|| NullBuffer::new(by_entry(array, |e| on_entries.is_valid(e))));
+    Ok(BooleanArray::new(values, nulls))
+}
+
+/// `over_column` evaluated on each entry of the dictionary `array`, then on NULL
+/// (the answer for the rows whose value is NULL).
+fn on_entries(over_column: &Expr, array: &ArrayRef, field: &Field) -> Result<BooleanArray> {
+    let dictionary = array
+        .as_any_dictionary_opt()
+        .ok_or_else(|| Error::Execute("internal error: entries of a plain column".into()))?;
     let values = arrow::compute::concat(&[
         dictionary.values().as_ref(),
         arrow::array::new_null_array(dictionary.values().data_type(), 1).as_ref(),
     ])?;
-    let field = schema
-        .field(column)
+    let field = field
         .clone()
         .with_data_type(values.data_type().clone())
         .with_nullable(true);
     let entry_batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![values])?;
-    let on_entries = evaluate_predicate(over_column, &entry_batch)?;
-    let on_entries: Vec<bool> = (0..=entries)
-        .map(|e| on_entries.is_valid(e) && on_entries.value(e))
-        .collect();
-    let keys = dictionary.normalized_keys();
-    let mask = match array.logical_nulls() {
-        None => BooleanBuffer::collect_bool(keys.len(), |row| on_entries[keys[row]]),
-        Some(nulls) => BooleanBuffer::collect_bool(keys.len(), |row| {
-            on_entries[if nulls.is_valid(row) {
-                keys[row]
-            } else {
-                entries
-            }]
-        }),
+    let answers = evaluate(over_column, &entry_batch)?;
+    answers
+        .as_boolean_opt()
+        .cloned()
+        .ok_or_else(|| Error::Execute(format!("predicate {over_column} is not boolean")))
+}
+
+/// `bit(entry)` for each row of the dictionary `array`: its key's entry, or
+/// the one after the last for a NULL key.
+fn by_entry(array: &ArrayRef, bit: impl Fn(usize) -> bool) -> BooleanBuffer {
+    let table: Vec<bool> = match array.as_any_dictionary_opt() {
+        Some(d) => (0..=d.values().len()).map(&bit).collect(),
+        None => vec![],
     };
-    Ok(Some(BooleanArray::new(mask, None)))
+    fn rows<K: ArrowDictionaryKeyType>(keys: &PrimitiveArray<K>, table: &[bool]) -> BooleanBuffer {
+        let null = table.len() - 1;
+        let values = keys.values();
+        match keys.nulls() {
+            None => BooleanBuffer::collect_bool(values.len(), |row| table[values[row].as_usize()]),
+            Some(nulls) => BooleanBuffer::collect_bool(values.len(), |row| {
+                table[if nulls.is_valid(row) {
+                    values[row].as_usize()
+                } else {
+                    null
+                }]
+            }),
+        }
+    }
+    if let Some(d) = array.as_dictionary_opt::<UInt8Type>() {
+        return rows(d.keys(), &table);
+    }
+    if let Some(d) = array.as_dictionary_opt::<UInt16Type>() {
+        return rows(d.keys(), &table);
+    }
+    let dictionary = array.as_any_dictionary_opt().expect("a dictionary");
+    let keys = dictionary.normalized_keys();
+    let null = table.len() - 1;
+    BooleanBuffer::collect_bool(keys.len(), |row| {
+        table[if array.is_valid(row) { keys[row] } else { null }]
+    })
 }
 
 /// `column <op> constant` (either way round) as a zone-map predicate on that column.
