@@ -59,6 +59,10 @@ pub struct JoinTable {
     /// keys. A left row outside them cannot match, so scans below may skip
     /// segments whose zone maps lie outside (a runtime filter).
     pub key_ranges: Vec<Option<(ScalarValue, ScalarValue)>>,
+    /// For one integer key whose values leave most of their range out: the
+    /// set of them (exact or hashed), for a scan below the probe to drop the
+    /// rows without a partner before it widens their other columns.
+    pub scan_filter: Option<KeyFilter>,
     /// Its bytes, held from the memory pool while it lives.
     memory: Option<Reservation>,
 }
@@ -89,7 +93,7 @@ enum Slots {
     /// The key's number in the table, looked up only for the rows whose
     /// integer key columns pass their filters (one per column, where it stays
     /// small).
-    Hashed(KeyTable, Vec<Option<KeyFilter>>),
+    Hashed(Box<KeyTable>, Vec<Option<KeyFilter>>),
 }
 
 /// The values present of one integer key column as a bitmap with, for each
@@ -98,12 +102,12 @@ enum Slots {
 /// it in its word. A perfect hash of about 3 bits per value of the range, read
 /// almost sequentially when probes arrive in key order (clustered data).
 struct RankedValues {
-    present: ValueBitmap,
+    present: Arc<ValueBitmap>,
     ranks: Vec<u32>,
 }
 
 impl RankedValues {
-    fn new(present: ValueBitmap) -> RankedValues {
+    fn new(present: Arc<ValueBitmap>) -> RankedValues {
         let mut ranks = Vec::with_capacity(present.bits.len());
         let mut before = 0u32;
         for word in present.bits.iter() {
@@ -137,6 +141,7 @@ impl RankedValues {
 /// has no partner, and is known so without a (cache-missing) hash lookup.
 /// Probes arrive in table order, so on clustered keys the bitmap is read
 /// almost sequentially.
+#[derive(Debug)]
 pub(super) struct ValueBitmap {
     min: i64,
     bits: PooledSlice<u64>,
@@ -194,15 +199,16 @@ impl ValueBitmap {
 
 /// A filter of the build side's values of one integer key column: a probe
 /// value it rejects has no partner.
+#[derive(Clone, Debug)]
 pub(super) enum KeyFilter {
     /// Exact: one bit per value of the range.
-    Values(ValueBitmap),
+    Values(Arc<ValueBitmap>),
     /// For keys too sparse for that: one bit per hash of the values present.
-    Hashes(HashedBits),
+    Hashes(Arc<HashedBits>),
 }
 
 impl KeyFilter {
-    fn contains(&self, v: i64) -> bool {
+    pub(super) fn contains(&self, v: i64) -> bool {
         match self {
             KeyFilter::Values(bitmap) => bitmap.contains(v),
             KeyFilter::Hashes(bits) => bits.contains(v),
@@ -214,6 +220,7 @@ impl KeyFilter {
 /// function): about 16 bits per build row, so that about one probe value in
 /// 16 without a partner passes. Kept only while it fits a core's cache, where
 /// it rejects a probe faster than a hash lookup finds nothing.
+#[derive(Debug)]
 pub(super) struct HashedBits {
     /// A hash's bit is its top `64 - shift` bits.
     shift: u32,
@@ -295,6 +302,7 @@ impl JoinTable {
         let types: Vec<DataType> = key_columns.iter().map(|k| k.data_type().clone()).collect();
         let rows = batch.num_rows();
         let bounds: Vec<Option<(i64, i64)>> = key_columns.iter().map(integer_bounds).collect();
+        let mut scan_filter = None;
         let mut slots = match direct_range(&bounds, rows) {
             Some((min, max)) => Slots::Direct { min, max },
             None => {
@@ -310,7 +318,9 @@ impl JoinTable {
                     .collect::<Result<Vec<_>>>()?;
                 match bitmaps.as_mut_slice() {
                     [present @ Some(_)] => {
-                        Slots::Ranked(RankedValues::new(present.take().expect("matched")))
+                        let present = Arc::new(present.take().expect("matched"));
+                        scan_filter = Some(KeyFilter::Values(Arc::clone(&present)));
+                        Slots::Ranked(RankedValues::new(present))
                     }
                     _ => {
                         let filters = bitmaps
@@ -318,18 +328,20 @@ impl JoinTable {
                             .zip(&key_columns)
                             .zip(&bounds)
                             .map(|((bitmap, column), bounds)| match (bitmap, bounds) {
-                                (Some(bitmap), _) => Ok(Some(KeyFilter::Values(bitmap))),
-                                (None, Some(_)) => {
-                                    Ok(HashedBits::build(column, rows)?.map(KeyFilter::Hashes))
-                                }
+                                (Some(bitmap), _) => Ok(Some(KeyFilter::Values(Arc::new(bitmap)))),
+                                (None, Some(_)) => Ok(HashedBits::build(column, rows)?
+                                    .map(|bits| KeyFilter::Hashes(Arc::new(bits)))),
                                 (None, None) => Ok(None),
                             })
                             .collect::<Result<Vec<_>>>()?;
-                        Slots::Hashed(KeyTable::new(&types)?, filters)
+                        Slots::Hashed(Box::new(KeyTable::new(&types)?), filters)
                     }
                 }
             }
         };
+        if let (Slots::Hashed(_, filters), [_]) = (&slots, &key_columns[..]) {
+            scan_filter = filters[0].clone();
+        }
         let mut slot_rows = SlotRows::Ranges {
             starts: PooledSlice::zeros(0),
             order: None,
@@ -382,6 +394,15 @@ impl JoinTable {
                 }
             };
         }
+        if let (Slots::Direct { min, max }, SlotRows::One(_) | SlotRows::Ranges { .. }) =
+            (&slots, &slot_rows)
+        {
+            // Keys that fill less than half their range filter the probe side.
+            if rows < ((max - min) as usize) / 2 {
+                scan_filter = ValueBitmap::build(&key_columns[0], (*min, *max), i64::MAX)?
+                    .map(|bits| KeyFilter::Values(Arc::new(bits)));
+            }
+        }
         let key_ranges = key_columns
             .iter()
             .zip(&bounds)
@@ -401,6 +422,7 @@ impl JoinTable {
             has_null_key,
             matched,
             key_ranges,
+            scan_filter,
             memory: None,
         })
     }
@@ -904,7 +926,7 @@ mod tests {
         let present = ValueBitmap::build(&column, (-70, 200), ValueBitmap::bits_max(7))
             .unwrap()
             .unwrap();
-        let ranked = RankedValues::new(present);
+        let ranked = RankedValues::new(Arc::new(present));
         assert_eq!(ranked.len(), 5);
         let ranks: Vec<Option<u32>> = [-71, -70, 0, 5, 63, 64, 65, 200, 201, i64::MIN, i64::MAX]
             .iter()

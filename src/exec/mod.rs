@@ -537,6 +537,7 @@ fn build_key_ranges(probe: &JoinProbe, table: &JoinTable) -> Vec<KeyRange> {
                 column: *index,
                 min: min.clone(),
                 max: max.clone(),
+                filter: table.scan_filter.clone(),
             }),
             _ => None,
         })

@@ -126,7 +126,8 @@ impl KeySetFilter {
             .columns()?
             .iter()
             .map(|column| {
-                Ok(ValueBitmap::of(column, KEY_SET_BITMAP_BITS_MAX)?.map(KeyFilter::Values))
+                Ok(ValueBitmap::of(column, KEY_SET_BITMAP_BITS_MAX)?
+                    .map(|bits| KeyFilter::Values(std::sync::Arc::new(bits))))
             })
             .collect::<Result<_>>()?;
         Ok(KeySetFilter { keys, set, bitmaps })
