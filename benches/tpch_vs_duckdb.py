@@ -170,7 +170,11 @@ def duckdb_bench(con, queries, runs, threads, answers):
 
 def merge_rounds(rounds):
     """The median over rounds of each query's time; the first mismatch found."""
-    times = {q: statistics.median(r[0][q] for r in rounds if q in r[0]) for q in rounds[0][0]}
+    # Rounded: with an even number of rounds the median is a mean of two.
+    times = {
+        q: round(statistics.median(r[0][q] for r in rounds if q in r[0]), 2)
+        for q in rounds[0][0]
+    }
     checks = {}
     for r in rounds:
         for q, c in r[1].items():

@@ -33,8 +33,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arrow::array::*;
+use arrow::buffer::BooleanBuffer;
 use arrow::compute::{concat, take};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 
 use super::expr::{evaluate, evaluate_predicate};
 use super::key_table::{all_valid, for_each_integer, hash_integer, KeyTable, MISSING};
@@ -213,6 +214,23 @@ impl KeyFilter {
             KeyFilter::Values(bitmap) => bitmap.contains(v),
             KeyFilter::Hashes(bits) => bits.contains(v),
         }
+    }
+
+    /// Whether each value of `column` (an integer column) passes; NULL does not.
+    pub(super) fn mask(&self, column: &ArrayRef) -> Result<BooleanArray> {
+        if column.null_count() == 0 {
+            if let Some(a) = column.as_primitive_opt::<Int64Type>() {
+                let v = a.values();
+                return Ok(BooleanBuffer::collect_bool(v.len(), |i| self.contains(v[i])).into());
+            }
+            if let Some(a) = column.as_primitive_opt::<Int32Type>() {
+                let v = a.values();
+                let pass = |i: usize| self.contains(v[i] as i64);
+                return Ok(BooleanBuffer::collect_bool(v.len(), pass).into());
+            }
+        }
+        let pass = passing(std::slice::from_ref(column), &[Some(self.clone())])?;
+        Ok(BooleanBuffer::collect_bool(pass.len(), |i| pass[i]).into())
     }
 }
 

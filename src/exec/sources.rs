@@ -39,7 +39,7 @@ use arrow::datatypes::{
 };
 
 use super::expr::{evaluate, evaluate_predicate};
-use super::hash_join::{passing, KeyFilter};
+use super::hash_join::KeyFilter;
 use super::pipeline::Source;
 use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
@@ -263,10 +263,7 @@ impl Source for ScanSource {
         // are widened.
         for (column, filter) in &self.key_filters {
             let keys = columns[*column].widen();
-            let pass = BooleanArray::from(passing(
-                std::slice::from_ref(&keys),
-                &[Some(filter.clone())],
-            )?);
+            let pass = filter.mask(&keys)?;
             columns[*column] = StoredColumn::Array(keys);
             mask = Some(match mask {
                 Some(before) => arrow::compute::and(&before, &pass)?,
