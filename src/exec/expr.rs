@@ -3,8 +3,11 @@
 //! Each node evaluates to a whole column (or a constant that is kept as one value
 //! until an array is needed), using Arrow's compute kernels: `cmp` for comparisons,
 //! `numeric` for checked arithmetic, `boolean` for three-valued AND/OR/NOT, `like`,
-//! `zip` for CASE. Integer division and modulo by zero, and integer overflow, are errors, as in
-//! DuckDB 2.0; DOUBLE division follows IEEE 754.
+//! `zip` for a CASE of columns and literals; a CASE with computed values computes
+//! each only for the rows that take its branch, so that a condition guards its
+//! value (`CASE WHEN s <> 'abc' THEN CAST(s AS INTEGER) END`). Integer division
+//! and modulo by zero, and integer overflow, are errors, as in DuckDB 2.0; DOUBLE
+//! division follows IEEE 754.
 
 use std::sync::Arc;
 
@@ -148,6 +151,23 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<ColumnarValue> {
             }
             ColumnarValue::Array(a) => ColumnarValue::Array(cast(&a, to)?),
         },
+        Expr::Case {
+            branches,
+            otherwise,
+            data_type,
+        } if !branches
+            .iter()
+            .map(|(_, value)| value)
+            .chain(otherwise.as_deref())
+            .all(|e| matches!(e, Expr::Column { .. } | Expr::Literal(_))) =>
+        {
+            ColumnarValue::Array(case_by_rows(
+                branches,
+                otherwise.as_deref(),
+                data_type,
+                batch,
+            )?)
+        }
         Expr::Case {
             branches,
             otherwise,
@@ -564,4 +584,74 @@ fn of_type(result: ColumnarValue, data_type: &DataType) -> Result<ColumnarValue>
         }
         other => other,
     })
+}
+
+/// CASE with each branch's value computed only for the rows that take it (the
+/// first branch whose condition holds, conditions tried in order on the rows
+/// no branch took yet; the ELSE for the rest): a value that fails where its
+/// condition guards against it (a CAST that cannot convert, an integer
+/// division by zero, an overflow) is never computed there, as SQL requires.
+/// (A CASE whose values are all columns and literals, which cannot fail, is
+/// computed for every row and zipped instead.)
+fn case_by_rows(
+    branches: &[(Expr, Expr)],
+    otherwise: Option<&Expr>,
+    data_type: &DataType,
+    batch: &RecordBatch,
+) -> Result<ArrayRef> {
+    let n = batch.num_rows();
+    // Piece 0 is the NULL of the rows that no branch takes and no ELSE covers;
+    // each row's value is `pieces[p][i]` for its `(p, i)` in `sources`.
+    let mut pieces: Vec<ArrayRef> = vec![new_null_array(data_type, 1)];
+    let mut sources: Vec<(usize, usize)> = vec![(0, 0); n];
+    let mut computed = |value: &Expr, rows: &[u32], pieces: &mut Vec<ArrayRef>| -> Result<()> {
+        let values = eval(value, &rows_of(batch, rows)?)?.into_array(rows.len());
+        for (i, &row) in rows.iter().enumerate() {
+            sources[row as usize] = (pieces.len(), i);
+        }
+        pieces.push(values);
+        Ok(())
+    };
+    let mut untaken: Vec<u32> = (0..n as u32).collect();
+    for (condition, value) in branches {
+        if untaken.is_empty() {
+            break;
+        }
+        let holds = evaluate_predicate(condition, &rows_of(batch, &untaken)?)?;
+        let (mut taken, mut rest) = (vec![], vec![]);
+        for (i, &row) in untaken.iter().enumerate() {
+            if holds.value(i) {
+                taken.push(row);
+            } else {
+                rest.push(row);
+            }
+        }
+        if !taken.is_empty() {
+            computed(value, &taken, &mut pieces)?;
+        }
+        untaken = rest;
+    }
+    if let (Some(value), false) = (otherwise, untaken.is_empty()) {
+        computed(value, &untaken, &mut pieces)?;
+    }
+    let pieces: Vec<&dyn Array> = pieces.iter().map(|p| p.as_ref()).collect();
+    Ok(arrow::compute::interleave(&pieces, &sources)?)
+}
+
+/// Rows `rows` of `batch`, in that order.
+fn rows_of(batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch> {
+    if rows.len() == batch.num_rows() && rows.iter().enumerate().all(|(i, &r)| r as usize == i) {
+        return Ok(batch.clone());
+    }
+    let indexes = UInt32Array::from(rows.to_vec());
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| arrow::compute::take(c.as_ref(), &indexes, None))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        batch.schema(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )?)
 }
