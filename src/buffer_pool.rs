@@ -345,14 +345,6 @@ impl<T> DerefMut for PoolVec<T> {
     }
 }
 
-impl<T> FromIterator<T> for PoolVec<T> {
-    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> PoolVec<T> {
-        let mut v = PoolVec::default();
-        v.extend(items);
-        v
-    }
-}
-
 impl<T> PoolVec<T> {
     /// The bytes it holds (its capacity).
     pub fn memory_size(&self) -> usize {

@@ -33,9 +33,9 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
-use arrow::datatypes::ArrowNativeType;
 use arrow::datatypes::{
-    ArrowDictionaryKeyType, DataType, Field, Schema, SchemaRef, UInt16Type, UInt8Type,
+    ArrowDictionaryKeyType, ArrowNativeType, DataType, Field, Schema, SchemaRef, UInt16Type,
+    UInt8Type,
 };
 
 use super::expr::{evaluate, evaluate_predicate};

@@ -123,8 +123,8 @@ fn split(
 }
 
 /// Whether column `column` of `plan`'s output is known never to be NULL: a
-/// NOT NULL column of a table, passed up through filters, projections, sorts,
-/// limits and the left side of inner joins' inputs.
+/// NOT NULL column of a table, passed up through filters, projections, sorts
+/// and limits (anything else, joins included, is not looked into).
 fn never_null(plan: &LogicalPlan, column: usize) -> bool {
     match plan {
         LogicalPlan::Scan { schema, .. } => schema
